@@ -1,0 +1,1 @@
+"""The ``rcnn`` command line: one thin module per subcommand, no maths here."""

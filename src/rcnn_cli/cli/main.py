@@ -1,0 +1,53 @@
+"""The ``rcnn`` group: global options and the list of subcommands."""
+
+from __future__ import annotations
+
+import click
+
+from rcnn_cli import __version__
+from rcnn_cli.cli.common import Context
+from rcnn_cli.cli.compress import compress
+from rcnn_cli.cli.detect import detect
+from rcnn_cli.cli.evaluate import evaluate
+from rcnn_cli.cli.extract import extract
+from rcnn_cli.cli.propose import propose
+from rcnn_cli.cli.train import train
+
+
+@click.group(
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110},
+    epilog="""\b
+Example, the whole chain on a VOC-layout dataset:
+  rcnn propose data/voc --split trainval -o proposals/
+  rcnn train --dataset data/voc --split trainval --proposals proposals/ -o runs/voc
+  rcnn detect data/voc --split test --model runs/voc/model.pt -o detections/
+  rcnn compress runs/voc/model.pt -o runs/voc/model_svd.pt --svd-ranks fc6=1024,fc7=256
+  rcnn evaluate --dataset data/voc --split test --detections detections/detections.json
+""",
+)
+@click.version_option(__version__, "--version", prog_name="rcnn")
+@click.option(
+    "--device",
+    type=click.Choice(["auto", "cpu", "cuda"]),
+    default="auto",
+    show_default=True,
+    help="Where tensors live; auto picks CUDA when a GPU is present.",
+)
+@click.option("-q", "--quiet", is_flag=True, help="No progress output, only results and errors.")
+@click.option("-v", "--verbose", count=True, help="More detail (repeat for more).")
+@click.pass_context
+def cli(ctx: click.Context, device: str, quiet: bool, verbose: int) -> None:
+    """R-CNN, SPPnet and Fast R-CNN stage by stage: every stage leaves its output on disk."""
+    ctx.obj = Context(device=device, verbosity=0 if quiet else 1 + verbose)
+
+
+for command in (propose, extract, train, detect, compress, evaluate):
+    cli.add_command(command)
+
+
+def main() -> None:
+    cli(prog_name="rcnn")
+
+
+if __name__ == "__main__":
+    main()

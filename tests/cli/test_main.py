@@ -1,0 +1,46 @@
+from __future__ import annotations
+
+from click.testing import CliRunner
+
+from rcnn_cli import __version__
+from rcnn_cli.cli.main import cli
+
+COMMANDS = ("propose", "extract", "train", "detect", "compress", "evaluate")
+
+
+def test_help_lists_the_six_commands() -> None:
+    result = CliRunner().invoke(cli, ["--help"])
+    assert result.exit_code == 0, result.output
+    listed = {line.split()[0] for line in result.output.split("Commands:")[1].splitlines() if line.strip()}
+    assert set(COMMANDS) <= listed
+
+
+def test_version() -> None:
+    result = CliRunner().invoke(cli, ["--version"])
+    assert result.exit_code == 0
+    assert __version__ in result.output
+
+
+def test_every_command_has_a_worked_example() -> None:
+    for name in COMMANDS:
+        result = CliRunner().invoke(cli, [name, "--help"])
+        assert result.exit_code == 0, (name, result.output)
+        assert "Example" in result.output and f"rcnn {name}" in result.output, name
+
+
+def test_device_cuda_without_gpu_is_a_one_line_error() -> None:
+    import torch
+
+    from rcnn_cli.cli.common import resolve_device
+
+    if torch.cuda.is_available():
+        assert resolve_device("cuda").type == "cuda"
+        return
+    from rcnn_cli.errors import RcnnError
+
+    try:
+        resolve_device("cuda")
+    except RcnnError as exc:
+        assert "--device cpu" in str(exc)
+    else:
+        raise AssertionError("expected RcnnError")
