@@ -1,0 +1,1 @@
+"""Measuring detections (VOC and COCO AP) and proposals (recall, MABO)."""
