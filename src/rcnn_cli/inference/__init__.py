@@ -1,0 +1,1 @@
+"""Test-time Fast R-CNN: the detection engine, post-processing, truncated SVD of the fc layers."""

@@ -1,0 +1,160 @@
+"""Truncated SVD of fully connected layers (Fast R-CNN §3.1, "Truncated SVD for faster detection").
+
+A layer y = W x + b with W of size u × v is factorized as W ≈ U_t Σ_t V_tᵀ, keeping the t largest
+singular values. It becomes two layers without a non-linearity between them:
+
+    Linear(v -> t, no bias) with weight Σ_t V_tᵀ   [t, v]
+    Linear(t -> u)          with weight U_t, bias b [u, t]
+
+so the parameter count goes from u·v to t·(u + v). The paper takes fc6 to t = 1024 and fc7 to t = 256 for
+VGG16 (u = 4096): more than 30% less detection time for a 0.3 point mAP drop. The relative reconstruction
+error ||W - U_t Σ_t V_tᵀ||_F / ||W||_F = sqrt(Σ_{i>t} σ_i²) / sqrt(Σ_i σ_i²) tells how much is lost.
+
+A factorized layer is an ``nn.Sequential(Linear, Linear)``: its state_dict keys are ``fc6.0.weight``,
+``fc6.1.weight``, ``fc6.1.bias``, and :func:`low_rank_shell` rebuilds that structure from the ranks a
+checkpoint records, before loading its weights.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from rcnn_cli.errors import RcnnError
+
+FC_LAYERS = ("fc6", "fc7")
+
+
+@dataclass(frozen=True)
+class SvdLayerReport:
+    """What factorizing one layer did. ``params_*`` count weights and biases."""
+
+    name: str
+    shape: tuple[int, int]  # (u, v) of the original weight
+    rank: int
+    params_before: int
+    params_after: int
+    relative_error: float
+
+
+def max_rank(linear: nn.Linear) -> int:
+    return min(linear.out_features, linear.in_features)
+
+
+def _check_rank(name: str, linear: nn.Linear, rank: int) -> None:
+    if not isinstance(linear, nn.Linear):
+        raise RcnnError(
+            f"{name} is {type(linear).__name__}, not a fully connected layer; already factorized?"
+        )
+    if rank < 1 or rank > max_rank(linear):
+        raise RcnnError(
+            f"SVD rank {rank} for {name} ({linear.out_features}x{linear.in_features}) is out of range: "
+            f"choose 1..{max_rank(linear)}"
+        )
+
+
+def truncated_svd(linear: nn.Linear, rank: int, name: str = "layer") -> tuple[nn.Sequential, float]:
+    """Factorize ``linear`` (weight W [u, v], bias b [u]) at rank ``rank`` = t.
+
+    Returns ``(nn.Sequential(Linear(v, t, bias=False), Linear(t, u)), relative_error)``. The SVD is taken
+    in float64 so that the factors are as exact as the original dtype allows; the new layers have the
+    original dtype and device.
+    """
+    _check_rank(name, linear, rank)
+    W = linear.weight.detach()
+    U, S, Vh = torch.linalg.svd(W.double(), full_matrices=False)  # U [u, r], S [r], Vh [r, v]
+    first = nn.Linear(linear.in_features, rank, bias=False, device=W.device, dtype=W.dtype)
+    second = nn.Linear(
+        rank, linear.out_features, bias=linear.bias is not None, device=W.device, dtype=W.dtype
+    )
+    with torch.no_grad():
+        first.weight.copy_(S[:rank, None] * Vh[:rank])  # Σ_t V_tᵀ  [t, v]
+        second.weight.copy_(U[:, :rank])  # U_t  [u, t]
+        if linear.bias is not None:
+            second.bias.copy_(linear.bias.detach())
+    energy = S.square()
+    total = float(energy.sum())
+    error = math.sqrt(float(energy[rank:].sum()) / total) if total > 0 else 0.0
+    return nn.Sequential(first, second), error
+
+
+def _params(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+def compress_layers(model: nn.Module, ranks: Mapping[str, int]) -> list[SvdLayerReport]:
+    """Replace ``model.<name>`` by its truncated SVD for every ``name -> t`` in ``ranks``, in place.
+
+    All ranks are checked before any layer changes, so a bad rank leaves the model untouched.
+    """
+    layers = {}
+    for name, rank in ranks.items():
+        layer = getattr(model, name, None)
+        if layer is None:
+            raise RcnnError(f"the model has no layer {name!r} to factorize (it has {', '.join(FC_LAYERS)})")
+        _check_rank(name, layer, rank)
+        layers[name] = layer
+    reports = []
+    for name, rank in ranks.items():
+        layer = layers[name]
+        factorized, error = truncated_svd(layer, rank, name)
+        setattr(model, name, factorized)
+        reports.append(
+            SvdLayerReport(
+                name=name,
+                shape=(layer.out_features, layer.in_features),
+                rank=rank,
+                params_before=_params(layer),
+                params_after=_params(factorized),
+                relative_error=error,
+            )
+        )
+    return reports
+
+
+def low_rank_shell(linear: nn.Linear, rank: int, name: str = "layer") -> nn.Sequential:
+    """An untrained factorized layer shaped like ``linear`` (rank t) for a compressed state_dict."""
+    _check_rank(name, linear, rank)
+    w = linear.weight
+    return nn.Sequential(
+        nn.Linear(linear.in_features, rank, bias=False, device=w.device, dtype=w.dtype),
+        nn.Linear(rank, linear.out_features, bias=linear.bias is not None, device=w.device, dtype=w.dtype),
+    )
+
+
+def apply_low_rank_structure(model: nn.Module, ranks: Mapping[str, int]) -> None:
+    """Give ``model`` the factorized layers a checkpoint's ``svd_ranks`` describe (weights come after)."""
+    for name, rank in ranks.items():
+        layer = getattr(model, name, None)
+        if layer is None:
+            raise RcnnError(f"the checkpoint factorizes {name!r}, which this model does not have")
+        setattr(model, name, low_rank_shell(layer, int(rank), name))
+
+
+def parse_ranks(
+    text: str | None, rank_all: int | None = None, layers: Sequence[str] = FC_LAYERS
+) -> dict[str, int]:
+    """``--svd-ranks fc6=1024,fc7=256`` and/or ``--svd-rank 256`` (every fc layer) as {layer: t}.
+
+    Per-layer values win over ``rank_all``. Unknown layer names and malformed items are refused.
+    """
+    ranks: dict[str, int] = {name: rank_all for name in layers} if rank_all is not None else {}
+    for item in (text or "").split(","):
+        item = item.strip()
+        if not item:
+            continue
+        name, sep, value = item.partition("=")
+        name = name.strip()
+        if not sep or not value.strip().isdigit():
+            raise RcnnError(f"--svd-ranks: {item!r} is not LAYER=RANK (e.g. fc6=1024,fc7=256)")
+        if name not in layers:
+            raise RcnnError(f"--svd-ranks: unknown layer {name!r}; choose from {', '.join(layers)}")
+        ranks[name] = int(value)
+    for name, rank in ranks.items():
+        if rank < 1:
+            raise RcnnError(f"SVD rank for {name} must be >= 1, got {rank}")
+    return ranks
