@@ -1,0 +1,92 @@
+"""From the network's raw outputs to final detections (Fast R-CNN §3 "Fast R-CNN detection").
+
+For each RoI r the network gives class logits [K+1] and class-specific box deltas [4(K+1)]. Test time:
+
+1. p = softmax(logits); the background column (0) is dropped;
+2. every RoI gets one refined box per class: decode(deltas for class k, proposal r), clipped to the image;
+3. (RoI, class) pairs with p_k > score_threshold (0.05) are kept;
+4. non-maximum suppression per class at IoU 0.3 (``batched_nms``: boxes of different classes never
+   suppress each other);
+5. the ``max_detections`` (100) highest scores over all classes are kept.
+
+Shape shorthand: R RoIs of one image, K classes without background, D detections.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from rcnn_cli.boxes import BoxCoder, clip_boxes
+
+# bbox_pred is saved with the target means/stds folded in, so deltas are decoded as they are.
+RAW_DELTAS = BoxCoder(means=(0.0, 0.0, 0.0, 0.0), stds=(1.0, 1.0, 1.0, 1.0))
+
+
+@dataclass(frozen=True)
+class PostprocessConfig:
+    """The paper's test-time defaults."""
+
+    score_threshold: float = 0.05
+    nms_threshold: float = 0.3
+    max_detections: int = 100
+
+
+@dataclass(frozen=True)
+class ImageDetections:
+    """Detections of one image in original pixels: ``boxes`` float [D, 4] xyxy, ``scores`` [D],
+    ``labels`` int64 [D] in 1..K, sorted by decreasing score."""
+
+    boxes: Tensor
+    scores: Tensor
+    labels: Tensor
+
+    def __len__(self) -> int:
+        return int(self.scores.numel())
+
+
+def class_boxes_and_scores(
+    logits: Tensor, deltas: Tensor, proposals: Tensor, height: int, width: int
+) -> tuple[Tensor, Tensor]:
+    """Softmax scores [R, K] and decoded, clipped class-specific boxes [R, K, 4] (background dropped).
+
+    Args:
+        logits: Tensor[R, K+1]; deltas: Tensor[R, 4(K+1)] (unnormalized); proposals: Tensor[R, 4] in the
+        same (original) pixels as the result.
+    """
+    R, C = logits.shape
+    scores = torch.softmax(logits.float(), dim=1)[:, 1:]
+    boxes = RAW_DELTAS.decode(deltas.float(), proposals.float()).reshape(R, C, 4)[:, 1:]
+    boxes = clip_boxes(boxes.reshape(-1, 4), height, width).reshape(R, C - 1, 4)
+    return scores, boxes
+
+
+def select_detections(scores: Tensor, boxes: Tensor, config: PostprocessConfig) -> ImageDetections:
+    """Threshold, per-class NMS and top-k over ``scores`` [R, K] and ``boxes`` [R, K, 4]."""
+    from rcnn_cli.ops import batched_nms
+
+    R, K = scores.shape
+    labels = torch.arange(1, K + 1, device=scores.device).expand(R, K)
+    keep = scores > config.score_threshold
+    boxes, scores, labels = boxes[keep], scores[keep], labels[keep]
+    # A box clipped to nothing cannot be a detection (and would only confuse NMS).
+    nonempty = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
+    boxes, scores, labels = boxes[nonempty], scores[nonempty], labels[nonempty]
+    keep = batched_nms(boxes, scores, labels, config.nms_threshold)  # decreasing score
+    keep = keep[: config.max_detections]
+    return ImageDetections(boxes=boxes[keep], scores=scores[keep], labels=labels[keep].to(torch.int64))
+
+
+def postprocess_detections(
+    logits: Tensor,
+    deltas: Tensor,
+    proposals: Tensor,
+    height: int,
+    width: int,
+    config: PostprocessConfig = PostprocessConfig(),
+) -> ImageDetections:
+    """Steps 1-5 above for one image. ``proposals`` [R, 4] are in original pixels (not scaled)."""
+    scores, boxes = class_boxes_and_scores(logits, deltas, proposals, height, width)
+    return select_detections(scores, boxes, config)
