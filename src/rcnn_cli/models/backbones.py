@@ -1,0 +1,188 @@
+"""Conv backbones named as in the Fast R-CNN paper, plus a small network for CPUs.
+
+Each backbone is a :class:`Backbone`: an ``nn.Sequential`` called ``features`` whose indices follow
+torchvision's layout (``features.N``), so that a torchvision-layout state dict maps onto it key by key.
+The last max-pool of the ImageNet network (pool5) is dropped: RoI pooling takes its place (paper §2.1).
+
+=================  ======================  ======  ====================  ==============
+name               paper                   stride  RoI pool (default)    fc6 -> fc7
+=================  ======================  ======  ====================  ==============
+caffenet           S (CaffeNet/AlexNet)    16      6x6 over 256 ch       4096 -> 4096
+vgg_cnn_m_1024     M (VGG_CNN_M_1024)      16      6x6 over 512 ch       4096 -> 1024
+vgg16              L (VGG16)               16      7x7 over 512 ch       4096 -> 4096
+small              a CPU net (ours)        8       7x7 over 128 ch       512 -> 512
+=================  ======================  ======  ====================  ==============
+
+``small`` trains from scratch on a CPU in minutes: GroupNorm instead of BatchNorm because a
+minibatch holds only N = 2 images, and stride 8 so that small objects still cover a few cells.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from torch import Tensor, nn
+
+
+@dataclass(frozen=True)
+class BackboneSpec:
+    """What the rest of the model needs to know about a backbone.
+
+    ``frozen_below``: the first trainable layer by default; layers before it stay frozen
+    (paper §4.5: conv1-conv2 of VGG16 are not fine-tuned; conv1 of S and M).
+    """
+
+    name: str
+    stride: int
+    out_channels: int
+    pool_size: int
+    fc_dims: tuple[int, int]
+    frozen_below: str | None
+
+
+SPECS: dict[str, BackboneSpec] = {
+    "caffenet": BackboneSpec("caffenet", 16, 256, 6, (4096, 4096), "conv2"),
+    "vgg_cnn_m_1024": BackboneSpec("vgg_cnn_m_1024", 16, 512, 6, (4096, 1024), "conv2"),
+    "vgg16": BackboneSpec("vgg16", 16, 512, 7, (4096, 4096), "conv3_1"),
+    "small": BackboneSpec("small", 8, 128, 7, (512, 512), None),
+}
+
+
+class Backbone(nn.Module):
+    """Conv layers of a detector: ``features`` (torchvision layout) and the names of its conv layers.
+
+    ``layer_index[name]`` is the index in ``features`` of the named conv layer (``conv3_1`` -> 10 in VGG16).
+    """
+
+    def __init__(self, spec: BackboneSpec, layers: list[nn.Module], names: dict[str, int]) -> None:
+        super().__init__()
+        self.spec = spec
+        self.name = spec.name
+        self.stride = spec.stride
+        self.out_channels = spec.out_channels
+        self.features = nn.Sequential(*layers)
+        self.layer_index = dict(names)
+
+    def forward(self, images: Tensor) -> Tensor:
+        """images: Tensor[N, 3, H, W] -> Tensor[N, C, ~H/stride, ~W/stride]."""
+        return self.features(images)
+
+    def freeze_below(self, layer: str | None) -> None:
+        """Freeze every parameter of ``features`` before the conv layer named ``layer``.
+
+        ``None`` trains every layer. Frozen layers get ``requires_grad = False`` so that the
+        optimizer never sees them and backward stops there (the saving the paper measures).
+        """
+        for p in self.features.parameters():
+            p.requires_grad_(True)
+        if layer is None:
+            return
+        if layer not in self.layer_index:
+            from rcnn_cli.errors import RcnnError
+
+            known = ", ".join(self.layer_index)
+            raise RcnnError(f"backbone {self.name} has no layer {layer!r}; its conv layers are: {known}")
+        for module in list(self.features)[: self.layer_index[layer]]:
+            for p in module.parameters():
+                p.requires_grad_(False)
+
+
+def _conv(cin: int, cout: int, k: int, stride: int = 1, pad: int = 0, groups: int = 1) -> nn.Conv2d:
+    return nn.Conv2d(cin, cout, k, stride=stride, padding=pad, groups=groups)
+
+
+def caffenet() -> Backbone:
+    """CaffeNet (paper's S): AlexNet with LRN and grouped conv2/4/5, pool5 removed."""
+    lrn = nn.LocalResponseNorm(5, alpha=1e-4, beta=0.75)
+    layers: list[nn.Module] = [
+        _conv(3, 96, 11, 4),  # 0 conv1
+        nn.ReLU(inplace=True),
+        nn.MaxPool2d(3, 2, ceil_mode=True),
+        lrn,
+        _conv(96, 256, 5, pad=2, groups=2),  # 4 conv2
+        nn.ReLU(inplace=True),
+        nn.MaxPool2d(3, 2, ceil_mode=True),
+        nn.LocalResponseNorm(5, alpha=1e-4, beta=0.75),
+        _conv(256, 384, 3, pad=1),  # 8 conv3
+        nn.ReLU(inplace=True),
+        _conv(384, 384, 3, pad=1, groups=2),  # 10 conv4
+        nn.ReLU(inplace=True),
+        _conv(384, 256, 3, pad=1, groups=2),  # 12 conv5
+        nn.ReLU(inplace=True),
+    ]
+    names = {"conv1": 0, "conv2": 4, "conv3": 8, "conv4": 10, "conv5": 12}
+    return Backbone(SPECS["caffenet"], layers, names)
+
+
+def vgg_cnn_m_1024() -> Backbone:
+    """VGG_CNN_M_1024 (paper's M; Chatfield et al. 2014), pool5 removed."""
+    layers: list[nn.Module] = [
+        _conv(3, 96, 7, 2),  # 0 conv1
+        nn.ReLU(inplace=True),
+        nn.LocalResponseNorm(5, alpha=5e-4, beta=0.75, k=2.0),
+        nn.MaxPool2d(3, 2, ceil_mode=True),
+        _conv(96, 256, 5, 2, pad=1),  # 4 conv2
+        nn.ReLU(inplace=True),
+        nn.LocalResponseNorm(5, alpha=5e-4, beta=0.75, k=2.0),
+        nn.MaxPool2d(3, 2, ceil_mode=True),
+        _conv(256, 512, 3, pad=1),  # 8 conv3
+        nn.ReLU(inplace=True),
+        _conv(512, 512, 3, pad=1),  # 10 conv4
+        nn.ReLU(inplace=True),
+        _conv(512, 512, 3, pad=1),  # 12 conv5
+        nn.ReLU(inplace=True),
+    ]
+    names = {"conv1": 0, "conv2": 4, "conv3": 8, "conv4": 10, "conv5": 12}
+    return Backbone(SPECS["vgg_cnn_m_1024"], layers, names)
+
+
+def vgg16() -> Backbone:
+    """VGG16 (paper's L) with torchvision's ``features`` indices; the final max-pool (index 30) is dropped."""
+    layers: list[nn.Module] = []
+    names: dict[str, int] = {}
+    cin = 3
+    for block, (cout, repeats) in enumerate([(64, 2), (128, 2), (256, 3), (512, 3), (512, 3)], start=1):
+        for r in range(1, repeats + 1):
+            names[f"conv{block}_{r}"] = len(layers)
+            layers += [_conv(cin, cout, 3, pad=1), nn.ReLU(inplace=True)]
+            cin = cout
+        if block < 5:
+            layers.append(nn.MaxPool2d(2, 2))
+    return Backbone(SPECS["vgg16"], layers, names)
+
+
+def small() -> Backbone:
+    """A 6-conv network (stride 8, 128 channels) that trains from scratch on a CPU.
+
+    conv -> GroupNorm -> ReLU blocks; the receptive field (~70 px) covers a whole
+    small object while the map keeps 1/8 of the image resolution.
+    """
+    layers: list[nn.Module] = []
+    names: dict[str, int] = {}
+    plan = [(32, 2, 1), (64, 2, 1), (64, 1, 1), (128, 2, 1), (128, 1, 1), (128, 1, 2)]
+    cin = 3
+    for i, (cout, stride, dilation) in enumerate(plan, start=1):
+        names[f"conv{i}"] = len(layers)
+        layers += [
+            nn.Conv2d(cin, cout, 3, stride=stride, padding=dilation, dilation=dilation, bias=False),
+            nn.GroupNorm(8, cout),
+            nn.ReLU(inplace=True),
+        ]
+        cin = cout
+    backbone = Backbone(SPECS["small"], layers, names)
+    for m in backbone.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+    return backbone
+
+
+BUILDERS = {"caffenet": caffenet, "vgg_cnn_m_1024": vgg_cnn_m_1024, "vgg16": vgg16, "small": small}
+
+
+def build_backbone(name: str) -> Backbone:
+    """The backbone called ``name`` (one of :data:`BUILDERS`), freshly initialized."""
+    if name not in BUILDERS:
+        from rcnn_cli.errors import RcnnError
+
+        raise RcnnError(f"unknown backbone {name!r}; choose one of: {', '.join(BUILDERS)}")
+    return BUILDERS[name]()

@@ -1,0 +1,136 @@
+"""Self-contained model checkpoints (``model.pt``) read with ``torch.load(weights_only=True)``.
+
+The file is a plain dict::
+
+    format_version: 1, kind: "fast_rcnn", class_names: [...], config: ModelConfig as dict,
+    svd_ranks: {} or {"fc6": 1024, "fc7": 256}, state_dict: {name: Tensor}, meta: {...}
+
+Box-regression targets are trained normalized (paper §2.3: zero mean, unit variance); the means and
+stds are *folded* into ``bbox_pred`` here, so the saved network outputs plain deltas and needs nothing else.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from rcnn_cli.errors import ArtifactError
+from rcnn_cli.models.fast_rcnn import FastRCNN, ModelConfig
+
+FORMAT_VERSION = 1
+KIND = "fast_rcnn"
+
+
+def svd_ranks_of(model: FastRCNN) -> dict[str, int]:
+    """{"fc6": t} for each fc layer that is a truncated-SVD pair Sequential(Linear(v->t), Linear(t->u))."""
+    ranks: dict[str, int] = {}
+    for name in ("fc6", "fc7"):
+        layer = getattr(model, name)
+        if isinstance(layer, nn.Sequential):
+            ranks[name] = int(layer[0].out_features)
+    return ranks
+
+
+def apply_svd_structure(model: FastRCNN, ranks: dict[str, int]) -> None:
+    """Replace fc6/fc7 by (uninitialized) SVD pairs of the given ranks, so a saved state dict fits."""
+    for name, rank in ranks.items():
+        layer = getattr(model, name)
+        first = nn.Linear(layer.in_features, rank, bias=False)
+        second = nn.Linear(rank, layer.out_features)
+        setattr(model, name, nn.Sequential(first, second))
+
+
+def fold_bbox_normalization(
+    state_dict: dict[str, Tensor], num_classes: int, means: Tensor | None, stds: Tensor | None
+) -> dict[str, Tensor]:
+    """bbox_pred trained on (t - mean) / std; return weights that output t directly.
+
+    With y = W x + b predicting normalized targets, t = std ⊙ y + mean = (std ⊙ W) x + (std ⊙ b + mean).
+    ``means``/``stds`` broadcast to Tensor[K+1, 4] (per class) or are Tensor[4(K+1)].
+    """
+    if means is None and stds is None:
+        return state_dict
+    weight = state_dict["bbox_pred.weight"]
+    bias = state_dict["bbox_pred.bias"]
+    shape = (num_classes + 1, 4)
+    m = torch.zeros(shape) if means is None else torch.as_tensor(means, dtype=torch.float64).expand(shape)
+    s = torch.ones(shape) if stds is None else torch.as_tensor(stds, dtype=torch.float64).reshape(-1)
+    s = s.reshape(-1, 4).expand(shape) if s.numel() != 4 * shape[0] else s.reshape(shape)
+    m = m.reshape(-1, 4).expand(shape) if m.numel() != 4 * shape[0] else m.reshape(shape)
+    m = m.reshape(-1).to(weight.device, torch.float64)
+    s = s.reshape(-1).to(weight.device, torch.float64)
+    out = dict(state_dict)
+    out["bbox_pred.weight"] = (weight.double() * s[:, None]).to(weight.dtype)
+    out["bbox_pred.bias"] = (bias.double() * s + m).to(bias.dtype)
+    return out
+
+
+def save_checkpoint(
+    path: str | Path,
+    model: FastRCNN,
+    meta: dict[str, Any],
+    target_means: Tensor | None = None,
+    target_stds: Tensor | None = None,
+) -> None:
+    """Write ``model`` atomically to ``path``; ``meta`` must hold ``class_names`` (K strings).
+
+    Pass the box-target normalization used in training as ``target_means``/``target_stds``; it is
+    folded into ``bbox_pred`` so the file stands alone. Other ``meta`` keys are kept under ``meta``.
+    """
+    from rcnn_cli.artifacts import atomic_torch_save
+
+    module = getattr(model, "module", model)  # unwrap DDP
+    class_names = list(meta.get("class_names", []))
+    if len(class_names) != module.num_classes:
+        raise ValueError(f"meta['class_names'] has {len(class_names)} names, the model {module.num_classes}")
+    state = {k: v.detach().cpu().clone() for k, v in module.state_dict().items()}
+    state = fold_bbox_normalization(state, module.num_classes, target_means, target_stds)
+    extra = {k: v for k, v in meta.items() if k != "class_names"}
+    checkpoint = {
+        "format_version": FORMAT_VERSION,
+        "kind": KIND,
+        "class_names": class_names,
+        "config": module.config.to_dict(),
+        "svd_ranks": svd_ranks_of(module),
+        "state_dict": state,
+        "meta": extra,
+    }
+    atomic_torch_save(checkpoint, Path(path))
+
+
+def load_checkpoint(path: str | Path, device: Any = "cpu") -> tuple[FastRCNN, dict[str, Any]]:
+    """Read a checkpoint written by :func:`save_checkpoint`; returns (model in eval mode, meta).
+
+    ``meta`` holds ``class_names``, ``config`` (a :class:`ModelConfig`), ``svd_ranks`` and saved keys.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ArtifactError(f"{path}: model file not found")
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise ArtifactError(
+            f"{path}: not a readable model checkpoint ({type(exc).__name__}: {exc})"
+        ) from None
+    if not isinstance(checkpoint, dict) or checkpoint.get("kind") != KIND:
+        raise ArtifactError(f"{path}: not a Fast R-CNN checkpoint (kind {checkpoint.get('kind')!r})")
+    if checkpoint.get("format_version") != FORMAT_VERSION:
+        raise ArtifactError(
+            f"{path}: checkpoint format {checkpoint.get('format_version')}, "
+            f"this version reads {FORMAT_VERSION}"
+        )
+    config = ModelConfig.from_dict(checkpoint["config"])
+    model = FastRCNN(config)
+    ranks = dict(checkpoint.get("svd_ranks") or {})
+    apply_svd_structure(model, ranks)
+    try:
+        model.load_state_dict(checkpoint["state_dict"])
+    except RuntimeError as exc:
+        raise ArtifactError(f"{path}: weights do not fit the stored config: {exc}") from None
+    model.to(device).eval()
+    meta = dict(checkpoint.get("meta") or {})
+    meta.update(class_names=list(checkpoint["class_names"]), config=config, svd_ranks=ranks)
+    return model, meta
