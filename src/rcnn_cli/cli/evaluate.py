@@ -1,20 +1,149 @@
-"""``rcnn evaluate``: placeholder until its issue lands."""
+"""``rcnn evaluate``: detection AP (VOC07, VOC area, COCO), proposal quality, or the truncated-SVD sweep."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
-from rcnn_cli.cli.common import user_errors
+from rcnn_cli.cli.common import get_context, user_errors
 from rcnn_cli.errors import RcnnError
 
 
 @click.command(
     epilog="""\b
-Example:
-  rcnn evaluate --help
+Examples:
+  rcnn evaluate --dataset data/bccd --split test --detections detections/detections.json -o report.json
+  rcnn evaluate --dataset data/bccd --split test --proposals proposals/
+  rcnn evaluate --svd-sweep --model runs/bccd/model.pt --dataset data/bccd --split test --proposals proposals/
 """,
 )
+@click.option(
+    "--dataset", "dataset_spec", required=True, help="VOC folder or COCO JSON with the ground truth."
+)
+@click.option("--split", default=None, help="VOC split (ImageSets/Main/SPLIT.txt).")
+@click.option(
+    "--detections",
+    type=click.Path(exists=True, path_type=Path),
+    help="COCO results JSON (or the folder 'rcnn detect' wrote).",
+)
+@click.option(
+    "--proposals",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Proposals folder: alone, measures recall/MABO; with --svd-sweep, the boxes to detect on.",
+)
+@click.option(
+    "--svd-sweep", is_flag=True, help="Table of SVD ranks x fc time, detect time, mAP (needs --model)."
+)
+@click.option(
+    "--model", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Model for --svd-sweep."
+)
+@click.option(
+    "--sweep-ranks",
+    default=None,
+    help="--svd-sweep settings split by ';', e.g. 'none;fc6=1024,fc7=256' (default: fractions of width).",
+)
+@click.option("--iou", "iou_threshold", default=0.5, show_default=True, help="IoU for a VOC true positive.")
+@click.option("--no-coco", is_flag=True, help="Skip the COCO metrics (VOC AP only).")
+@click.option(
+    "-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write the report as JSON."
+)
 @user_errors
-def evaluate() -> None:
-    """Not built yet."""
-    raise RcnnError("'rcnn evaluate' is not built yet")
+def evaluate(
+    dataset_spec: str,
+    split: str | None,
+    detections: Path | None,
+    proposals: Path | None,
+    svd_sweep: bool,
+    model: Path | None,
+    sweep_ranks: str | None,
+    iou_threshold: float,
+    no_coco: bool,
+    output: Path | None,
+) -> None:
+    """Measure detections (VOC07 11-point AP, VOC area AP, COCO AP/AP50/AP75), proposals (recall@0.5/0.7,
+    MABO, boxes per image), or the speed/accuracy trade-off of truncated SVD."""
+    from rich.console import Console
+
+    from rcnn_cli.data import open_dataset
+    from rcnn_cli.evaluation.report import print_detection_report, print_rows, write_report
+
+    ctx = get_context()
+    console = Console()
+    modes = sum((detections is not None, svd_sweep, proposals is not None and not svd_sweep))
+    if modes != 1:
+        raise RcnnError("give exactly one of --detections, --proposals, or --svd-sweep (with --model)")
+    dataset = open_dataset(dataset_spec, split)
+    if not dataset.records:
+        raise RcnnError(f"{dataset_spec}: no images to evaluate on")
+    if not dataset.class_names:
+        raise RcnnError(f"{dataset_spec}: no classes (an unlabelled image folder cannot be evaluated)")
+
+    if detections is not None:
+        from rcnn_cli.evaluation.coco_format import read_coco_results
+        from rcnn_cli.evaluation.evaluate import evaluate_results
+
+        path = detections / "detections.json" if detections.is_dir() else detections
+        results = read_coco_results(path)
+        report = evaluate_results(
+            dataset.records,
+            dataset.class_names,
+            results,
+            iou_threshold=iou_threshold,
+            coco=not no_coco,
+            source=str(path),
+        )
+        report["detections"] = str(path)
+        print_detection_report(report, console)
+    elif svd_sweep:
+        report = _svd_sweep(dataset, model, proposals, sweep_ranks, ctx, console)
+    else:
+        from rcnn_cli.evaluation.proposal_quality import proposal_quality  # minimal stand-in, see module
+        from rcnn_cli.inference.detect import folder_proposals
+
+        read = folder_proposals(proposals)
+        summary = proposal_quality(dataset.records, lambda r: read(r, None), dataset.num_classes)
+        report = {"kind": "proposal_evaluation", "proposals": str(proposals), **summary}
+        print_rows("Proposal quality", [{k: _round(v) for k, v in summary.items()}], console)
+    if output is not None:
+        write_report(output, report)
+        if ctx.verbosity > 0:
+            click.echo(f"report written to {output}", err=True)
+
+
+def _round(value: object) -> object:
+    return round(value, 4) if isinstance(value, float) else value
+
+
+def _svd_sweep(dataset, model_path, proposals, sweep_ranks, ctx, console) -> dict:  # type: ignore[no-untyped-def]
+    from rcnn_cli.evaluation.evaluate import evaluate_results
+    from rcnn_cli.evaluation.report import print_rows
+    from rcnn_cli.inference.detect import folder_proposals
+    from rcnn_cli.inference.svd_sweep import parse_rank_settings, svd_sweep
+    from rcnn_cli.models import load_checkpoint
+
+    if model_path is None or proposals is None:
+        raise RcnnError("--svd-sweep needs --model and --proposals")
+    device = ctx.torch_device()
+
+    def load():  # type: ignore[no-untyped-def]
+        model, meta = load_checkpoint(model_path, device)
+        if meta.get("svd_ranks"):
+            raise RcnnError(
+                f"{model_path}: already compressed ({meta['svd_ranks']}); sweep the original model"
+            )
+        if tuple(meta["class_names"]) != tuple(dataset.class_names):
+            raise RcnnError(f"{model_path}: classes {meta['class_names']} differ from the dataset's")
+        return model, meta
+
+    def mean_ap(results):  # type: ignore[no-untyped-def]
+        report = evaluate_results(dataset.records, dataset.class_names, results, coco=False)
+        return (report["mean"]["voc_ap"] or 0.0) / 100.0
+
+    settings = parse_rank_settings(sweep_ranks) if sweep_ranks else None
+    log = (lambda m: click.echo(m, err=True)) if ctx.verbosity > 0 else (lambda m: None)
+    rows = svd_sweep(
+        load, dataset.records, folder_proposals(proposals), mean_ap, settings, device=device, log=log
+    )
+    print_rows("Truncated SVD sweep (mAP = VOC area AP, %)", rows, console)
+    return {"kind": "svd_sweep", "model": str(model_path), "images": len(dataset.records), "rows": rows}

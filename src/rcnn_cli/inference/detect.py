@@ -116,7 +116,9 @@ def image_json(record: Any, coco_id: int | str, dets: ImageDetections, class_nam
                 "score": round(float(score), 5),
                 "box": [round(float(v), 2) for v in box],
             }
-            for box, score, label in zip(dets.boxes.tolist(), dets.scores.tolist(), dets.labels.tolist(), strict=True)
+            for box, score, label in zip(
+                dets.boxes.tolist(), dets.scores.tolist(), dets.labels.tolist(), strict=True
+            )
         ],
     }
 
@@ -190,7 +192,9 @@ def detect_records(
             except (OSError, ValueError, KeyError):
                 dets = None  # damaged: detect again
             if dets is not None:
-                results += detections_to_coco(ids[record.image_id], dets.boxes.numpy(), dets.scores, dets.labels)
+                results += detections_to_coco(
+                    ids[record.image_id], dets.boxes.numpy(), dets.scores, dets.labels
+                )
                 _advance(reporter)
                 continue
         try:

@@ -34,7 +34,7 @@ def render_detections(rgb: np.ndarray, dets: ImageDetections, class_names: Seque
     order = np.argsort(dets.scores.numpy(), kind="stable")  # best boxes end on top
     boxes, scores, labels = dets.boxes.numpy(), dets.scores.numpy(), dets.labels.numpy()
     for i in order:
-        x1, y1, x2, y2 = (int(round(v)) for v in boxes[i])
+        x1, y1, x2, y2 = (round(float(v)) for v in boxes[i])
         colour = PALETTE[(int(labels[i]) - 1) % len(PALETTE)]
         cv2.rectangle(canvas, (x1, y1), (x2, y2), colour, thickness)
         text = f"{class_names[int(labels[i]) - 1]} {scores[i]:.2f}"
@@ -43,7 +43,14 @@ def render_detections(rgb: np.ndarray, dets: ImageDetections, class_names: Seque
         top = y1 - th - base if y1 - th - base >= 0 else y1
         cv2.rectangle(canvas, (x1, top), (x1 + tw + 2, top + th + base), colour, -1)
         cv2.putText(
-            canvas, text, (x1 + 1, top + th), cv2.FONT_HERSHEY_SIMPLEX, font_scale, (255, 255, 255), 1, cv2.LINE_AA
+            canvas,
+            text,
+            (x1 + 1, top + th),
+            cv2.FONT_HERSHEY_SIMPLEX,
+            font_scale,
+            (255, 255, 255),
+            1,
+            cv2.LINE_AA,
         )
     return canvas
 

@@ -1,0 +1,91 @@
+"""``rcnn evaluate`` end to end on the bundled BCCD sample and a synthetic VOC set."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+from click.testing import CliRunner
+
+from rcnn_cli.cli.main import cli
+from rcnn_cli.data import open_dataset, sample_dataset_path
+from rcnn_cli.evaluation.coco_format import coco_image_ids, detections_to_coco
+
+
+def _gt_results(dataset, drop_class: int | None = None) -> list[dict]:
+    ids = coco_image_ids(r.image_id for r in dataset.records)
+    out = []
+    for r in dataset.records:
+        keep = r.labels != drop_class
+        out += detections_to_coco(ids[r.image_id], r.boxes[keep], np.full(keep.sum(), 0.9), r.labels[keep])
+    return out
+
+
+def test_ground_truth_as_detections_scores_100_on_every_metric(tmp_path: Path) -> None:
+    root = sample_dataset_path()
+    dataset = open_dataset(root, "test")
+    dets = tmp_path / "dets.json"
+    dets.write_text(json.dumps(_gt_results(dataset)))
+    report_path = tmp_path / "report.json"
+    args = ["-q", "evaluate", "--dataset", str(root), "--split", "test", "--detections", str(dets)]
+    result = CliRunner().invoke(cli, [*args, "-o", str(report_path)])
+    assert result.exit_code == 0, result.output
+    assert "VOC07 AP" in result.output and "AP75" in result.output
+    report = json.loads(report_path.read_text())
+    assert [row["class"] for row in report["classes"]] == list(dataset.class_names)
+    for key in ("voc07_ap", "voc_ap", "coco_ap", "coco_ap50", "coco_ap75"):
+        assert report["mean"][key] == 100.0, key
+
+
+def test_a_missing_class_lowers_its_ap_only(tmp_path: Path) -> None:
+    root = sample_dataset_path()
+    dataset = open_dataset(root, "test")
+    dets = tmp_path / "dets.json"
+    dets.write_text(json.dumps(_gt_results(dataset, drop_class=2)))
+    out = tmp_path / "r.json"
+    args = ["evaluate", "--dataset", str(root), "--split", "test", "--detections", str(dets), "-o", str(out)]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    rows = json.loads(out.read_text())["classes"]
+    assert [r["voc_ap"] for r in rows] == [100.0 if r["label"] != 2 else 0.0 for r in rows]
+
+
+def test_detections_from_another_split_are_a_one_line_error(tmp_path: Path) -> None:
+    root = sample_dataset_path()
+    dets = tmp_path / "dets.json"
+    dets.write_text(json.dumps(_gt_results(open_dataset(root, "train"))))
+    args = ["evaluate", "--dataset", str(root), "--split", "test", "--detections", str(dets)]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 1
+    assert "Error:" in result.output and "not in the dataset split" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_proposal_quality(tmp_path: Path) -> None:
+    root = sample_dataset_path()
+    dataset = open_dataset(root, "val")
+    props = tmp_path / "proposals"
+    props.mkdir()
+    for i, r in enumerate(dataset.records):
+        # Half of the images get their exact ground truth (best overlap 1), the others boxes far away (0).
+        np.savez(props / f"{r.image_id}.npz", boxes=r.boxes + (0.0 if i % 2 == 0 else 5000.0))
+    out = tmp_path / "p.json"
+    args = ["evaluate", "--dataset", str(root), "--split", "val", "--proposals", str(props), "-o", str(out)]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    report = json.loads(out.read_text())
+    labels = [r.labels for r in dataset.records]
+    found = np.concatenate([np.full(len(lab), i % 2 == 0) for i, lab in enumerate(labels)])
+    labels = np.concatenate(labels)
+    assert report["recall@0.5"] == report["recall@0.7"] == np.mean(found)
+    # MABO: the mean over classes of each class's average best overlap (here 1 or 0 per box).
+    expected = np.mean([found[labels == k].mean() for k in np.unique(labels)])
+    assert report["mabo"] == np.float64(expected)
+    assert report["boxes_per_image"] == np.mean([len(r.boxes) for r in dataset.records])
+
+
+def test_needs_exactly_one_mode() -> None:
+    root = str(sample_dataset_path())
+    result = CliRunner().invoke(cli, ["evaluate", "--dataset", root, "--split", "test"])
+    assert result.exit_code == 1 and "exactly one of" in result.output
