@@ -1,20 +1,132 @@
-"""``rcnn detect``: placeholder until its issue lands."""
+"""``rcnn detect``: run a trained Fast R-CNN on images, folders or a dataset split."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
-from rcnn_cli.cli.common import user_errors
+from rcnn_cli.cli.common import get_context, user_errors
 from rcnn_cli.errors import RcnnError
 
 
 @click.command(
     epilog="""\b
-Example:
-  rcnn detect --help
+Examples:
+  rcnn detect photos/ --model runs/bccd/model.pt --proposals proposals/ -o detections/
+  rcnn detect --dataset data/bccd --split test --model runs/bccd/model.pt --proposals proposals/ \\
+      -o detections/ --svd-ranks fc6=128,fc7=32 --timing
+Output: DIR/detections.json (COCO results), DIR/per_image/<id>.json, DIR/pictures/<id>.jpg, DIR/timing.json.
 """,
 )
+@click.argument("images", nargs=-1)
+@click.option(
+    "--model", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=True, help="model.pt"
+)
+@click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path), required=True)
+@click.option("--dataset", "dataset_spec", default=None, help="VOC folder or COCO JSON instead of IMAGES.")
+@click.option("--split", default=None, help="VOC split (ImageSets/Main/SPLIT.txt).")
+@click.option(
+    "--proposals",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    required=True,
+    help="Proposals folder (<image_id>.npz with 'boxes' float [R, 4] xyxy, best first).",
+)
+@click.option("--max-proposals", default=2000, show_default=True, help="Use at most this many per image.")
+@click.option("--scale", type=int, default=None, help="Shorter image side [default: the model's].")
+@click.option("--max-size", type=int, default=None, help="Cap on the longer side [default: the model's].")
+@click.option("--nms", "nms_threshold", default=0.3, show_default=True, help="Per-class NMS IoU threshold.")
+@click.option(
+    "--score-threshold", default=0.05, show_default=True, help="Keep detections scoring above this."
+)
+@click.option("--max-detections", default=100, show_default=True, help="At most this many per image.")
+@click.option("--svd-rank", type=int, default=None, help="Truncated SVD of every fc layer at this rank.")
+@click.option("--svd-ranks", default=None, help="Per-layer truncated SVD ranks, e.g. fc6=1024,fc7=256.")
+@click.option(
+    "--timing", is_flag=True, help="Print the time per stage (proposals, conv, RoI pool, fc6, ...)."
+)
+@click.option("--no-pictures", is_flag=True, help="Do not draw the pictures with labelled boxes.")
 @user_errors
-def detect() -> None:
-    """Not built yet."""
-    raise RcnnError("'rcnn detect' is not built yet")
+def detect(
+    images: tuple[str, ...],
+    model: Path,
+    output: Path,
+    dataset_spec: str | None,
+    split: str | None,
+    proposals: Path,
+    max_proposals: int,
+    scale: int | None,
+    max_size: int | None,
+    nms_threshold: float,
+    score_threshold: float,
+    max_detections: int,
+    svd_rank: int | None,
+    svd_ranks: str | None,
+    timing: bool,
+    no_pictures: bool,
+) -> None:
+    """Detect objects with a trained Fast R-CNN: per-class NMS, score threshold, labelled pictures."""
+    from rcnn_cli.artifacts import file_digest
+    from rcnn_cli.data import open_dataset
+    from rcnn_cli.evaluation.report import print_rows
+    from rcnn_cli.inference.detect import DetectConfig, Detector, detect_records, folder_proposals
+    from rcnn_cli.inference.postprocess import PostprocessConfig
+    from rcnn_cli.inference.truncated_svd import compress_layers, parse_ranks
+    from rcnn_cli.models import load_checkpoint
+    from rcnn_cli.progress import Reporter
+
+    ctx = get_context()
+    if bool(images) == bool(dataset_spec):
+        raise RcnnError("give IMAGES (files, folders) or --dataset, not both and not neither")
+    if not 0.0 <= nms_threshold <= 1.0 or not 0.0 <= score_threshold < 1.0 or max_detections < 1:
+        raise RcnnError("--nms must be in [0, 1], --score-threshold in [0, 1), --max-detections >= 1")
+    spec = dataset_spec if dataset_spec else (images[0] if len(images) == 1 else list(images))
+    dataset = open_dataset(spec, split)
+    for problem in dataset.problems:
+        click.echo(f"skipped: {problem}", err=True)
+    if not dataset.records:
+        raise RcnnError("no readable images to detect on")
+
+    device = ctx.torch_device()
+    net, meta = load_checkpoint(model, device)
+    ranks = parse_ranks(svd_ranks, svd_rank)
+    if ranks:
+        for report in compress_layers(net, ranks):
+            if ctx.verbosity > 1:
+                click.echo(f"{report.name}: rank {report.rank}, error {report.relative_error:.4f}", err=True)
+    config = DetectConfig(
+        scale=scale,
+        max_size=max_size,
+        max_proposals=max_proposals,
+        postprocess=PostprocessConfig(score_threshold, nms_threshold, max_detections),
+    )
+    detector = Detector(net, meta["class_names"], config, device, meta.get("config"))
+    params = {
+        "model": file_digest(model),
+        "svd_ranks": {**meta.get("svd_ranks", {}), **ranks},
+        "scale": detector.scale,
+        "max_size": detector.max_size,
+        "max_proposals": max_proposals,
+        "nms": nms_threshold,
+        "score_threshold": score_threshold,
+        "max_detections": max_detections,
+        "proposals": str(proposals.resolve()),
+    }
+    with Reporter("detect", total=len(dataset.records), verbosity=ctx.verbosity) as reporter:
+        summary = detect_records(
+            detector,
+            dataset.records,
+            folder_proposals(proposals),
+            output,
+            params=params,
+            draw=not no_pictures,
+            reporter=reporter,
+        )
+    if timing:
+        print_rows("Time per stage", summary.timer.rows())
+    skipped = len(summary.skipped) + len(dataset.problems)
+    click.echo(
+        f"{summary.processed + summary.resumed} images ({summary.resumed} resumed, {skipped} skipped), "
+        f"{len(summary.results)} detections -> {output / 'detections.json'}"
+        + ("" if no_pictures else f"; pictures in {output / 'pictures'}")
+    )

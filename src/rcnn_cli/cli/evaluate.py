@@ -63,13 +63,11 @@ def evaluate(
 ) -> None:
     """Measure detections (VOC07 11-point AP, VOC area AP, COCO AP/AP50/AP75), proposals (recall@0.5/0.7,
     MABO, boxes per image), or the speed/accuracy trade-off of truncated SVD."""
-    from rich.console import Console
-
     from rcnn_cli.data import open_dataset
-    from rcnn_cli.evaluation.report import print_detection_report, print_rows, write_report
+    from rcnn_cli.evaluation.report import make_console, print_detection_report, print_rows, write_report
 
     ctx = get_context()
-    console = Console()
+    console = make_console()
     modes = sum((detections is not None, svd_sweep, proposals is not None and not svd_sweep))
     if modes != 1:
         raise RcnnError("give exactly one of --detections, --proposals, or --svd-sweep (with --model)")

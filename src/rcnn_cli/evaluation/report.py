@@ -26,6 +26,12 @@ DETECTION_COLUMNS = (
 )
 
 
+def make_console() -> Console:
+    """A console for tables: the terminal's width on a TTY, wide enough not to wrap when piped or captured."""
+    console = Console()
+    return console if console.is_terminal else Console(width=200)
+
+
 def _pct(value: float) -> float | None:
     """AP in percent rounded for reading, or None (JSON null) where undefined."""
     return None if value is None or math.isnan(value) else round(100.0 * float(value), 2)
@@ -70,7 +76,7 @@ def _fmt(value: Any) -> str:
 
 
 def print_detection_report(report: dict[str, Any], console: Console | None = None) -> None:
-    console = console or Console()
+    console = console or make_console()
     columns = [(key, title) for key, title in DETECTION_COLUMNS if key in report["mean"]]
     table = Table(title="Detection AP (%)", show_lines=False)
     table.add_column("class")
@@ -95,7 +101,7 @@ def print_detection_report(report: dict[str, Any], console: Console | None = Non
 
 def print_rows(title: str, rows: Sequence[dict[str, Any]], console: Console | None = None) -> None:
     """A plain table of dict rows (same keys in every row), e.g. proposal quality or an SVD sweep."""
-    console = console or Console()
+    console = console or make_console()
     table = Table(title=title)
     if not rows:
         console.print(f"{title}: nothing to show")

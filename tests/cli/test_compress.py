@@ -1,0 +1,99 @@
+"""``rcnn compress`` and the compress -> detect round trip."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+from click.testing import CliRunner
+from torch import nn
+
+from rcnn_cli.cli.main import cli
+from rcnn_cli.models import load_checkpoint
+
+# The helpers live with the inference tests; loaded by path (tests/ is not a package).
+_spec = importlib.util.spec_from_file_location(
+    "infer_helpers", Path(__file__).parents[1] / "inference" / "helpers.py"
+)
+_helpers = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_helpers)
+small_checkpoint, write_images, write_proposals = (
+    _helpers.small_checkpoint,
+    _helpers.write_images,
+    _helpers.write_proposals,
+)
+
+BOXES = np.array([[2, 2, 30, 30], [10, 5, 50, 40], [30, 20, 62, 46], [0, 0, 64, 48]], dtype=np.float32)
+
+
+def test_compress_prints_the_table_and_records_ranks(tmp_path: Path) -> None:
+    model = small_checkpoint(tmp_path / "model.pt")
+    out = tmp_path / "small.pt"
+    result = CliRunner().invoke(cli, ["compress", str(model), "-o", str(out), "--svd-ranks", "fc6=8,fc7=4"])
+    assert result.exit_code == 0, result.output
+    for word in ("fc6", "fc7", "params_before", "rel_error", "ms_before", "ms_after"):
+        assert word in result.output
+    net, meta = load_checkpoint(out)
+    assert meta["svd_ranks"] == {"fc6": 8, "fc7": 4}
+    assert isinstance(net.fc6, nn.Sequential) and net.fc6[0].out_features == 8
+    assert 0 < meta["svd"]["fc7"]["relative_error"] < 1
+
+
+def test_full_rank_compress_then_detect_gives_the_same_detections(tmp_path: Path) -> None:
+    model = small_checkpoint(tmp_path / "model.pt")
+    full = tmp_path / "full.pt"
+    result = CliRunner().invoke(
+        cli, ["compress", str(model), "-o", str(full), "--svd-ranks", "fc6=48,fc7=32"]
+    )
+    assert result.exit_code == 0, result.output
+    original, _ = load_checkpoint(model)
+    compressed, _ = load_checkpoint(full)
+    images, rois = torch.rand(1, 3, 48, 64), torch.tensor([[0.0, 2, 2, 30, 30], [0, 10, 5, 50, 40]])
+    with torch.no_grad():
+        for a, b in zip(original(images, rois), compressed(images, rois), strict=True):
+            torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+
+    write_images(tmp_path / "images", 2)
+    props = write_proposals(tmp_path / "props", ["img0", "img1"], BOXES)
+    outs = []
+    for name, path in (("a", model), ("b", full)):
+        args = ["detect", str(tmp_path / "images"), "--model", str(path), "--proposals", str(props)]
+        run = CliRunner().invoke(cli, [*args, "-o", str(tmp_path / name)])
+        assert run.exit_code == 0, run.output
+        outs.append(json.loads((tmp_path / name / "detections.json").read_text()))
+    assert len(outs[0]) > 0
+    assert [d["category_id"] for d in outs[0]] == [d["category_id"] for d in outs[1]]
+    np.testing.assert_allclose([d["bbox"] for d in outs[0]], [d["bbox"] for d in outs[1]], atol=0.02)
+    np.testing.assert_allclose([d["score"] for d in outs[0]], [d["score"] for d in outs[1]], atol=1e-4)
+
+
+def test_low_rank_compressed_model_detects_directly(tmp_path: Path) -> None:
+    model = small_checkpoint(tmp_path / "model.pt")
+    small = tmp_path / "small.pt"
+    assert (
+        CliRunner().invoke(cli, ["compress", str(model), "-o", str(small), "--svd-rank", "4"]).exit_code == 0
+    )
+    write_images(tmp_path / "images", 1)
+    props = write_proposals(tmp_path / "props", ["img0"], BOXES)
+    args = ["detect", str(tmp_path / "images"), "--model", str(small), "--proposals", str(props)]
+    run = CliRunner().invoke(cli, [*args, "-o", str(tmp_path / "out")])
+    assert run.exit_code == 0, run.output
+    # Factorizing an already factorized model again is refused, not silently stacked.
+    again = CliRunner().invoke(cli, [*args, "-o", str(tmp_path / "o2"), "--svd-rank", "2"])
+    assert again.exit_code == 1 and "already factorized" in again.output
+
+
+def test_bad_requests_are_one_line_errors(tmp_path: Path) -> None:
+    model = small_checkpoint(tmp_path / "model.pt")
+    out = str(tmp_path / "x.pt")
+    for extra, message in (
+        ([], "give --svd-rank"),
+        (["--svd-rank", "49"], "out of range"),
+        (["--svd-ranks", "fc9=3"], "unknown layer"),
+    ):
+        result = CliRunner().invoke(cli, ["compress", str(model), "-o", out, *extra])
+        assert result.exit_code == 1 and message in result.output and "Traceback" not in result.output, extra
+    assert not Path(out).exists()
