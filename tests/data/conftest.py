@@ -65,3 +65,9 @@ def make_voc(tmp_path: Path) -> MakeVoc:
         return root
 
     return build
+
+
+@pytest.fixture
+def image_writer() -> Callable[..., Path]:
+    """write_image(path, width, height, mode='RGB', **save_args) -> path."""
+    return write_image
