@@ -106,7 +106,7 @@ def test_bad_coco_annotations_are_each_reported(tmp_path: Path, image_writer) ->
             "bad annotation file",
         ]
     )
-    with pytest.raises(DataError, match="ann.json: duplicate id: annotation id 4"):
+    with pytest.raises(DataError, match=r"ann\.json: duplicate id: annotation id 4"):
         load_coco(path, on_error="raise")
 
 
