@@ -194,3 +194,9 @@ def test_open_dataset_detects_voc(make_voc) -> None:
 def test_not_a_voc_folder(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="not a VOC dataset folder"):
         load_voc(tmp_path, "trainval")
+
+
+def test_vocdevkit_folder_names_the_dataset_inside(make_voc) -> None:
+    root = make_voc({"a": []})
+    with pytest.raises(DataError, match="holds VOC dataset folder"):
+        open_dataset(root.parent)
