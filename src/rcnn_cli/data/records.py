@@ -72,6 +72,16 @@ class ImageRecord:
                 f"{self.image_id}: boxes {boxes.shape}, labels {labels.shape}, "
                 f"difficult {difficult.shape} differ"
             )
+        # Loaders drop bad boxes before this point; the check here makes sure none slips through
+        # to training, where a zero-width or NaN box would become a NaN loss much later.
+        if len(boxes) and not (
+            np.isfinite(boxes).all()
+            and (boxes[:, 2] > boxes[:, 0]).all()
+            and (boxes[:, 3] > boxes[:, 1]).all()
+        ):
+            raise ValueError(
+                f"{self.image_id}: boxes must be finite with x2 > x1 and y2 > y1, got {boxes.tolist()}"
+            )
         object.__setattr__(self, "path", Path(self.path))
         object.__setattr__(self, "boxes", boxes)
         object.__setattr__(self, "labels", labels)
