@@ -117,3 +117,35 @@ def test_not_coco_json(tmp_path: Path) -> None:
     (tmp_path / "y.json").write_text("[1, 2]")
     with pytest.raises(DataError, match=r"y\.json: not a COCO dataset file"):
         load_coco(tmp_path / "y.json")
+
+
+def test_box_that_keeps_no_area_after_clipping_is_outside(tmp_path: Path, image_writer) -> None:
+    image_writer(tmp_path / "a.png", 64, 48)
+    path = _coco(
+        tmp_path,
+        [{"id": 1, "file_name": "a.png"}],
+        [
+            {
+                "id": 1,
+                "image_id": 1,
+                "category_id": 1,
+                "bbox": [-1, 5, 0.5, 5],
+            },  # x2 = -0.5: left of the image
+            {
+                "id": 2,
+                "image_id": 1,
+                "category_id": 1,
+                "bbox": [64.2, 5, 0.5, 5],
+            },  # starts right of the image
+            {
+                "id": 3,
+                "image_id": 1,
+                "category_id": 1,
+                "bbox": [-0.5, 5, 10, 5],
+            },  # overshoots 0.5 px: clipped
+        ],
+        [{"id": 1, "name": "cat"}],
+    )
+    ds = load_coco(path)
+    np.testing.assert_array_equal(ds.records[0].boxes, [[0, 5, 9.5, 10]])
+    assert [p.kind for p in ds.problems] == ["box outside image", "box outside image"]

@@ -152,6 +152,26 @@ def inside_root(root: Path, relative: str) -> Path | None:
     return Path(candidate)
 
 
+BORDER_TOLERANCE = 1.0
+"""A box may overshoot the image by this many pixels (a common off-by-one of 0-based tools); it is clipped."""
+
+
+def clip_within_tolerance(
+    box: tuple[float, float, float, float], width: int, height: int, tolerance: float = BORDER_TOLERANCE
+) -> list[float] | None:
+    """The box clipped to the image when it overshoots by at most ``tolerance`` px; None when it is outside.
+
+    A box that keeps no area inside the image after clipping is outside too.
+    """
+    x1, y1, x2, y2 = box
+    if x1 < -tolerance or y1 < -tolerance or x2 > width + tolerance or y2 > height + tolerance:
+        return None
+    clipped = [max(x1, 0.0), max(y1, 0.0), min(x2, float(width)), min(y2, float(height))]
+    if clipped[2] <= clipped[0] or clipped[3] <= clipped[1]:
+        return None
+    return clipped
+
+
 def resolve_class_names(names: Sequence[str] | None, discovered: Sequence[str]) -> tuple[str, ...]:
     """The class list: the caller's when given (order kept), else the discovered names sorted."""
     if names is not None:
