@@ -81,6 +81,12 @@ def test_exif_orientation_is_applied(tmp_path: Path, orientation: int, rotate: I
     out = read_image(tmp_path / "rot.png")
     expected = np.asarray(Image.fromarray(pixels).transpose(rotate))
     np.testing.assert_array_equal(out, expected)
+    if (
+        orientation == 6
+    ):  # displayed rotated 90 degrees clockwise: the stored bottom-left pixel is at the top-left
+        assert out.shape == (40, 30, 3)
+        np.testing.assert_array_equal(out[0, 0], pixels[-1, 0])
+        np.testing.assert_array_equal(out[0, -1], pixels[0, 0])
     # The header-only size agrees with the decoded, oriented image.
     assert image_size(tmp_path / "rot.png") == (out.shape[1], out.shape[0])
 
