@@ -57,29 +57,44 @@ def _check_rank(name: str, linear: nn.Linear, rank: int) -> None:
         )
 
 
+def _top_singular_factors(W: torch.Tensor, rank: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(Σ_t V_tᵀ [t, v], U_t [u, t]) of W [u, v] in float64.
+
+    For u <= v (fc6: 4096 x 25088) the left singular vectors are the eigenvectors of the u x u Gram
+    matrix W Wᵀ = U Σ² Uᵀ, and Σ_t V_tᵀ = U_tᵀ W exactly: one matrix product and a u x u eigh, several
+    times cheaper than a full SVD of the wide matrix. Otherwise (v small) the SVD itself is cheap.
+    """
+    W = W.double()
+    u, v = W.shape
+    if u <= v:
+        _, Q = torch.linalg.eigh(W @ W.T)  # eigenvalues ascending
+        U_t = Q[:, -rank:].flip(1)
+        return U_t.T @ W, U_t
+    U, S, Vh = torch.linalg.svd(W, full_matrices=False)  # U [u, r], S [r], Vh [r, v]
+    return S[:rank, None] * Vh[:rank], U[:, :rank]
+
+
 def truncated_svd(linear: nn.Linear, rank: int, name: str = "layer") -> tuple[nn.Sequential, float]:
     """Factorize ``linear`` (weight W [u, v], bias b [u]) at rank ``rank`` = t.
 
-    Returns ``(nn.Sequential(Linear(v, t, bias=False), Linear(t, u)), relative_error)``. The SVD is taken
-    in float64 so that the factors are as exact as the original dtype allows; the new layers have the
+    Returns ``(nn.Sequential(Linear(v, t, bias=False), Linear(t, u)), relative_error)``. The factors are
+    computed in float64 so that they are as exact as the original dtype allows; the new layers have the
     original dtype and device.
     """
-    _check_rank(name, linear, rank)
+    factorized = low_rank_shell(linear, rank, name)
+    first, second = factorized
     W = linear.weight.detach()
-    U, S, Vh = torch.linalg.svd(W.double(), full_matrices=False)  # U [u, r], S [r], Vh [r, v]
-    first = nn.Linear(linear.in_features, rank, bias=False, device=W.device, dtype=W.dtype)
-    second = nn.Linear(
-        rank, linear.out_features, bias=linear.bias is not None, device=W.device, dtype=W.dtype
-    )
+    sigma_vt, U_t = _top_singular_factors(W, rank)
     with torch.no_grad():
-        first.weight.copy_(S[:rank, None] * Vh[:rank])  # Σ_t V_tᵀ  [t, v]
-        second.weight.copy_(U[:, :rank])  # U_t  [u, t]
+        first.weight.copy_(sigma_vt)  # Σ_t V_tᵀ  [t, v]
+        second.weight.copy_(U_t)  # U_t  [u, t]
         if linear.bias is not None:
             second.bias.copy_(linear.bias.detach())
-    energy = S.square()
-    total = float(energy.sum())
-    error = math.sqrt(float(energy[rank:].sum()) / total) if total > 0 else 0.0
-    return nn.Sequential(first, second), error
+    # U_t has orthonormal columns, so ||W - U_t Σ_t V_tᵀ||² = ||W||² - ||Σ_t V_tᵀ||² (Pythagoras).
+    total = float(W.double().square().sum())
+    kept = float(sigma_vt.square().sum())
+    error = math.sqrt(max(total - kept, 0.0) / total) if total > 0 else 0.0
+    return factorized, error
 
 
 def _params(module: nn.Module) -> int:
