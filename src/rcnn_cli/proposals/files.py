@@ -51,12 +51,13 @@ def mat_to_xyxy(raw: np.ndarray, layout: str) -> np.ndarray:
 
 def _loadmat(path: Path) -> dict[str, Any]:
     import scipy.io
+    from scipy.io.matlab import MatReadError
 
     try:
         return scipy.io.loadmat(str(path))
     except NotImplementedError:
         raise DataError(path, "MATLAB v7.3 (HDF5) files are not supported; save with -v7") from None
-    except (OSError, ValueError, TypeError) as exc:
+    except (OSError, ValueError, TypeError, MatReadError) as exc:
         raise DataError(path, f"unreadable .mat file ({exc})") from None
 
 
@@ -110,17 +111,19 @@ def _load_one(path: Path) -> tuple[np.ndarray, np.ndarray | None, str]:
                 return np.asarray(data["boxes"]), scores, "xyxy"
         except (OSError, ValueError) as exc:
             raise DataError(path, f"unreadable .npz file ({exc})") from None
-    entry = _load_collection(path).get(path.stem)
-    if entry is None:
-        try:
-            single = json.loads(path.read_text())
-        except (OSError, ValueError) as exc:
-            raise DataError(path, f"unreadable JSON ({exc})") from None
-        if isinstance(single, dict):
-            scores = single.get("scores")
-            return np.asarray(single.get("boxes", []), np.float64), scores, "xyxy"
-        return np.asarray(single, np.float64), None, "xyxy"
-    return entry
+    # A per-image .json: a list of boxes, or {"boxes": [...], "scores": [...]}.
+    try:
+        single = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise DataError(path, f"unreadable JSON ({exc})") from None
+    if isinstance(single, dict):
+        scores = single.get("scores")
+        return (
+            np.asarray(single.get("boxes", []), np.float64),
+            None if scores is None else np.asarray(scores, np.float64),
+            "xyxy",
+        )
+    return np.asarray(single, np.float64), None, "xyxy"
 
 
 @dataclass(frozen=True)
