@@ -88,7 +88,7 @@ def test_json_collection_and_per_image(tmp_path: Path) -> None:
 
 def test_bad_files_name_the_file(tmp_path: Path) -> None:
     (tmp_path / "x_boxes.mat").write_bytes(b"not a mat file")
-    with pytest.raises(DataError, match="x_boxes.mat"):
+    with pytest.raises(DataError, match=r"x_boxes\.mat"):
         FileProposals(str(tmp_path)).propose(None, _record("x"))
     np.savez(tmp_path / "y.npz", boxes=np.zeros((3, 5), np.float32))
     with pytest.raises(DataError, match=r"expected \[N, 4\]"):

@@ -45,7 +45,7 @@ def test_file_names_are_safe_and_unique() -> None:
 def test_shards_cover_all_items_once() -> None:
     items = list(range(10))
     parts = [shard_items(items, i, 3) for i in range(3)]
-    assert sorted(sum(parts, [])) == items
+    assert sorted(i for part in parts for i in part) == items
     assert parse_shard("1/4") == (1, 4)
     assert parse_shard(None, {"RANK": "2", "WORLD_SIZE": "3"}) == (2, 3)
     assert parse_shard(None, {}) == (0, 1)
