@@ -167,7 +167,8 @@ def propose(
             report.advance(extra=f"{result.num_boxes} boxes" if not result.error else "")
 
         done_before = sum(store.exists(r.image_id) for r in records)
-        report.advance(done_before) if done_before else None
+        if done_before:
+            report.advance(done_before, extra="already done")
         summary = run_proposals(
             chosen, records, store, workers=workers, on_error=on_error, on_result=on_result
         )
