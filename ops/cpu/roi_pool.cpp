@@ -29,12 +29,13 @@ struct Bin {
   int64_t hstart, hend, wstart, wend;
 };
 
-// Rounded RoI corner on the feature map. Clamped to +-2^24 so that an extreme
-// spatial_scale stays defined (the map is far smaller than that anyway).
+// Rounded RoI corner on the feature map, in 64-bit. Clamped to +-2^40 so that an
+// extreme spatial_scale stays defined (no overflow in the bin arithmetic below);
+// below 2^31, where torchvision's int arithmetic is defined, nothing changes.
 template <typename T>
 int64_t quantize(T coordinate, T spatial_scale) {
   const T v = std::round(coordinate * spatial_scale);
-  constexpr T limit = T(1 << 24);
+  constexpr T limit = T(int64_t(1) << 40);
   return static_cast<int64_t>(std::min(std::max(v, -limit), limit));
 }
 
