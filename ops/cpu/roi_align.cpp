@@ -76,6 +76,10 @@ RoiGeometry<T> roi_geometry(
   g.grid_w = sampling_ratio > 0
       ? sampling_ratio
       : static_cast<int64_t>(std::min(std::ceil(roi_width / static_cast<T>(pooled_width)), cap));
+  // An inverted RoI (aligned, x2 < x1) gives a negative adaptive grid: no samples,
+  // the output is 0 as in torchvision.
+  g.grid_h = std::max<int64_t>(g.grid_h, 0);
+  g.grid_w = std::max<int64_t>(g.grid_w, 0);
   return g;
 }
 
