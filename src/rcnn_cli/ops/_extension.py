@@ -10,6 +10,7 @@ kernels for torch.compile), exactly once.
 from __future__ import annotations
 
 import functools
+import importlib
 from types import ModuleType
 
 import torch
@@ -21,7 +22,7 @@ from rcnn_cli.errors import RcnnError
 def load() -> ModuleType:
     """Import ``rcnn_cli._C`` and register the ops' autograd and fake kernels."""
     try:
-        from rcnn_cli import _C
+        _C = importlib.import_module("rcnn_cli._C")
     except ImportError as error:
         raise RcnnError(
             f"the compiled kernels of rcnn_cli.ops (rcnn_cli._C) are not built ({error}); "
