@@ -11,6 +11,7 @@ from click.testing import CliRunner
 from rcnn_cli.cli.main import cli
 from rcnn_cli.data import open_dataset, sample_dataset_path
 from rcnn_cli.evaluation.coco_format import coco_image_ids, detections_to_coco
+from rcnn_cli.proposals import Proposals, ProposalStore
 
 
 def _gt_results(dataset, drop_class: int | None = None) -> list[dict]:
@@ -69,7 +70,8 @@ def test_proposal_quality(tmp_path: Path) -> None:
     props.mkdir()
     for i, r in enumerate(dataset.records):
         # Half of the images get their exact ground truth (best overlap 1), the others boxes far away (0).
-        np.savez(props / f"{r.image_id}.npz", boxes=r.boxes + (0.0 if i % 2 == 0 else 5000.0))
+        boxes = r.boxes + (0.0 if i % 2 == 0 else 5000.0)
+        ProposalStore(props).write(r.image_id, Proposals.ranked(boxes), r.width, r.height)
     out = tmp_path / "p.json"
     args = ["evaluate", "--dataset", str(root), "--split", "val", "--proposals", str(props), "-o", str(out)]
     result = CliRunner().invoke(cli, args)
@@ -81,11 +83,43 @@ def test_proposal_quality(tmp_path: Path) -> None:
     assert report["recall@0.5"] == report["recall@0.7"] == np.mean(found)
     # MABO: the mean over classes of each class's average best overlap (here 1 or 0 per box).
     expected = np.mean([found[labels == k].mean() for k in np.unique(labels)])
-    assert report["mabo"] == np.float64(expected)
-    assert report["boxes_per_image"] == np.mean([len(r.boxes) for r in dataset.records])
+    assert report["MABO"] == np.float64(expected)
+    assert report["boxes/img"] == np.mean([len(r.boxes) for r in dataset.records])
 
 
 def test_needs_exactly_one_mode() -> None:
     root = str(sample_dataset_path())
     result = CliRunner().invoke(cli, ["evaluate", "--dataset", root, "--split", "test"])
     assert result.exit_code == 1 and "exactly one of" in result.output
+
+
+def test_svd_sweep_table(tmp_path: Path) -> None:
+    import importlib.util
+
+    from rcnn_cli.data import make_synthetic_voc
+
+    spec = importlib.util.spec_from_file_location(
+        "infer_helpers", Path(__file__).parents[1] / "inference" / "helpers.py"
+    )
+    helpers = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(helpers)
+    root = make_synthetic_voc(tmp_path / "voc", num_images=4, image_size=(64, 48), min_size=8)
+    dataset = open_dataset(root, "trainval")
+    model = helpers.small_checkpoint(tmp_path / "m.pt", class_names=dataset.class_names)
+    props = tmp_path / "props"
+    for r in dataset.records:  # the ground truth plus two loose boxes
+        boxes = np.concatenate([r.boxes, [[0, 0, 32, 24], [20, 10, 60, 44]]]).astype(np.float32)
+        ProposalStore(props).write(r.image_id, Proposals.ranked(boxes), r.width, r.height)
+    out = tmp_path / "sweep.json"
+    args = ["evaluate", "--svd-sweep", "--model", str(model), "--dataset", str(root), "--split", "trainval"]
+    result = CliRunner().invoke(
+        cli,
+        [*args, "--proposals", str(props), "--sweep-ranks", "none;fc6=48,fc7=32;fc6=4,fc7=2", "-o", str(out)],
+    )
+    assert result.exit_code == 0, result.output
+    rows = json.loads(out.read_text())["rows"]
+    assert [r["svd_ranks"] for r in rows] == ["none (original)", "fc6=48,fc7=32", "fc6=4,fc7=2"]
+    assert rows[1]["mAP"] == rows[0]["mAP"]  # full rank: the same detections
+    for row in rows:
+        assert row["fc_ms_per_image"] > 0 and row["detect_ms_per_image"] >= row["fc_ms_per_image"]
+        assert 0.0 <= row["mAP"] <= 100.0

@@ -69,22 +69,25 @@ def write_images(folder: Path, count: int = 3, size: tuple[int, int] = (64, 48),
 
 
 def write_proposals(folder: Path, image_ids: list[str], boxes: np.ndarray) -> Path:
+    """The same ``boxes`` (best first) for every image, in the proposals folder format."""
+    from rcnn_cli.proposals import Proposals, ProposalStore
+
     folder.mkdir(parents=True, exist_ok=True)
     for image_id in image_ids:
-        np.savez(folder / f"{image_id}.npz", boxes=np.asarray(boxes, dtype=np.float32))
+        ProposalStore(folder).write(image_id, Proposals.ranked(np.asarray(boxes)), width=64, height=48)
     return folder
 
 
-def small_checkpoint(path: Path, seed: int = 0) -> Path:
-    """A real (untrained) small FastRCNN for 2 classes, with biased scores so that it detects things."""
+def small_checkpoint(path: Path, seed: int = 0, class_names: tuple[str, ...] = CLASS_NAMES) -> Path:
+    """A real (untrained) small FastRCNN, with spread-out scores so that it detects things."""
     from rcnn_cli.models import FastRCNN, default_config, save_checkpoint
 
     torch.manual_seed(seed)
     model = FastRCNN(
-        default_config("small", len(CLASS_NAMES), fc6_dim=48, fc7_dim=32, scales=(64,), max_size=128)
+        default_config("small", len(class_names), fc6_dim=48, fc7_dim=32, scales=(64,), max_size=128)
     )
     with torch.no_grad():
         model.cls_score.weight.normal_(0, 0.5)  # varied scores, above the 0.05 threshold
         model.bbox_pred.weight.normal_(0, 0.01)
-    save_checkpoint(path, model.eval(), {"class_names": list(CLASS_NAMES)})
+    save_checkpoint(path, model.eval(), {"class_names": list(class_names)})
     return path

@@ -8,12 +8,13 @@ import click
 
 from rcnn_cli.cli.common import get_context, user_errors
 from rcnn_cli.errors import RcnnError
+from rcnn_cli.inference.detect import PROPOSAL_METHODS
 
 
 @click.command(
     epilog="""\b
 Examples:
-  rcnn detect photos/ --model runs/bccd/model.pt --proposals proposals/ -o detections/
+  rcnn detect photos/ --model runs/bccd/model.pt --proposal-method selective-search -o detections/
   rcnn detect --dataset data/bccd --split test --model runs/bccd/model.pt --proposals proposals/ \\
       -o detections/ --svd-ranks fc6=128,fc7=32 --timing
 Output: DIR/detections.json (COCO results), DIR/per_image/<id>.json, DIR/pictures/<id>.jpg, DIR/timing.json.
@@ -29,8 +30,20 @@ Output: DIR/detections.json (COCO results), DIR/per_image/<id>.json, DIR/picture
 @click.option(
     "--proposals",
     type=click.Path(exists=True, file_okay=False, path_type=Path),
-    required=True,
-    help="Proposals folder (<image_id>.npz with 'boxes' float [R, 4] xyxy, best first).",
+    help="Proposals folder made by 'rcnn propose'.",
+)
+@click.option(
+    "--proposal-method",
+    type=click.Choice(PROPOSAL_METHODS),
+    default=None,
+    help="Compute proposals on the fly instead of --proposals.",
+)
+@click.option(
+    "--proposal-mode",
+    type=click.Choice(["single", "fast", "quality"]),
+    default="fast",
+    show_default=True,
+    help="Selective Search mode for --proposal-method selective-search/opencv.",
 )
 @click.option("--max-proposals", default=2000, show_default=True, help="Use at most this many per image.")
 @click.option("--scale", type=int, default=None, help="Shorter image side [default: the model's].")
@@ -53,7 +66,9 @@ def detect(
     output: Path,
     dataset_spec: str | None,
     split: str | None,
-    proposals: Path,
+    proposals: Path | None,
+    proposal_method: str | None,
+    proposal_mode: str,
     max_proposals: int,
     scale: int | None,
     max_size: int | None,
@@ -69,7 +84,13 @@ def detect(
     from rcnn_cli.artifacts import file_digest
     from rcnn_cli.data import open_dataset
     from rcnn_cli.evaluation.report import print_rows
-    from rcnn_cli.inference.detect import DetectConfig, Detector, detect_records, folder_proposals
+    from rcnn_cli.inference.detect import (
+        DetectConfig,
+        Detector,
+        detect_records,
+        folder_proposals,
+        method_proposals,
+    )
     from rcnn_cli.inference.postprocess import PostprocessConfig
     from rcnn_cli.inference.truncated_svd import compress_layers, parse_ranks
     from rcnn_cli.models import load_checkpoint
@@ -78,6 +99,8 @@ def detect(
     ctx = get_context()
     if bool(images) == bool(dataset_spec):
         raise RcnnError("give IMAGES (files, folders) or --dataset, not both and not neither")
+    if (proposals is None) == (proposal_method is None):
+        raise RcnnError("give --proposals FOLDER or --proposal-method METHOD (one of them)")
     if not 0.0 <= nms_threshold <= 1.0 or not 0.0 <= score_threshold < 1.0 or max_detections < 1:
         raise RcnnError("--nms must be in [0, 1], --score-threshold in [0, 1), --max-detections >= 1")
     spec = dataset_spec if dataset_spec else (images[0] if len(images) == 1 else list(images))
@@ -110,13 +133,17 @@ def detect(
         "nms": nms_threshold,
         "score_threshold": score_threshold,
         "max_detections": max_detections,
-        "proposals": str(proposals.resolve()),
+        "proposals": str(proposals.resolve()) if proposals else f"{proposal_method}:{proposal_mode}",
     }
+    if proposals is not None:
+        source = folder_proposals(proposals)
+    else:
+        source = method_proposals(proposal_method, proposal_mode, max_proposals)
     with Reporter("detect", total=len(dataset.records), verbosity=ctx.verbosity) as reporter:
         summary = detect_records(
             detector,
             dataset.records,
-            folder_proposals(proposals),
+            source,
             output,
             params=params,
             draw=not no_pictures,

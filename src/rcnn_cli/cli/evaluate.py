@@ -64,7 +64,7 @@ def evaluate(
     """Measure detections (VOC07 11-point AP, VOC area AP, COCO AP/AP50/AP75), proposals (recall@0.5/0.7,
     MABO, boxes per image), or the speed/accuracy trade-off of truncated SVD."""
     from rcnn_cli.data import open_dataset
-    from rcnn_cli.evaluation.report import make_console, print_detection_report, print_rows, write_report
+    from rcnn_cli.evaluation.report import make_console, print_detection_report, write_report
 
     ctx = get_context()
     console = make_console()
@@ -96,17 +96,29 @@ def evaluate(
     elif svd_sweep:
         report = _svd_sweep(dataset, model, proposals, sweep_ranks, ctx, console)
     else:
-        from rcnn_cli.evaluation.proposal_quality import proposal_quality  # minimal stand-in, see module
-        from rcnn_cli.inference.detect import folder_proposals
-
-        read = folder_proposals(proposals)
-        summary = proposal_quality(dataset.records, lambda r: read(r, None), dataset.num_classes)
-        report = {"kind": "proposal_evaluation", "proposals": str(proposals), **summary}
-        print_rows("Proposal quality", [{k: _round(v) for k, v in summary.items()}], console)
+        report = _proposal_quality(dataset, proposals, console)
     if output is not None:
         write_report(output, report)
         if ctx.verbosity > 0:
             click.echo(f"report written to {output}", err=True)
+
+
+def _proposal_quality(dataset, proposals: Path, console) -> dict:  # type: ignore[no-untyped-def]
+    """Recall@0.5/0.7, ABO, MABO, boxes per image; difficult boxes left out, as in 'rcnn propose --eval'."""
+    from rcnn_cli.evaluation.proposal_recall import evaluate_proposals
+    from rcnn_cli.evaluation.report import print_rows
+    from rcnn_cli.proposals import ProposalStore
+
+    store = ProposalStore(proposals)
+
+    def triples():  # type: ignore[no-untyped-def]
+        for record in dataset.records:
+            keep = ~record.difficult
+            yield store.read(record.image_id).boxes, record.boxes[keep], record.labels[keep]
+
+    summary = evaluate_proposals(triples()).as_dict()
+    print_rows("Proposal quality", [{k: _round(v) for k, v in summary.items()}], console)
+    return {"kind": "proposal_evaluation", "proposals": str(proposals), **summary}
 
 
 def _round(value: object) -> object:

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from rcnn_cli.errors import DataError
+from rcnn_cli.errors import DataError, RcnnError
 from rcnn_cli.inference.postprocess import ImageDetections, PostprocessConfig, postprocess_detections
 from rcnn_cli.inference.timing import StageTimer
 
@@ -227,20 +227,40 @@ def _advance(reporter: Any, found: int | None = None) -> None:
 
 
 def folder_proposals(folder: str | Path) -> ProposalSource:
-    """Proposals read from ``folder/<image_id>.npz`` (array ``boxes`` float [R, 4] xyxy, best first)."""
-    root = Path(folder)
+    """Proposals read from a proposals folder (``rcnn propose``'s output, docs/FORMATS.md)."""
+    from rcnn_cli.proposals import ProposalStore
+
+    store = ProposalStore(folder)
 
     def read(record: Any, _rgb: np.ndarray | None) -> np.ndarray:
-        path = root / f"{record.image_id}.npz"
-        if not path.is_file():
-            raise DataError(path, f"no proposals for image {record.image_id}")
-        try:
-            with np.load(path) as data:
-                boxes = np.asarray(data["boxes"], dtype=np.float32)
-        except (OSError, ValueError, KeyError) as exc:
-            raise DataError(path, f"unreadable proposals file ({exc})") from None
-        if boxes.ndim != 2 or boxes.shape[1] != 4 or not np.isfinite(boxes).all():
-            raise DataError(path, f"'boxes' must be finite float [R, 4], got shape {boxes.shape}")
-        return boxes
+        return store.read(record.image_id).boxes
 
     return read
+
+
+PROPOSAL_METHODS = ("selective-search", "selectivesearch", "opencv", "dense")
+
+
+def method_proposals(name: str, mode: str = "fast", max_proposals: int = 2000) -> ProposalSource:
+    """Proposals computed on the fly by a :mod:`rcnn_cli.proposals` method (timed as "proposals")."""
+    from rcnn_cli.proposals import (
+        DenseWindows,
+        OpenCVSelectiveSearch,
+        SelectiveSearch,
+        SelectivesearchPackage,
+    )
+
+    methods = {
+        "selective-search": lambda: SelectiveSearch(mode=mode, max_proposals=max_proposals),
+        "selectivesearch": lambda: SelectivesearchPackage(max_proposals=max_proposals),
+        "opencv": lambda: OpenCVSelectiveSearch(mode=mode, max_proposals=max_proposals),
+        "dense": lambda: DenseWindows(max_proposals=max_proposals),
+    }
+    if name not in methods:
+        raise RcnnError(f"unknown proposal method {name!r}; choose one of: {', '.join(methods)}")
+    method = methods[name]()
+
+    def propose(record: Any, rgb: np.ndarray | None) -> np.ndarray:
+        return method.propose(rgb, record).boxes
+
+    return propose
