@@ -83,3 +83,16 @@ def test_svd_on_the_fly_and_bad_rank(setup, tmp_path: Path) -> None:
     np.testing.assert_allclose([d["score"] for d in a], [d["score"] for d in b], atol=1e-4)
     bad = _detect(images, props, model, tmp_path / "bad", "--svd-rank", "33")
     assert bad.exit_code == 1 and "out of range" in bad.output and "Traceback" not in bad.output
+
+
+def test_proposals_computed_on_the_fly(setup, tmp_path: Path) -> None:
+    images, _, model = setup
+    args = ["detect", str(images), "--model", str(model), "-o", str(tmp_path / "o"), "--timing"]
+    result = CliRunner().invoke(cli, [*args, "--proposal-method", "dense", "--max-proposals", "50"])
+    assert result.exit_code == 0, result.output
+    assert "3 images" in result.output and "proposals" in result.output
+    assert json.loads((tmp_path / "o" / "detections.json").read_text())
+    neither = CliRunner().invoke(
+        cli, ["detect", str(images), "--model", str(model), "-o", str(tmp_path / "n")]
+    )
+    assert neither.exit_code == 1 and "--proposals FOLDER or --proposal-method" in neither.output
