@@ -69,10 +69,10 @@ def detection_report(class_names: Sequence[str], voc: VocResult, coco: CocoResul
     return {"kind": "detection_evaluation", "classes": rows, "mean": mean}
 
 
-def _fmt(value: Any) -> str:
-    if value is None:
+def _fmt(value: Any, digits: str = ".1f") -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
         return "-"
-    return f"{value:.1f}" if isinstance(value, float) else str(value)
+    return format(value, digits) if isinstance(value, float) else str(value)
 
 
 def print_detection_report(report: dict[str, Any], console: Console | None = None) -> None:
@@ -109,7 +109,7 @@ def print_rows(title: str, rows: Sequence[dict[str, Any]], console: Console | No
     for key in rows[0]:
         table.add_column(str(key), justify="left" if isinstance(rows[0][key], str) else "right")
     for row in rows:
-        table.add_row(*(_fmt(v) for v in row.values()))
+        table.add_row(*(_fmt(v, ".4g") for v in row.values()))
     console.print(table)
 
 

@@ -12,19 +12,24 @@ from torch import nn
 from rcnn_cli.inference.truncated_svd import compress_layers, parse_ranks
 
 
-def time_layer(layer: nn.Module, x: torch.Tensor, repeats: int = 5) -> float:
-    """Median seconds of ``layer(x)`` over ``repeats`` runs after one warm-up (synchronized on CUDA)."""
-    times = []
+def time_layer(layer: nn.Module, x: torch.Tensor, repeats: int = 5, budget_s: float = 0.3) -> float:
+    """Median seconds of ``layer(x)`` after one warm-up (synchronized on CUDA): at least ``repeats`` runs,
+    more (up to 50) while within ``budget_s``, so that a tiny layer on a shared machine is not one spike."""
+
+    def once() -> float:
+        if x.device.type == "cuda":
+            torch.cuda.synchronize(x.device)
+        start = time.perf_counter()
+        layer(x)
+        if x.device.type == "cuda":
+            torch.cuda.synchronize(x.device)
+        return time.perf_counter() - start
+
     with torch.inference_mode():
-        for i in range(repeats + 1):
-            if x.device.type == "cuda":
-                torch.cuda.synchronize(x.device)
-            start = time.perf_counter()
-            layer(x)
-            if x.device.type == "cuda":
-                torch.cuda.synchronize(x.device)
-            if i:
-                times.append(time.perf_counter() - start)
+        once()
+        times = [once() for _ in range(repeats)]
+        while len(times) < 50 and sum(times) < budget_s:
+            times.append(once())
     return sorted(times)[len(times) // 2]
 
 
