@@ -88,8 +88,12 @@ def test_rerun_resumes_and_other_settings_are_refused(tmp_path: Path) -> None:
     again = detect_records(_detector(), dataset.records, folder_proposals(props), out, params={"nms": 0.3})
     assert again.processed == 0 and again.resumed == 2
     assert again.results == first.results
-    with pytest.raises(ArtifactError, match=r"nms: 0\.3 on disk, 0\.5 now"):
+    with pytest.raises(ArtifactError, match=r"nms: 0\.3 on disk, 0\.5 now.*--overwrite"):
         detect_records(_detector(), dataset.records, folder_proposals(props), out, params={"nms": 0.5})
+    new = detect_records(
+        _detector(), dataset.records, folder_proposals(props), out, params={"nms": 0.5}, overwrite=True
+    )
+    assert new.processed == 2 and new.resumed == 0
 
 
 def test_bad_image_and_missing_proposals_are_skipped_and_reported(tmp_path: Path) -> None:

@@ -59,6 +59,7 @@ Output: DIR/detections.json (COCO results), DIR/per_image/<id>.json, DIR/picture
     "--timing", is_flag=True, help="Print the time per stage (proposals, conv, RoI pool, fc6, ...)."
 )
 @click.option("--no-pictures", is_flag=True, help="Do not draw the pictures with labelled boxes.")
+@click.option("--overwrite", is_flag=True, help="Replace outputs of an earlier run with other settings.")
 @user_errors
 def detect(
     images: tuple[str, ...],
@@ -79,6 +80,7 @@ def detect(
     svd_ranks: str | None,
     timing: bool,
     no_pictures: bool,
+    overwrite: bool,
 ) -> None:
     """Detect objects with a trained Fast R-CNN: per-class NMS, score threshold, labelled pictures."""
     from rcnn_cli.artifacts import file_digest
@@ -148,6 +150,7 @@ def detect(
             params=params,
             draw=not no_pictures,
             reporter=reporter,
+            overwrite=overwrite,
         )
     if timing:
         print_rows("Time per stage", summary.timer.rows())

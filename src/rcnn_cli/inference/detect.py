@@ -153,11 +153,13 @@ def detect_records(
     params: dict[str, Any],
     draw: bool = True,
     reporter: Any = None,
+    overwrite: bool = False,
 ) -> DetectSummary:
     """Detect on every record, writing ``out_dir`` as described in the module docstring.
 
     A bad image or missing proposals for one image is reported through ``reporter.log`` and skipped; the
-    rest are processed. Images whose per-image JSON exists from a compatible earlier run are reused.
+    rest are processed. Images whose per-image JSON exists from a compatible earlier run are reused;
+    an earlier run with other ``params`` is refused unless ``overwrite`` (which deletes its outputs).
     """
     from rcnn_cli.artifacts import Manifest, atomic_write_json, read_manifest, write_manifest
     from rcnn_cli.data import read_image
@@ -175,7 +177,14 @@ def detect_records(
         try:
             read_manifest(out, MANIFEST_KIND).check_compatible(out, params)
         except ArtifactError as exc:
-            raise ArtifactError(f"{exc}; choose another -o folder or delete this one") from None
+            if not overwrite:
+                raise ArtifactError(f"{exc}; choose another -o folder, or --overwrite") from None
+            overwrite = True
+        else:
+            overwrite = False  # same settings: resume
+    if overwrite:
+        for stale in [*per_image.glob("*.json"), *pictures.glob("*.jpg")]:
+            stale.unlink()
     write_manifest(out, Manifest(kind=MANIFEST_KIND, format_version=FORMAT_VERSION, params=params))
 
     ids = coco_image_ids(r.image_id for r in records)
