@@ -43,6 +43,9 @@ Examples:
     default=None,
     help="--svd-sweep settings split by ';', e.g. 'none;fc6=1024,fc7=256' (default: fractions of width).",
 )
+@click.option(
+    "--passes", default=3, show_default=True, help="--svd-sweep: timed rounds; each keeps its best."
+)
 @click.option("--iou", "iou_threshold", default=0.5, show_default=True, help="IoU for a VOC true positive.")
 @click.option("--no-coco", is_flag=True, help="Skip the COCO metrics (VOC AP only).")
 @click.option(
@@ -57,6 +60,7 @@ def evaluate(
     svd_sweep: bool,
     model: Path | None,
     sweep_ranks: str | None,
+    passes: int,
     iou_threshold: float,
     no_coco: bool,
     output: Path | None,
@@ -94,7 +98,7 @@ def evaluate(
         report["detections"] = str(path)
         print_detection_report(report, console)
     elif svd_sweep:
-        report = _svd_sweep(dataset, model, proposals, sweep_ranks, ctx, console)
+        report = _svd_sweep(dataset, model, proposals, sweep_ranks, passes, ctx, console)
     else:
         report = _proposal_quality(dataset, proposals, console)
     if output is not None:
@@ -125,7 +129,7 @@ def _round(value: object) -> object:
     return round(value, 4) if isinstance(value, float) else value
 
 
-def _svd_sweep(dataset, model_path, proposals, sweep_ranks, ctx, console) -> dict:  # type: ignore[no-untyped-def]
+def _svd_sweep(dataset, model_path, proposals, sweep_ranks, passes, ctx, console) -> dict:  # type: ignore[no-untyped-def]
     from rcnn_cli.evaluation.evaluate import evaluate_results
     from rcnn_cli.evaluation.report import print_rows
     from rcnn_cli.inference.detect import folder_proposals
@@ -153,7 +157,14 @@ def _svd_sweep(dataset, model_path, proposals, sweep_ranks, ctx, console) -> dic
     settings = parse_rank_settings(sweep_ranks) if sweep_ranks else None
     log = (lambda m: click.echo(m, err=True)) if ctx.verbosity > 0 else (lambda m: None)
     rows = svd_sweep(
-        load, dataset.records, folder_proposals(proposals), mean_ap, settings, device=device, log=log
+        load,
+        dataset.records,
+        folder_proposals(proposals),
+        mean_ap,
+        settings,
+        device=device,
+        log=log,
+        passes=passes,
     )
     print_rows("Truncated SVD sweep (mAP = VOC area AP, %)", rows, console)
     return {"kind": "svd_sweep", "model": str(model_path), "images": len(dataset.records), "rows": rows}

@@ -12,6 +12,7 @@ import numpy as np
 from torch import nn
 
 from rcnn_cli.inference.detect import DetectConfig, Detector, ProposalSource
+from rcnn_cli.inference.timing import StageTimer
 from rcnn_cli.inference.truncated_svd import compress_layers, parse_ranks
 
 
@@ -39,10 +40,14 @@ def svd_sweep(
     config: DetectConfig = DetectConfig(),
     device: Any = "cpu",
     log: Callable[[str], None] = lambda _m: None,
+    passes: int = 3,
 ) -> list[dict[str, Any]]:
     """One row per rank setting: ranks, fc6+fc7 ms/image, total detect ms/image, mAP (``evaluate``'s).
 
-    Images and proposals are read once; each setting starts from a freshly loaded model.
+    Images and proposals are read once. Each setting gets its own freshly loaded model and detects one
+    image to warm up (first-call allocations). Then ``passes`` rounds go over all images with every
+    setting in turn, and each setting keeps its best round: on a shared machine other load only ever
+    adds time, and interleaving spreads a busy spell over all settings instead of one.
     """
     from rcnn_cli.data import read_image
     from rcnn_cli.evaluation.coco_format import coco_image_ids, detections_to_coco
@@ -50,34 +55,49 @@ def svd_sweep(
     inputs = [(record, read_image(record.path)) for record in records]
     inputs = [(record, rgb, proposal_source(record, rgb)) for record, rgb in inputs]
     ids = coco_image_ids(r.image_id for r in records)
-    model, meta = load_model()
-    settings = list(settings) if settings is not None else default_rank_settings(model)
-    rows = []
+    if settings is None:
+        settings = default_rank_settings(load_model()[0])
+    detectors = []
     for ranks in settings:
         model, meta = load_model()
         compress_layers(model, ranks)
         detector = Detector(model, meta["class_names"], config, device, meta.get("config"))
-        results: list[dict[str, Any]] = []
-        start = time.perf_counter()
-        for record, rgb, boxes in inputs:
-            dets = detector.detect(rgb, boxes)
-            results += detections_to_coco(
-                ids[record.image_id], dets.boxes.cpu().numpy(), dets.scores.cpu(), dets.labels.cpu()
-            )
-        total = time.perf_counter() - start
-        n = max(len(inputs), 1)
+        if inputs:
+            detector.detect(inputs[0][1], inputs[0][2])  # warm-up, not timed
+        detectors.append(detector)
+
+    best_fc = [float("inf")] * len(settings)
+    best_total = [float("inf")] * len(settings)
+    results: list[list[dict[str, Any]]] = [[] for _ in settings]
+    for round_index in range(max(passes, 1)):
+        for i, detector in enumerate(detectors):
+            detector.timer = StageTimer(detector.device)
+            found: list[dict[str, Any]] = []
+            start = time.perf_counter()
+            for record, rgb, boxes in inputs:
+                dets = detector.detect(rgb, boxes)
+                found += detections_to_coco(
+                    ids[record.image_id], dets.boxes.cpu().numpy(), dets.scores.cpu(), dets.labels.cpu()
+                )
+            best_total[i] = min(best_total[i], time.perf_counter() - start)
+            best_fc[i] = min(best_fc[i], detector.timer.fc_seconds())
+            if round_index == 0:
+                results[i] = found
+    rows = []
+    n = max(len(inputs), 1)
+    for i, ranks in enumerate(settings):
         label = ",".join(f"{k}={v}" for k, v in ranks.items()) or "none (original)"
         row = {
             "svd_ranks": label,
-            "fc_ms_per_image": round(1000 * detector.timer.fc_seconds() / n, 2),
-            "detect_ms_per_image": round(1000 * total / n, 2),
-            "mAP": round(100 * float(evaluate(results)), 2),
+            "fc_ms_per_image": round(1000 * best_fc[i] / n, 2),
+            "detect_ms_per_image": round(1000 * best_total[i] / n, 2),
+            "mAP": round(100 * float(evaluate(results[i])), 2),
         }
         rows.append(row)
         log(f"svd sweep: {label}: fc {row['fc_ms_per_image']} ms/img, mAP {row['mAP']}")
-    base = rows[0]["fc_ms_per_image"] if rows else 0.0
-    for row in rows:
-        row["fc_time_cut_pct"] = (
-            round(100 * (1 - row["fc_ms_per_image"] / base), 1) if base > 0 else float(np.nan)
-        )
+    # Cuts relative to the first setting (the original model by default).
+    for key, cut in (("fc_ms_per_image", "fc_time_cut_pct"), ("detect_ms_per_image", "detect_time_cut_pct")):
+        base = rows[0][key] if rows else 0.0
+        for row in rows:
+            row[cut] = round(100 * (1 - row[key] / base), 1) if base > 0 else float(np.nan)
     return rows
