@@ -52,6 +52,21 @@ def test_a_missing_class_lowers_its_ap_only(tmp_path: Path) -> None:
     assert [r["voc_ap"] for r in rows] == [100.0 if r["label"] != 2 else 0.0 for r in rows]
 
 
+def test_detections_for_more_images_than_the_split_are_ignored(tmp_path: Path) -> None:
+    root = sample_dataset_path()
+    both = _gt_results(open_dataset(root, "test")) + _gt_results(open_dataset(root, "val"))
+    dets = tmp_path / "dets.json"
+    dets.write_text(json.dumps(both))
+    out = tmp_path / "r.json"
+    args = ["evaluate", "--dataset", str(root), "--split", "test", "--detections", str(dets), "-o", str(out)]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    report = json.loads(out.read_text())
+    assert report["mean"]["voc_ap"] == 100.0
+    n_val = len(_gt_results(open_dataset(root, "val")))
+    assert report["ignored_detections"] == n_val and "outside this split" in result.output
+
+
 def test_detections_from_another_split_are_a_one_line_error(tmp_path: Path) -> None:
     root = sample_dataset_path()
     dets = tmp_path / "dets.json"

@@ -96,6 +96,11 @@ def evaluate(
             source=str(path),
         )
         report["detections"] = str(path)
+        if report["ignored_detections"]:
+            click.echo(
+                f"note: {report['ignored_detections']} detections are for images outside this split; ignored",
+                err=True,
+            )
         print_detection_report(report, console)
     elif svd_sweep:
         report = _svd_sweep(dataset, model, proposals, sweep_ranks, passes, ctx, console)

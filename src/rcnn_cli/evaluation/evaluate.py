@@ -20,11 +20,23 @@ def evaluate_results(
     coco: bool = True,
     source: str = "",
 ) -> dict[str, Any]:
-    """The report dict of :func:`rcnn_cli.evaluation.report.detection_report` for COCO ``results``."""
+    """The report dict of :func:`rcnn_cli.evaluation.report.detection_report` for COCO ``results``.
+
+    Detections of images outside ``records`` (e.g. a detections file made for a whole dataset, evaluated
+    on one split) are left out and counted in ``report["ignored_detections"]``; when no detection at all
+    belongs to ``records`` the ids cannot be ours for this split, and that is an error.
+    """
+    known = {str(r.image_id) for r in records}
+    kept = [entry for entry in results if str(entry["image_id"]) in known]
+    if results and not kept:
+        results_to_detections(results, records, len(class_names), source=source)  # raises, naming ids
+    ignored = len(results) - len(kept)
+    results = kept
     detections = results_to_detections(results, records, len(class_names), source=source)
     voc = voc_evaluate(records, detections, len(class_names), iou_threshold=iou_threshold)
     coco_result = coco_evaluate(records, class_names, results) if coco else None
     report = detection_report(class_names, voc, coco_result)
     report["images"] = len(records)
+    report["ignored_detections"] = ignored
     report["iou_threshold"] = iou_threshold
     return report
