@@ -137,4 +137,4 @@ def test_svd_sweep_table(tmp_path: Path) -> None:
     assert rows[1]["mAP"] == rows[0]["mAP"]  # full rank: the same detections
     for row in rows:
         assert row["fc_ms_per_image"] > 0 and row["detect_ms_per_image"] >= row["fc_ms_per_image"]
-        assert 0.0 <= row["mAP"] <= 100.0
+        assert 0.0 <= row["mAP"] <= 100.0 and 0.0 <= row["mAP07"] <= 100.0

@@ -156,8 +156,8 @@ def _svd_sweep(dataset, model_path, proposals, sweep_ranks, passes, ctx, console
         return model, meta
 
     def mean_ap(results):  # type: ignore[no-untyped-def]
-        report = evaluate_results(dataset.records, dataset.class_names, results, coco=False)
-        return (report["mean"]["voc_ap"] or 0.0) / 100.0
+        mean = evaluate_results(dataset.records, dataset.class_names, results, coco=False)["mean"]
+        return {"mAP": mean["voc_ap"] or 0.0, "mAP07": mean["voc07_ap"] or 0.0}
 
     settings = parse_rank_settings(sweep_ranks) if sweep_ranks else None
     log = (lambda m: click.echo(m, err=True)) if ctx.verbosity > 0 else (lambda m: None)
@@ -171,5 +171,5 @@ def _svd_sweep(dataset, model_path, proposals, sweep_ranks, passes, ctx, console
         log=log,
         passes=passes,
     )
-    print_rows("Truncated SVD sweep (mAP = VOC area AP, %)", rows, console)
+    print_rows("Truncated SVD sweep (mAP: VOC area AP, mAP07: VOC07 11-point, %)", rows, console)
     return {"kind": "svd_sweep", "model": str(model_path), "images": len(dataset.records), "rows": rows}

@@ -35,14 +35,15 @@ def svd_sweep(
     load_model: Callable[[], tuple[nn.Module, dict[str, Any]]],
     records: Sequence[Any],
     proposal_source: ProposalSource,
-    evaluate: Callable[[list[dict[str, Any]]], float],
+    evaluate: Callable[[list[dict[str, Any]]], dict[str, float]],
     settings: Sequence[dict[str, int]] | None = None,
     config: DetectConfig = DetectConfig(),
     device: Any = "cpu",
     log: Callable[[str], None] = lambda _m: None,
     passes: int = 3,
 ) -> list[dict[str, Any]]:
-    """One row per rank setting: ranks, fc6+fc7 ms/image, total detect ms/image, mAP (``evaluate``'s).
+    """One row per rank setting: ranks, fc6+fc7 ms/image, total detect ms/image, and the columns that
+    ``evaluate`` returns for the setting's COCO results (e.g. {"mAP": 71.3, "mAP07": 70.2}).
 
     Images and proposals are read once. Each setting gets its own freshly loaded model and detects one
     image to warm up (first-call allocations). Then ``passes`` rounds go over all images with every
@@ -91,10 +92,10 @@ def svd_sweep(
             "svd_ranks": label,
             "fc_ms_per_image": round(1000 * best_fc[i] / n, 2),
             "detect_ms_per_image": round(1000 * best_total[i] / n, 2),
-            "mAP": round(100 * float(evaluate(results[i])), 2),
+            **(metrics := evaluate(results[i])),
         }
         rows.append(row)
-        log(f"svd sweep: {label}: fc {row['fc_ms_per_image']} ms/img, mAP {row['mAP']}")
+        log(f"svd sweep: {label}: fc {row['fc_ms_per_image']} ms/img, {metrics}")
     # Cuts relative to the first setting (the original model by default).
     for key, cut in (("fc_ms_per_image", "fc_time_cut_pct"), ("detect_ms_per_image", "detect_time_cut_pct")):
         base = rows[0][key] if rows else 0.0
