@@ -88,11 +88,12 @@ def svd_sweep(
     n = max(len(inputs), 1)
     for i, ranks in enumerate(settings):
         label = ",".join(f"{k}={v}" for k, v in ranks.items()) or "none (original)"
+        metrics = evaluate(results[i])
         row = {
             "svd_ranks": label,
             "fc_ms_per_image": round(1000 * best_fc[i] / n, 2),
             "detect_ms_per_image": round(1000 * best_total[i] / n, 2),
-            **(metrics := evaluate(results[i])),
+            **metrics,
         }
         rows.append(row)
         log(f"svd sweep: {label}: fc {row['fc_ms_per_image']} ms/img, {metrics}")
