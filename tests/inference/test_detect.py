@@ -125,3 +125,10 @@ def test_degenerate_and_excess_proposals_are_dropped() -> None:
     assert detector.detect(rgb, np.array([P0, P1, P2])).scores.tolist() == pytest.approx([0.8, 0.3])
     assert len(_detector().detect(rgb, np.array([[5.0, 5.0, 5.0, 9.0]]))) == 0
     assert len(_detector().detect(rgb, np.zeros((0, 4)))) == 0
+
+
+def test_the_callers_proposals_are_not_modified() -> None:
+    proposals = np.array([[-5.0, -5.0, 100.0, 100.0], P0, P2], dtype=np.float32)
+    before = proposals.copy()
+    _detector().detect(np.zeros((40, 40, 3), np.uint8), proposals)
+    np.testing.assert_array_equal(proposals, before)

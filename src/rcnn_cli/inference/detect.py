@@ -73,7 +73,8 @@ class Detector:
         from rcnn_cli.models.preprocess import prepare_image
 
         height, width = rgb.shape[:2]
-        boxes = torch.as_tensor(np.asarray(proposals, dtype=np.float32).reshape(-1, 4))
+        # A copy: the caller's array is neither clipped in place nor required to be writable.
+        boxes = torch.tensor(np.asarray(proposals, dtype=np.float32).reshape(-1, 4))
         boxes = boxes[: self.config.max_proposals] if self.config.max_proposals > 0 else boxes
         boxes[:, 0::2] = boxes[:, 0::2].clamp(0, width)
         boxes[:, 1::2] = boxes[:, 1::2].clamp(0, height)
@@ -97,7 +98,9 @@ class Detector:
 
 def _no_detections(device: torch.device) -> ImageDetections:
     return ImageDetections(
-        torch.zeros((0, 4), device=device), torch.zeros(0, device=device), torch.zeros(0, dtype=torch.int64)
+        torch.zeros((0, 4), device=device),
+        torch.zeros(0, device=device),
+        torch.zeros(0, dtype=torch.int64, device=device),
     )
 
 
