@@ -132,3 +132,14 @@ def test_the_callers_proposals_are_not_modified() -> None:
     before = proposals.copy()
     _detector().detect(np.zeros((40, 40, 3), np.uint8), proposals)
     np.testing.assert_array_equal(proposals, before)
+
+
+def test_pictures_show_only_boxes_above_the_draw_threshold() -> None:
+    from rcnn_cli.inference.drawing import render_detections
+
+    rgb = np.random.default_rng(0).integers(0, 255, (40, 40, 3), dtype=np.uint8)
+    dets = _detector().detect(rgb, np.array([P0, P1, P2]))  # scores .8, .3, .06
+    np.testing.assert_array_equal(render_detections(rgb, dets, CLASS_NAMES, min_score=0.9), rgb[:, :, ::-1])
+    only_best = render_detections(rgb, dets, CLASS_NAMES, min_score=0.5)
+    everything = render_detections(rgb, dets, CLASS_NAMES)
+    assert (only_best != rgb[:, :, ::-1]).any() and (everything != only_best).any()

@@ -59,6 +59,9 @@ Output: DIR/detections.json (COCO results), DIR/per_image/<id>.json, DIR/picture
     "--timing", is_flag=True, help="Print the time per stage (proposals, conv, RoI pool, fc6, ...)."
 )
 @click.option("--no-pictures", is_flag=True, help="Do not draw the pictures with labelled boxes.")
+@click.option(
+    "--draw-threshold", default=0.5, show_default=True, help="Pictures show boxes scoring at least this."
+)
 @click.option("--overwrite", is_flag=True, help="Replace outputs of an earlier run with other settings.")
 @user_errors
 def detect(
@@ -80,6 +83,7 @@ def detect(
     svd_ranks: str | None,
     timing: bool,
     no_pictures: bool,
+    draw_threshold: float,
     overwrite: bool,
 ) -> None:
     """Detect objects with a trained Fast R-CNN: per-class NMS, score threshold, labelled pictures."""
@@ -151,6 +155,7 @@ def detect(
             draw=not no_pictures,
             reporter=reporter,
             overwrite=overwrite,
+            draw_threshold=draw_threshold,
         )
     if timing:
         print_rows("Time per stage", summary.timer.rows())

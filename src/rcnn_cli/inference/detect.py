@@ -157,6 +157,7 @@ def detect_records(
     draw: bool = True,
     reporter: Any = None,
     overwrite: bool = False,
+    draw_threshold: float = 0.5,
 ) -> DetectSummary:
     """Detect on every record, writing ``out_dir`` as described in the module docstring.
 
@@ -224,7 +225,8 @@ def detect_records(
         dets = ImageDetections(dets.boxes.cpu(), dets.scores.cpu(), dets.labels.cpu())
         atomic_write_json(json_path, image_json(record, ids[record.image_id], dets, detector.class_names))
         if draw:
-            draw_detections(rgb, dets, detector.class_names, pictures / f"{record.image_id}.jpg")
+            picture = pictures / f"{record.image_id}.jpg"
+            draw_detections(rgb, dets, detector.class_names, picture, draw_threshold)
         results += detections_to_coco(ids[record.image_id], dets.boxes.numpy(), dets.scores, dets.labels)
         processed += 1
         _advance(reporter, len(dets))

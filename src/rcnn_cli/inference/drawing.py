@@ -25,13 +25,17 @@ PALETTE = (
 )
 
 
-def render_detections(rgb: np.ndarray, dets: ImageDetections, class_names: Sequence[str]) -> np.ndarray:
-    """A BGR copy of ``rgb`` (uint8 [H, W, 3]) with labelled boxes, lowest score drawn first."""
+def render_detections(
+    rgb: np.ndarray, dets: ImageDetections, class_names: Sequence[str], min_score: float = 0.0
+) -> np.ndarray:
+    """A BGR copy of ``rgb`` (uint8 [H, W, 3]) with the boxes scoring >= ``min_score`` labelled, lowest
+    score drawn first (a picture with every box above the 0.05 evaluation threshold is unreadable)."""
     canvas = np.ascontiguousarray(rgb[:, :, ::-1])
     height, width = canvas.shape[:2]
     thickness = max(1, round(min(height, width) / 300))
     font_scale = max(0.4, min(height, width) / 1000)
     order = np.argsort(dets.scores.numpy(), kind="stable")  # best boxes end on top
+    order = order[dets.scores.numpy()[order] >= min_score]
     boxes, scores, labels = dets.boxes.numpy(), dets.scores.numpy(), dets.labels.numpy()
     for i in order:
         x1, y1, x2, y2 = (round(float(v)) for v in boxes[i])
@@ -55,11 +59,13 @@ def render_detections(rgb: np.ndarray, dets: ImageDetections, class_names: Seque
     return canvas
 
 
-def draw_detections(rgb: np.ndarray, dets: ImageDetections, class_names: Sequence[str], path: Path) -> None:
+def draw_detections(
+    rgb: np.ndarray, dets: ImageDetections, class_names: Sequence[str], path: Path, min_score: float = 0.0
+) -> None:
     """Write the labelled picture to ``path`` (JPEG or PNG by suffix), atomically."""
     from rcnn_cli.artifacts import atomic_write_bytes
 
-    canvas = render_detections(rgb, dets, class_names)
+    canvas = render_detections(rgb, dets, class_names, min_score)
     ok, encoded = cv2.imencode(path.suffix or ".jpg", canvas, [cv2.IMWRITE_JPEG_QUALITY, 90])
     if not ok:
         raise RuntimeError(f"cv2 could not encode {path.name}")
