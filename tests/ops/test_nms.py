@@ -34,6 +34,9 @@ def test_iou_exactly_at_threshold_is_kept(dtype):
     assert nms(boxes, scores, 0.5).tolist() == [0, 1]  # IoU == threshold: not suppressed
     assert nms(boxes, scores, 0.5 - 1e-5).tolist() == [0]
     assert nms(boxes, scores, 0.5 + 1e-5).tolist() == [0, 1]
+    # Thresholds closer to 0.5 than float32 can tell apart still compare as doubles.
+    assert nms(boxes, scores, 0.5 - 1e-12).tolist() == [0]
+    assert nms(boxes, scores, 0.5 + 1e-12).tolist() == [0, 1]
 
 
 def test_equal_scores_keep_index_order():
