@@ -75,29 +75,42 @@ void roi_bins(
   }
 }
 
-// maxval[c], maxidx[c] <- pixel[c], index where pixel[c] > maxval[c], for every channel.
+// Max over one bin for a block of channels of a channels-last map:
+// maxval[c], maxidx[c] <- max over (h, w) in the bin of map[(h * width + w) * stride + c].
 // Strict '>' keeps the first maximum in scan order, as torchvision. Written with
-// unconditional loads and a bit mask so that GCC vectorizes it.
+// unconditional loads and a bit mask so that GCC vectorizes the channel loop; the
+// whole bin is one multi-versioned call (RCNN_CLI_VECTOR_CLONES), not one per pixel.
 template <typename T>
-inline void max_update_impl(const T* pixel, T* maxval, int32_t* maxidx, int64_t channels, int32_t index) {
-  for (int64_t c = 0; c < channels; ++c) {
-    const T v = pixel[c];
-    const T m = maxval[c];
-    const int32_t i = maxidx[c];
-    const int32_t greater = -static_cast<int32_t>(v > m);
-    maxval[c] = v > m ? v : m;
-    maxidx[c] = (index & greater) | (i & ~greater);
+inline void bin_max_impl(
+    const T* map, int64_t width, int64_t stride, const Bin& bin, T* maxval, int32_t* maxidx, int64_t block) {
+  for (int64_t h = bin.hstart; h < bin.hend; ++h) {
+    for (int64_t w = bin.wstart; w < bin.wend; ++w) {
+      const T* pixel = map + (h * width + w) * stride;
+      const int32_t index = static_cast<int32_t>(h * width + w);
+      for (int64_t c = 0; c < block; ++c) {
+        const T v = pixel[c];
+        const T m = maxval[c];
+        const int32_t i = maxidx[c];
+        const int32_t greater = -static_cast<int32_t>(v > m);
+        maxval[c] = v > m ? v : m;
+        maxidx[c] = (index & greater) | (i & ~greater);
+      }
+    }
   }
 }
 
 RCNN_CLI_VECTOR_CLONES
-void max_update(const float* pixel, float* maxval, int32_t* maxidx, int64_t channels, int32_t index) {
-  max_update_impl(pixel, maxval, maxidx, channels, index);
+void bin_max(
+    const float* map, int64_t width, int64_t stride, const Bin& bin, float* maxval, int32_t* maxidx,
+    int64_t block) {
+  bin_max_impl(map, width, stride, bin, maxval, maxidx, block);
 }
 
 RCNN_CLI_VECTOR_CLONES
-void max_update(const double* pixel, double* maxval, int32_t* maxidx, int64_t channels, int32_t index) {
-  max_update_impl(pixel, maxval, maxidx, channels, index);
+void bin_max(
+    const double* map, int64_t width, int64_t stride, const Bin& bin, double* maxval, int32_t* maxidx,
+    int64_t block) {
+  bin_max_impl(map, width, stride, bin, maxval, maxidx, block);
 }
 
 // Work is split into (channel block, RoI chunk) tiles. A block of 64 channels of a
@@ -156,11 +169,7 @@ void forward_kernel(
             // torchvision starts from -FLT_MAX for every dtype; so do we.
             std::fill(maxval, maxval + block, empty ? T(0) : T(std::numeric_limits<float>::lowest()));
             std::fill(maxidx, maxidx + block, -1);
-            for (int64_t h = bin.hstart; h < bin.hend; ++h) {
-              for (int64_t w = bin.wstart; w < bin.wend; ++w) {
-                max_update(map + (h * width + w) * channels, maxval, maxidx, block, static_cast<int32_t>(h * width + w));
-              }
-            }
+            bin_max(map, width, channels, bin, maxval, maxidx, block);
             for (int64_t c = 0; c < block; ++c) {
               out_grid[c * grid_bins + j] = maxval[c];
               arg_grid[c * grid_bins + j] = maxidx[c];

@@ -30,7 +30,16 @@ def test_there_are_cuda_kernels():
 @pytest.mark.skipif(NVCC is None, reason="nvcc is not on PATH")
 @pytest.mark.parametrize("source", CUDA_SOURCES, ids=lambda p: p.name)
 def test_cuda_source_compiles_with_plain_nvcc(source, tmp_path):
-    command = [NVCC, "-c", "-arch", "sm_80", "-std=c++17", "--expt-relaxed-constexpr", "-Werror", "all-warnings"]
+    command = [
+        NVCC,
+        "-c",
+        "-arch",
+        "sm_80",
+        "-std=c++17",
+        "--expt-relaxed-constexpr",
+        "-Werror",
+        "all-warnings",
+    ]
     command += ["-I", str(REPO / "ops"), "-o", str(tmp_path / f"{source.stem}.o"), str(source)]
     result = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr

@@ -78,7 +78,9 @@ def test_gradcheck_float64(aligned):
     x, rois = _inputs(num_rois=4)
     x = x[:, :2, :7, :9].clone().requires_grad_()
     assert torch.autograd.gradcheck(lambda t: roi_align(t, rois, 2, 1 / 6, -1, aligned), (x,), fast_mode=True)
-    assert torch.autograd.gradcheck(lambda t: roi_align(t, rois, (2, 3), 1 / 6, 2, aligned), (x,), fast_mode=True)
+    assert torch.autograd.gradcheck(
+        lambda t: roi_align(t, rois, (2, 3), 1 / 6, 2, aligned), (x,), fast_mode=True
+    )
 
 
 def test_gradient_matches_reference_autograd():
