@@ -90,9 +90,7 @@ class Reporter:
         self.done += n
         self._extra = extra
         if self.mode == "bar" and self._progress is not None and self._task is not None:
-            self._progress.update(
-                self._task, advance=n, rate=f"{self.rate():.2f} {self.unit}/s", extra=extra
-            )
+            self._progress.update(self._task, advance=n, rate=f"{self.rate():.2f} {self.unit}/s", extra=extra)
         elif self.mode == "lines":
             now = time.perf_counter()
             if now - self._last_line >= self.interval or (self.total is not None and self.done >= self.total):

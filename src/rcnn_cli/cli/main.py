@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from rcnn_cli import __version__
+from rcnn_cli.cli.check import check
 from rcnn_cli.cli.common import Context
 from rcnn_cli.cli.compress import compress
 from rcnn_cli.cli.detect import detect
@@ -41,7 +42,7 @@ def cli(ctx: click.Context, device: str, quiet: bool, verbose: int) -> None:
     ctx.obj = Context(device=device, verbosity=0 if quiet else 1 + verbose)
 
 
-for command in (propose, extract, train, detect, compress, evaluate):
+for command in (propose, extract, train, detect, compress, evaluate, check):
     cli.add_command(command)
 
 

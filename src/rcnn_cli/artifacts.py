@@ -1,0 +1,170 @@
+"""Artifact folders on disk: atomic writes and manifests.
+
+Every stage's output folder (proposals/, features/, runs/NAME/, detections/) carries a
+``manifest.json`` that says what made it: the kind of artifact, its format version, the
+command and parameters, the package version and a digest of the inputs. A later stage
+(or a rerun of the same stage) reads it back and refuses a stale or foreign folder with
+a message that names what differs, instead of silently mixing results.
+
+Writes go to a temporary file in the same folder and are renamed into place, so an
+interrupted stage never leaves a half-written file under the final name.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import sys
+import tempfile
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rcnn_cli import __version__
+from rcnn_cli.errors import ArtifactError
+
+MANIFEST_NAME = "manifest.json"
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield a temporary path next to ``path``; on success rename it to ``path``.
+
+    The temporary name keeps ``path``'s suffix (``np.savez`` and friends look at it).
+    On an exception the temporary file is removed and ``path`` is untouched.
+    """
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(
+        dir=target.parent, prefix=f".{target.name}.", suffix=f".tmp{target.suffix}"
+    )
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        os.replace(tmp, target)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+
+
+def atomic_write_json(path: str | os.PathLike[str], obj: Any) -> None:
+    atomic_write_bytes(path, (json.dumps(obj, indent=2, sort_keys=False) + "\n").encode())
+
+
+def atomic_torch_save(obj: Any, path: str | os.PathLike[str]) -> None:
+    import torch
+
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
+
+
+def atomic_save_npz(path: str | os.PathLike[str], **arrays: np.ndarray) -> None:
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        np.savez(f, **arrays)
+
+
+def file_digest(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:
+    """SHA-256 of a file's bytes, hex."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def digest_of(strings: Iterable[str]) -> str:
+    """SHA-256 of a sequence of strings (order matters), hex. Use for lists of ids or file digests."""
+    h = hashlib.sha256()
+    for s in strings:
+        h.update(s.encode())
+        h.update(b"\0")
+    return h.hexdigest()
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """What made an artifact folder.
+
+    ``params`` holds the parameters that change the folder's content (a rerun with other
+    values must not mix into it); ``inputs_hash`` identifies the inputs (e.g. a digest of
+    the image ids and files).
+    """
+
+    kind: str
+    format_version: int
+    params: Mapping[str, Any]
+    inputs_hash: str = ""
+    command: str = field(default_factory=lambda: " ".join(Path(sys.argv[0]).name.split() + sys.argv[1:]))
+    package_version: str = __version__
+    created: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def differences(self, params: Mapping[str, Any], inputs_hash: str | None = None) -> list[str]:
+        """Human-readable list of what differs from ``params`` / ``inputs_hash`` (empty if compatible)."""
+        diffs = []
+        mine = _jsonable(self.params)
+        theirs = _jsonable(params)
+        for key in sorted(set(mine) | set(theirs)):
+            if mine.get(key) != theirs.get(key):
+                diffs.append(f"{key}: {mine.get(key)!r} on disk, {theirs.get(key)!r} now")
+        if inputs_hash is not None and inputs_hash != self.inputs_hash:
+            diffs.append("the inputs differ from those the folder was made from")
+        return diffs
+
+    def check_compatible(
+        self, folder: str | os.PathLike[str], params: Mapping[str, Any], inputs_hash: str | None = None
+    ) -> None:
+        """Raise :class:`ArtifactError` naming the folder and every difference."""
+        diffs = self.differences(params, inputs_hash)
+        if diffs:
+            raise ArtifactError(f"{folder}: made with other settings ({'; '.join(diffs)})")
+
+
+def write_manifest(folder: str | os.PathLike[str], manifest: Manifest) -> Path:
+    path = Path(folder) / MANIFEST_NAME
+    atomic_write_json(path, _jsonable(asdict(manifest)))
+    return path
+
+
+def read_manifest(folder: str | os.PathLike[str], kind: str, max_version: int | None = None) -> Manifest:
+    """Read ``folder/manifest.json`` and check it describes an artifact of ``kind``.
+
+    Raises :class:`ArtifactError` when the folder or manifest is missing, unreadable, of
+    another kind, or newer than this package can read.
+    """
+    folder = Path(folder)
+    path = folder / MANIFEST_NAME
+    if not folder.is_dir():
+        raise ArtifactError(f"{folder}: no such folder")
+    if not path.is_file():
+        raise ArtifactError(f"{folder}: no {MANIFEST_NAME}; not a {kind} folder made by rcnn (or incomplete)")
+    try:
+        data = json.loads(path.read_text())
+        manifest = Manifest(**data)
+    except (OSError, ValueError, TypeError) as exc:
+        raise ArtifactError(f"{path}: unreadable manifest ({exc})") from None
+    if manifest.kind != kind:
+        raise ArtifactError(f"{folder}: holds {manifest.kind}, expected {kind}")
+    if max_version is not None and manifest.format_version > max_version:
+        raise ArtifactError(
+            f"{folder}: format version {manifest.format_version} is newer than this rcnn-cli reads "
+            f"({max_version}); upgrade rcnn-cli"
+        )
+    return manifest
+
+
+def _jsonable(obj: Any) -> Any:
+    """Plain JSON types (tuples become lists, paths strings) so comparisons survive a round trip."""
+    return json.loads(json.dumps(obj, default=str))
