@@ -145,9 +145,13 @@ void forward_kernel(
 
   const int64_t channel_blocks = (channels + kChannelBlock - 1) / kChannelBlock;
   const int64_t roi_chunks = (num_rois + kRoiChunk - 1) / kRoiChunk;
+  int64_t max_grid_bins = 0;
+  for (const PoolGrid& g : grids) max_grid_bins = std::max(max_grid_bins, g.height * g.width);
   at::parallel_for(0, channel_blocks * roi_chunks, 1, [&](int64_t begin, int64_t end) {
-    T maxval[kChannelBlock];
-    int32_t maxidx[kChannelBlock];
+    // Results of one grid for one channel block, bin-major; written out channel-major
+    // afterwards so that the stores to the output run sequentially.
+    std::vector<T> tile_max(max_grid_bins * kChannelBlock);
+    std::vector<int32_t> tile_idx(max_grid_bins * kChannelBlock);
     for (int64_t tile = begin; tile < end; ++tile) {
       const int64_t c0 = (tile / roi_chunks) * kChannelBlock;
       const int64_t block = std::min(kChannelBlock, channels - c0);
@@ -166,13 +170,17 @@ void forward_kernel(
           for (int64_t j = 0; j < grid_bins; ++j, ++b) {
             const Bin& bin = roi_bins_k[b];
             const bool empty = bin.hend <= bin.hstart || bin.wend <= bin.wstart;
+            T* maxval = tile_max.data() + j * kChannelBlock;
+            int32_t* maxidx = tile_idx.data() + j * kChannelBlock;
             // torchvision starts from -FLT_MAX for every dtype; so do we.
             std::fill(maxval, maxval + block, empty ? T(0) : T(std::numeric_limits<float>::lowest()));
             std::fill(maxidx, maxidx + block, -1);
             bin_max(map, width, channels, bin, maxval, maxidx, block);
-            for (int64_t c = 0; c < block; ++c) {
-              out_grid[c * grid_bins + j] = maxval[c];
-              arg_grid[c * grid_bins + j] = maxidx[c];
+          }
+          for (int64_t c = 0; c < block; ++c) {
+            for (int64_t j = 0; j < grid_bins; ++j) {
+              out_grid[c * grid_bins + j] = tile_max[j * kChannelBlock + c];
+              arg_grid[c * grid_bins + j] = tile_idx[j * kChannelBlock + c];
             }
           }
           grid_offset += grid_bins;
