@@ -103,3 +103,7 @@ def test_opcheck():
     x, rois = _inputs(torch.float32, num_rois=4)
     x.requires_grad_()
     torch.library.opcheck(torch.ops.rcnn_cli.roi_align.default, (x, rois, SCALE, 2, 2, -1, True))
+    grad = torch.randn(4, 3, 2, 2)
+    torch.library.opcheck(
+        torch.ops.rcnn_cli._roi_align_backward.default, (grad, rois, SCALE, 2, 2, 2, 3, 12, 16, -1, True)
+    )
