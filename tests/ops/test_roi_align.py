@@ -107,3 +107,21 @@ def test_opcheck():
     torch.library.opcheck(
         torch.ops.rcnn_cli._roi_align_backward.default, (grad, rois, SCALE, 2, 2, 2, 3, 12, 16, -1, True)
     )
+
+
+def test_backward_is_deterministic_across_thread_counts():
+    g = torch.Generator().manual_seed(5)
+    x = torch.randn(2, 8, 12, 16, generator=g).requires_grad_()
+    rois = random_rois(100, 2, 48, 64, g)
+    weight = torch.randn(100, 8, 3, 3, generator=g)
+    grads = []
+    threads = torch.get_num_threads()
+    try:
+        for n in (1, 2, 1, 2):
+            torch.set_num_threads(n)
+            (grad,) = torch.autograd.grad((roi_align(x, rois, 3, SCALE, 2, True) * weight).sum(), x)
+            grads.append(grad)
+    finally:
+        torch.set_num_threads(threads)
+    for grad in grads[1:]:
+        assert torch.equal(grad, grads[0])
