@@ -17,9 +17,11 @@ step "1/6 Selective Search proposals (fast mode), train images" \
     $RCNN propose "$SAMPLE" --split trainval -o "$OUT/proposals/trainval" --mode fast --eval
 step "1/6 Selective Search proposals (fast mode), test images" \
     $RCNN propose "$SAMPLE" --split test -o "$OUT/proposals/test" --mode fast --eval
+# A rerun of the demo continues the earlier training instead of starting over.
+RESUME=(); [ -f "$OUT/run/checkpoints/last.pt" ] && RESUME=(--resume)
 step "2/6 train Fast R-CNN (small backbone, from scratch, CPU)" \
     $RCNN train --dataset "$SAMPLE" --split trainval --proposals "$OUT/proposals/trainval" \
-    --backbone small --iters "$ITERS" -o "$OUT/run" --resume
+    --backbone small --iters "$ITERS" -o "$OUT/run" "${RESUME[@]}"
 step "3/6 detect on the test images" \
     $RCNN detect --dataset "$SAMPLE" --split test --model "$OUT/run/model.pt" \
     --proposals "$OUT/proposals/test" -o "$OUT/detections"
