@@ -19,11 +19,13 @@ from rcnn_cli.cli.train import train
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110},
     epilog="""\b
 Example, the whole chain on a VOC-layout dataset:
-  rcnn propose data/voc --split trainval -o proposals/
-  rcnn train --dataset data/voc --split trainval --proposals proposals/ -o runs/voc
-  rcnn detect data/voc --split test --model runs/voc/model.pt -o detections/
+  rcnn check data/voc
+  rcnn propose data/voc --split trainval -o props/trainval
+  rcnn propose data/voc --split test -o props/test
+  rcnn train --dataset data/voc --split trainval --proposals props/trainval --backbone small -o runs/voc
+  rcnn detect --dataset data/voc --split test --model runs/voc/model.pt --proposals props/test -o dets/
   rcnn compress runs/voc/model.pt -o runs/voc/model_svd.pt --svd-ranks fc6=1024,fc7=256
-  rcnn evaluate --dataset data/voc --split test --detections detections/detections.json
+  rcnn evaluate --dataset data/voc --split test --detections dets/detections.json
 """,
 )
 @click.version_option(__version__, "--version", prog_name="rcnn")
