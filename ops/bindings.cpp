@@ -1,0 +1,45 @@
+// The operator schemas of rcnn_cli._C, one place for all backends.
+//
+// CPU kernels register in ops/cpu/*.cpp, CUDA kernels in ops/cuda/*.cpp
+// (TORCH_LIBRARY_IMPL). Autograd formulas and fake (meta) kernels are
+// registered from Python in src/rcnn_cli/ops/_registrations.py, so that
+// torch.compile and torch.library.opcheck see the same ops as eager mode.
+//
+// Shapes use torchvision's conventions: rois is Tensor[K, 5] =
+// (batch_index, x1, y1, x2, y2) in input-image pixels; spatial_scale maps
+// them onto the feature map (1/16 for VGG16 conv5).
+#include <Python.h>
+#include <torch/library.h>
+
+// An empty Python module so that `import rcnn_cli._C` loads this library
+// and runs the registrations below.
+static PyModuleDef rcnn_cli_c_module = {PyModuleDef_HEAD_INIT, "_C", nullptr, -1, nullptr};
+PyMODINIT_FUNC PyInit__C(void) { return PyModule_Create(&rcnn_cli_c_module); }
+
+TORCH_LIBRARY(rcnn_cli, m) {
+  // Fast R-CNN RoI max pooling -> (output [K, C, ph, pw], argmax int32 [K, C, ph, pw]).
+  m.def(
+      "roi_pool(Tensor input, Tensor rois, float spatial_scale, SymInt pooled_height, "
+      "SymInt pooled_width) -> (Tensor, Tensor)");
+  // SPPnet pyramid pooling of every RoI, all levels in one pass ->
+  // (output [K, C * sum(l*l)], argmax int32, same shape). Layout: level by level,
+  // each level channel-major (c, ph, pw), i.e. cat([roi_pool(l).flatten(1) for l in levels], 1).
+  m.def("spp_pool(Tensor input, Tensor rois, float spatial_scale, int[] levels) -> (Tensor, Tensor)");
+  // Backward of both max poolings: route grad to the argmax element of each output.
+  // grad and argmax are in the forward's layout, grid_bins the bins of each grid
+  // ([ph * pw] for roi_pool, [l * l for l in levels] for spp_pool).
+  // Returns [batch_size, channels, height, width].
+  m.def(
+      "_roi_max_pool_backward(Tensor grad, Tensor rois, Tensor argmax, int[] grid_bins, SymInt batch_size, "
+      "SymInt channels, SymInt height, SymInt width) -> Tensor");
+  // Mask R-CNN RoIAlign (bilinear sampling, no quantization) -> [K, C, ph, pw].
+  m.def(
+      "roi_align(Tensor input, Tensor rois, float spatial_scale, SymInt pooled_height, "
+      "SymInt pooled_width, int sampling_ratio, bool aligned) -> Tensor");
+  m.def(
+      "_roi_align_backward(Tensor grad, Tensor rois, float spatial_scale, SymInt pooled_height, "
+      "SymInt pooled_width, SymInt batch_size, SymInt channels, SymInt height, SymInt width, "
+      "int sampling_ratio, bool aligned) -> Tensor");
+  // Greedy non-maximum suppression -> int64 indices of kept boxes, by decreasing score.
+  m.def("nms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor");
+}

@@ -1,0 +1,292 @@
+// Fast R-CNN RoI max pooling on CPU (Girshick, "Fast R-CNN", 2015, section 2.1),
+// with torchvision's exact quantization so that the numbers match it:
+//   corners  x1' = round(x1 * spatial_scale)  (round half away from zero)
+//   sizes    w' = max(x2' - x1' + 1, 1)
+//   bin j    [floor(j * w'/pw), ceil((j + 1) * w'/pw)) shifted by x1', clipped to the map
+//   an empty bin outputs 0 with argmax -1.
+//
+// Forward: one task per RoI (at::parallel_for). The bin edges are computed once
+// per RoI and the maximum runs over a channels-last copy of the feature map, so
+// the innermost loop is a branch-free max over C contiguous channels that the
+// compiler vectorizes.
+// Backward: one task per channel range; each task walks the RoIs in order, so
+// every input element receives its sum in the same order whatever the thread
+// count: deterministic, no atomics.
+#include "cpu/roi_max_pool.h"
+
+#include <ATen/Parallel.h>
+#include <torch/library.h>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+namespace rcnn_cli::cpu {
+
+namespace {
+
+struct Bin {
+  int64_t hstart, hend, wstart, wend;
+};
+
+// Rounded RoI corner on the feature map, in 64-bit. Clamped to +-2^40 so that an
+// extreme spatial_scale stays defined (no overflow in the bin arithmetic below);
+// below 2^31, where torchvision's int arithmetic is defined, nothing changes.
+template <typename T>
+int64_t quantize(T coordinate, T spatial_scale) {
+  const T v = std::round(coordinate * spatial_scale);
+  constexpr T limit = T(int64_t(1) << 40);
+  return static_cast<int64_t>(std::min(std::max(v, -limit), limit));
+}
+
+// Bin edges of one RoI for every grid, in output order (grid, ph, pw).
+template <typename T>
+void roi_bins(
+    const T* roi,
+    T spatial_scale,
+    const std::vector<PoolGrid>& grids,
+    int64_t height,
+    int64_t width,
+    Bin* bins) {
+  const int64_t roi_start_w = quantize(roi[1], spatial_scale);
+  const int64_t roi_start_h = quantize(roi[2], spatial_scale);
+  const int64_t roi_end_w = quantize(roi[3], spatial_scale);
+  const int64_t roi_end_h = quantize(roi[4], spatial_scale);
+  // Malformed RoIs (x2 < x1) are forced to be 1x1, as in Fast R-CNN.
+  const int64_t roi_width = std::max<int64_t>(roi_end_w - roi_start_w + 1, 1);
+  const int64_t roi_height = std::max<int64_t>(roi_end_h - roi_start_h + 1, 1);
+  for (const PoolGrid& grid : grids) {
+    const T bin_size_h = static_cast<T>(roi_height) / static_cast<T>(grid.height);
+    const T bin_size_w = static_cast<T>(roi_width) / static_cast<T>(grid.width);
+    for (int64_t ph = 0; ph < grid.height; ++ph) {
+      int64_t hstart = static_cast<int64_t>(std::floor(static_cast<T>(ph) * bin_size_h));
+      int64_t hend = static_cast<int64_t>(std::ceil(static_cast<T>(ph + 1) * bin_size_h));
+      hstart = std::min(std::max(hstart + roi_start_h, int64_t(0)), height);
+      hend = std::min(std::max(hend + roi_start_h, int64_t(0)), height);
+      for (int64_t pw = 0; pw < grid.width; ++pw) {
+        int64_t wstart = static_cast<int64_t>(std::floor(static_cast<T>(pw) * bin_size_w));
+        int64_t wend = static_cast<int64_t>(std::ceil(static_cast<T>(pw + 1) * bin_size_w));
+        wstart = std::min(std::max(wstart + roi_start_w, int64_t(0)), width);
+        wend = std::min(std::max(wend + roi_start_w, int64_t(0)), width);
+        *bins++ = Bin{hstart, hend, wstart, wend};
+      }
+    }
+  }
+}
+
+template <typename T>
+void forward_kernel(
+    const T* input_nhwc,
+    const T* rois,
+    int64_t num_rois,
+    int64_t channels,
+    int64_t height,
+    int64_t width,
+    T spatial_scale,
+    const std::vector<PoolGrid>& grids,
+    T* output,
+    int32_t* argmax) {
+  int64_t num_bins = 0;
+  for (const PoolGrid& g : grids) num_bins += g.height * g.width;
+  const int64_t roi_stride = channels * num_bins;
+
+  at::parallel_for(0, num_rois, 1, [&](int64_t begin, int64_t end) {
+    std::vector<Bin> bins(num_bins);
+    std::vector<T> maxval(channels);
+    std::vector<int32_t> maxidx(channels);
+    for (int64_t k = begin; k < end; ++k) {
+      const T* roi = rois + k * 5;
+      const int64_t n = static_cast<int64_t>(roi[0]);
+      roi_bins(roi, spatial_scale, grids, height, width, bins.data());
+      const T* plane = input_nhwc + n * height * width * channels;
+      T* out_roi = output + k * roi_stride;
+      int32_t* arg_roi = argmax + k * roi_stride;
+
+      int64_t b = 0;  // bin index over all grids
+      int64_t grid_offset = 0;  // first output column of this grid, in units of C
+      for (const PoolGrid& grid : grids) {
+        const int64_t grid_bins = grid.height * grid.width;
+        T* out_grid = out_roi + grid_offset * channels;
+        int32_t* arg_grid = arg_roi + grid_offset * channels;
+        for (int64_t j = 0; j < grid_bins; ++j, ++b) {
+          const Bin& bin = bins[b];
+          const bool empty = bin.hend <= bin.hstart || bin.wend <= bin.wstart;
+          // torchvision starts from -FLT_MAX for every dtype; so do we.
+          std::fill(maxval.begin(), maxval.end(), empty ? T(0) : T(std::numeric_limits<float>::lowest()));
+          std::fill(maxidx.begin(), maxidx.end(), -1);
+          for (int64_t h = bin.hstart; h < bin.hend; ++h) {
+            for (int64_t w = bin.wstart; w < bin.wend; ++w) {
+              const T* pixel = plane + (h * width + w) * channels;
+              const int32_t index = static_cast<int32_t>(h * width + w);
+              T* mv = maxval.data();
+              int32_t* mi = maxidx.data();
+              // Strict '>' keeps the first maximum in scan order, as torchvision.
+              for (int64_t c = 0; c < channels; ++c) {
+                const T v = pixel[c];
+                const bool greater = v > mv[c];
+                mv[c] = greater ? v : mv[c];
+                mi[c] = greater ? index : mi[c];
+              }
+            }
+          }
+          for (int64_t c = 0; c < channels; ++c) {
+            out_grid[c * grid_bins + j] = maxval[c];
+            arg_grid[c * grid_bins + j] = maxidx[c];
+          }
+        }
+        grid_offset += grid_bins;
+      }
+    }
+  });
+}
+
+template <typename T>
+void backward_kernel(
+    const T* grad,
+    const T* rois,
+    const int32_t* argmax,
+    int64_t num_rois,
+    int64_t channels,
+    int64_t plane_size,
+    const std::vector<int64_t>& grid_bins,
+    T* grad_input) {
+  int64_t bins_per_channel = 0;
+  for (int64_t b : grid_bins) bins_per_channel += b;
+  const int64_t roi_stride = channels * bins_per_channel;
+  at::parallel_for(0, channels, 1, [&](int64_t c_begin, int64_t c_end) {
+    for (int64_t k = 0; k < num_rois; ++k) {
+      const int64_t n = static_cast<int64_t>(rois[k * 5]);
+      int64_t grid_offset = 0;
+      for (int64_t bins : grid_bins) {
+        for (int64_t c = c_begin; c < c_end; ++c) {
+          const int64_t offset = k * roi_stride + grid_offset * channels + c * bins;
+          const T* g = grad + offset;
+          const int32_t* a = argmax + offset;
+          T* plane = grad_input + (n * channels + c) * plane_size;
+          for (int64_t j = 0; j < bins; ++j) {
+            if (a[j] >= 0) plane[a[j]] += g[j];
+          }
+        }
+        grid_offset += bins;
+      }
+    }
+  });
+}
+
+}  // namespace
+
+void check_rois(const at::Tensor& input, const at::Tensor& rois, const char* op) {
+  TORCH_CHECK(input.dim() == 4, op, ": input must be [N, C, H, W], got ", input.sizes());
+  TORCH_CHECK(rois.dim() == 2 && rois.size(1) == 5, op, ": rois must be [K, 5], got ", rois.sizes());
+  TORCH_CHECK(input.scalar_type() == rois.scalar_type(), op, ": input and rois must have the same dtype");
+  TORCH_CHECK(input.device() == rois.device(), op, ": input and rois must be on the same device");
+  // argmax is int32 (as torchvision's): an index inside one H x W plane.
+  TORCH_CHECK(input.size(2) * input.size(3) < (int64_t(1) << 31), op, ": H * W must be below 2^31");
+  if (rois.size(0) > 0 && rois.device().is_cpu()) {
+    const at::Tensor batch = rois.select(1, 0);
+    const bool ok = at::logical_and(batch.ge(0), batch.lt(input.size(0))).all().item<bool>();
+    TORCH_CHECK(ok, op, ": rois[:, 0] must be batch indices in [0, ", input.size(0), ")");
+  }
+}
+
+std::tuple<at::Tensor, at::Tensor> roi_max_pool_forward(
+    const at::Tensor& input,
+    const at::Tensor& rois,
+    double spatial_scale,
+    const std::vector<PoolGrid>& grids) {
+  check_rois(input, rois, "roi_max_pool");
+  int64_t num_bins = 0;
+  for (const PoolGrid& g : grids) {
+    TORCH_CHECK(g.height > 0 && g.width > 0, "roi_max_pool: grid sizes must be positive");
+    num_bins += g.height * g.width;
+  }
+  const int64_t num_rois = rois.size(0);
+  const int64_t channels = input.size(1);
+  at::Tensor output = at::zeros({num_rois, channels * num_bins}, input.options());
+  at::Tensor argmax = at::full({num_rois, channels * num_bins}, -1, input.options().dtype(at::kInt));
+  if (num_rois == 0 || input.numel() == 0) return {output, argmax};
+
+  // Channels-last makes the innermost max run over contiguous channels; for a
+  // channels-last input this is free.
+  const at::Tensor input_nhwc = input.permute({0, 2, 3, 1}).contiguous();
+  const at::Tensor rois_c = rois.contiguous();
+  AT_DISPATCH_FLOATING_TYPES(input.scalar_type(), "roi_max_pool_forward", [&] {
+    forward_kernel<scalar_t>(
+        input_nhwc.data_ptr<scalar_t>(),
+        rois_c.data_ptr<scalar_t>(),
+        num_rois,
+        channels,
+        input.size(2),
+        input.size(3),
+        static_cast<scalar_t>(spatial_scale),
+        grids,
+        output.data_ptr<scalar_t>(),
+        argmax.data_ptr<int32_t>());
+  });
+  return {output, argmax};
+}
+
+at::Tensor roi_max_pool_backward(
+    const at::Tensor& grad,
+    const at::Tensor& rois,
+    const at::Tensor& argmax,
+    at::IntArrayRef grid_bins,
+    int64_t batch_size,
+    int64_t channels,
+    int64_t height,
+    int64_t width) {
+  TORCH_CHECK(grad.sizes() == argmax.sizes(), "roi_max_pool_backward: grad and argmax shapes differ");
+  TORCH_CHECK(argmax.scalar_type() == at::kInt, "roi_max_pool_backward: argmax must be int32");
+  TORCH_CHECK(rois.dim() == 2 && rois.size(1) == 5, "roi_max_pool_backward: rois must be [K, 5]");
+  TORCH_CHECK(grad.dim() >= 2 && grad.size(0) == rois.size(0), "roi_max_pool_backward: grad must be [K, ...]");
+  at::Tensor grad_input = at::zeros({batch_size, channels, height, width}, grad.options());
+  const int64_t num_rois = rois.size(0);
+  if (num_rois == 0 || grad.numel() == 0) return grad_input;
+  std::vector<int64_t> bins(grid_bins.begin(), grid_bins.end());
+  int64_t bins_per_channel = 0;
+  for (int64_t b : bins) {
+    TORCH_CHECK(b > 0, "roi_max_pool_backward: grid_bins must be positive");
+    bins_per_channel += b;
+  }
+  TORCH_CHECK(
+      grad.numel() == num_rois * channels * bins_per_channel,
+      "roi_max_pool_backward: grad has ", grad.numel(), " elements, expected K * C * sum(grid_bins)");
+  const at::Tensor grad_c = grad.contiguous();
+  const at::Tensor argmax_c = argmax.contiguous();
+  const at::Tensor rois_c = rois.to(grad.scalar_type()).contiguous();
+  AT_DISPATCH_FLOATING_TYPES(grad.scalar_type(), "roi_max_pool_backward", [&] {
+    backward_kernel<scalar_t>(
+        grad_c.data_ptr<scalar_t>(),
+        rois_c.data_ptr<scalar_t>(),
+        argmax_c.data_ptr<int32_t>(),
+        num_rois,
+        channels,
+        height * width,
+        bins,
+        grad_input.data_ptr<scalar_t>());
+  });
+  return grad_input;
+}
+
+namespace {
+
+std::tuple<at::Tensor, at::Tensor> roi_pool_cpu(
+    const at::Tensor& input,
+    const at::Tensor& rois,
+    double spatial_scale,
+    int64_t pooled_height,
+    int64_t pooled_width) {
+  auto [output, argmax] = roi_max_pool_forward(input, rois, spatial_scale, {{pooled_height, pooled_width}});
+  const int64_t k = rois.size(0);
+  const int64_t c = input.size(1);
+  return {output.view({k, c, pooled_height, pooled_width}), argmax.view({k, c, pooled_height, pooled_width})};
+}
+
+}  // namespace
+
+TORCH_LIBRARY_IMPL(rcnn_cli, CPU, m) {
+  m.impl("roi_pool", &roi_pool_cpu);
+  m.impl("_roi_max_pool_backward", &roi_max_pool_backward);
+}
+
+}  // namespace rcnn_cli::cpu

@@ -1,0 +1,47 @@
+"""Loads the compiled kernels (``rcnn_cli._C``) on first use.
+
+Importing :mod:`rcnn_cli.ops` never fails: the extension is imported the first
+time an op runs. When it was not built, that call raises an :class:`RcnnError`
+that says how to build it, instead of an ImportError deep in a stack trace.
+Loading also registers the Python side of every op (autograd formulas, fake
+kernels for torch.compile), exactly once.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+from types import ModuleType
+
+import torch
+
+from rcnn_cli.errors import RcnnError
+
+
+@functools.cache
+def load() -> ModuleType:
+    """Import ``rcnn_cli._C`` and register the ops' autograd and fake kernels."""
+    try:
+        _C = importlib.import_module("rcnn_cli._C")
+    except ImportError as error:
+        raise RcnnError(
+            f"the compiled kernels of rcnn_cli.ops (rcnn_cli._C) are not built ({error}); "
+            "run `make install` in the repository"
+        ) from error
+    from rcnn_cli.ops import _registrations
+
+    _registrations.register()
+    return _C
+
+
+def ops() -> torch._ops._OpNamespace:
+    """The ``torch.ops.rcnn_cli`` namespace, loading the extension if needed."""
+    load()
+    return torch.ops.rcnn_cli
+
+
+def has_kernel(op: str, device: torch.device) -> bool:
+    """Whether ``rcnn_cli::op`` has a kernel for ``device`` (CUDA only when built with it)."""
+    load()
+    key = "CUDA" if device.type == "cuda" else device.type.upper()
+    return torch._C._dispatch_has_kernel_for_dispatch_key(f"rcnn_cli::{op}", key)
