@@ -60,20 +60,23 @@ def check(
     to_coco: Path | None,
 ) -> None:
     """Check a dataset (a VOC folder, COCO JSON or images): bad boxes, unknown classes, bad images."""
+    from rcnn_cli.data import open_dataset
     from rcnn_cli.data.coco import write_coco
-    from rcnn_cli.data.validate import check_dataset
+    from rcnn_cli.data.validate import check_records
     from rcnn_cli.progress import Reporter
 
     context = get_context()
     class_names = [name.strip() for name in classes.split(",") if name.strip()] if classes else None
-    with Reporter("check", total=None, verbosity=context.verbosity if decode else 0) as reporter:
-        report = check_dataset(
-            dataset,
-            split,
-            class_names=class_names,
-            image_root=image_root,
+    policy = "raise" if on_error == "stop" else "skip"
+    loaded = open_dataset(
+        dataset, split, class_names=class_names, image_root=image_root, on_error=policy, max_pixels=max_pixels
+    )
+    verbosity = context.verbosity if decode else 0
+    with Reporter("check", total=len(loaded.records), verbosity=verbosity) as reporter:
+        report = check_records(
+            loaded,
             decode=decode,
-            on_error="raise" if on_error == "stop" else "skip",
+            on_error=policy,
             max_pixels=max_pixels,
             on_image=lambda _path: reporter.advance(),
         )

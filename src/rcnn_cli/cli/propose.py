@@ -1,20 +1,203 @@
-"""``rcnn propose``: placeholder until its issue lands."""
+"""``rcnn propose``: region proposals for images, folders or a dataset split.
+
+Thin layer: options -> a :class:`ProposalMethod` -> :func:`run_proposals` -> summary.
+"""
 
 from __future__ import annotations
 
+import math
+import sys
+
 import click
 
-from rcnn_cli.cli.common import user_errors
+from rcnn_cli.cli.common import get_context, user_errors
 from rcnn_cli.errors import RcnnError
+
+METHODS = ("selective-search", "selectivesearch", "opencv", "dense", "file")
+
+
+def _make_method(method: str, mode: str, max_proposals: int, min_size: float, seed: int, source, mat_layout):
+    from rcnn_cli.proposals import (
+        DenseWindows,
+        FileProposals,
+        OpenCVSelectiveSearch,
+        SelectiveSearch,
+        SelectivesearchPackage,
+    )
+
+    if method == "selective-search":
+        return SelectiveSearch(mode=mode, max_proposals=max_proposals, min_size=min_size, seed=seed)
+    if method == "selectivesearch":
+        return SelectivesearchPackage(max_proposals=max_proposals, min_size=min_size)
+    if method == "opencv":
+        return OpenCVSelectiveSearch(mode=mode, max_proposals=max_proposals, min_size=min_size)
+    if method == "dense":
+        return DenseWindows(max_proposals=max_proposals, min_size=min_size, seed=seed)
+    if source is None:
+        raise RcnnError("--method file needs --from FOLDER_OR_FILE (the precomputed proposals)")
+    return FileProposals(str(source), mat_layout=mat_layout, max_proposals=max_proposals, min_size=min_size)
+
+
+def _print_eval(quality, seconds_per_image: float, quiet: bool) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="proposal quality")
+    row = quality.as_dict()
+    row["s/img"] = seconds_per_image
+    for key in row:
+        table.add_column(key, justify="right")
+    table.add_row(
+        *[
+            f"{v:.3f}"
+            if isinstance(v, float) and not math.isnan(v)
+            else ("-" if isinstance(v, float) else str(v))
+            for v in row.values()
+        ]
+    )
+    Console(file=sys.stdout, width=120).print(table)
 
 
 @click.command(
     epilog="""\b
-Example:
-  rcnn propose --help
+Examples:
+  rcnn propose data/voc --split trainval -o proposals/
+  rcnn propose photos/ -o props/ --mode quality --workers 8
+  rcnn propose data/voc --split test -o props/ --eval
+  rcnn propose data/demo -o props/ --method file --from data/demo --mat-layout x1y1x2y2-0based
+  torchrun --nproc-per-node 4 -m rcnn_cli.cli.main propose data/voc -o props/   (one shard per rank)
 """,
 )
+@click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=str))
+@click.option("-o", "--output", required=True, type=click.Path(file_okay=False), help="Proposals folder.")
+@click.option("--method", type=click.Choice(METHODS), default="selective-search", show_default=True)
+@click.option(
+    "--split", default=None, help="VOC split (ImageSets/Main/SPLIT.txt) when INPUT is a VOC folder."
+)
+@click.option(
+    "--mode",
+    type=click.Choice(["single", "fast", "quality"]),
+    default="fast",
+    show_default=True,
+    help="Selective Search strategies: 1, 8 or 80 (colour spaces x k x similarity sets).",
+)
+@click.option("--max-proposals", default=2000, show_default=True, help="Best boxes kept per image (0: all).")
+@click.option(
+    "--min-size", default=0.0, show_default=True, help="Drop boxes narrower or lower than this (pixels)."
+)
+@click.option(
+    "--seed", default=0, show_default=True, help="Seed of Selective Search's pseudo-random ranking."
+)
+@click.option(
+    "--from", "source", type=click.Path(exists=True), help="--method file: folder or file to import."
+)
+@click.option(
+    "--mat-layout",
+    type=click.Choice(["x1y1x2y2-0based", "y1x1y2x2-1based"]),
+    default="x1y1x2y2-0based",
+    show_default=True,
+    help=".mat box layout: Fast R-CNN demo files, or the VOC selective-search release.",
+)
+@click.option("--workers", default=1, show_default=True, help="Processes, one image each at a time.")
+@click.option(
+    "--shard", default=None, help="i/n: this process does every n-th image from i (default: RANK/WORLD_SIZE)."
+)
+@click.option(
+    "--on-error",
+    type=click.Choice(["skip", "stop"]),
+    default="skip",
+    show_default=True,
+    help="A bad image: report and go on, or stop.",
+)
+@click.option("--overwrite", is_flag=True, help="Replace a folder made with other settings.")
+@click.option(
+    "--eval",
+    "evaluate",
+    is_flag=True,
+    help="Recall@0.5/0.7, MABO, boxes/img, s/img against the ground truth.",
+)
 @user_errors
-def propose() -> None:
-    """Not built yet."""
-    raise RcnnError("'rcnn propose' is not built yet")
+def propose(
+    inputs: tuple[str, ...],
+    output: str,
+    method: str,
+    split: str | None,
+    mode: str,
+    max_proposals: int,
+    min_size: float,
+    seed: int,
+    source: str | None,
+    mat_layout: str,
+    workers: int,
+    shard: str | None,
+    on_error: str,
+    overwrite: bool,
+    evaluate: bool,
+) -> None:
+    """Region proposals for INPUT (images, folders, a VOC folder or COCO JSON) into a folder:
+    one <image_id>.npz per image (float32 boxes x1 y1 x2 y2 in original pixels, scores) and
+    manifest.json. A rerun resumes; other settings into the same folder are refused."""
+    from rcnn_cli.data import open_dataset
+    from rcnn_cli.progress import Reporter
+    from rcnn_cli.proposals.runner import run_proposals
+    from rcnn_cli.proposals.storage import ProposalStore, parse_shard, shard_items
+
+    ctx = get_context()
+    if workers < 1:
+        raise RcnnError(f"--workers {workers}: need at least 1")
+    shard_index, shard_count = parse_shard(shard)
+    spec = inputs[0] if len(inputs) == 1 else list(inputs)
+    dataset = open_dataset(spec, split, on_error="raise" if on_error == "stop" else "skip")
+    if not dataset.records and not dataset.problems:
+        raise RcnnError(f"{', '.join(inputs)}: no images found")
+    chosen = _make_method(method, mode, max_proposals, min_size, seed, source, mat_layout)
+    store = ProposalStore(output)
+    params = {"method": chosen.name, **chosen.params()}
+    store.prepare(params, [r.image_id for r in dataset.records], overwrite=overwrite)
+    records = shard_items(dataset.records, shard_index, shard_count)
+    bad_inputs = [str(p) for p in dataset.problems]
+
+    with Reporter("propose", total=len(records), verbosity=ctx.verbosity) as report:
+        for problem in bad_inputs:
+            report.log(f"skipped: {problem}")
+
+        def on_result(result) -> None:
+            if result.error:
+                report.log(f"skipped: {result.error}")
+            report.advance(extra=f"{result.num_boxes} boxes" if not result.error else "")
+
+        done_before = sum(store.exists(r.image_id) for r in records)
+        if done_before:
+            report.advance(done_before, extra="already done")
+        summary = run_proposals(
+            chosen, records, store, workers=workers, on_error=on_error, on_result=on_result
+        )
+
+    shard_note = f" (shard {shard_index}/{shard_count})" if shard_count > 1 else ""
+    bad = len(summary.failed) + len(bad_inputs)
+    click.echo(
+        f"{len(summary.written)} images written, {summary.existing} already done, {bad} bad (skipped)"
+        f"{shard_note} -> {output}"
+        + (
+            f"; {summary.boxes_per_image:.0f} boxes/img, {summary.seconds_per_image:.3f} s/img"
+            if summary.written
+            else ""
+        )
+    )
+    if evaluate:
+        _evaluate(store, records, summary.seconds_per_image, ctx.quiet)
+
+
+def _evaluate(store, records, seconds_per_image: float, quiet: bool) -> None:
+    from rcnn_cli.evaluation.proposal_recall import evaluate_proposals
+
+    labelled = [r for r in records if r.num_boxes and store.exists(r.image_id)]
+    if not labelled:
+        raise RcnnError("--eval needs ground truth: give a VOC folder or COCO JSON with boxes")
+
+    def pairs():
+        for r in labelled:
+            keep = ~r.difficult
+            yield store.read(r.image_id).boxes, r.boxes[keep], r.labels[keep]
+
+    _print_eval(evaluate_proposals(pairs()), seconds_per_image, quiet)

@@ -66,6 +66,12 @@ def open_dataset(
         return load_coco(path, image_root, class_names=class_names, on_error=on_error, max_pixels=max_pixels)
     if not path.exists():
         raise DataError(path, "no such dataset, folder or image")
+    if path.is_dir():
+        nested = sorted(child.name for child in path.iterdir() if is_voc_root(child))
+        if nested:
+            raise DataError(
+                path, f"holds VOC dataset folder(s) {', '.join(nested)}; pass one of them instead"
+            )
     if split is not None:
         raise DataError(path, f"--split {split} needs a VOC dataset folder (Annotations/, ImageSets/Main/)")
     return load_images(path, class_names=class_names or (), on_error=on_error, max_pixels=max_pixels)

@@ -33,12 +33,11 @@ from rcnn_cli.data.records import (
     ImageRecord,
     OnError,
     ProblemLog,
+    clip_within_tolerance,
     inside_root,
     resolve_class_names,
 )
 from rcnn_cli.errors import DataError
-
-BORDER_TOLERANCE = 1.0
 
 
 def _read_json(json_path: Path) -> dict[str, Any]:
@@ -154,11 +153,11 @@ def load_coco(
                 log.report(json_path, ZERO_AREA, f"{what}: bbox {bbox}")
                 continue
             x2, y2 = x + w, y + h
-            tol = BORDER_TOLERANCE
-            if x < -tol or y < -tol or x2 > width + tol or y2 > height + tol:
+            clipped = clip_within_tolerance((x, y, x2, y2), width, height)
+            if clipped is None:
                 log.report(json_path, OUTSIDE, f"{what}: bbox {bbox} outside the {width}x{height} image")
                 continue
-            boxes.append([max(x, 0.0), max(y, 0.0), min(x2, float(width)), min(y2, float(height))])
+            boxes.append(clipped)
             labels.append(label)
             difficult.append(bool(ann.get("iscrowd", 0)))
         records.append(ImageRecord(str(coco_id), path, width, height, boxes, labels, difficult))

@@ -72,6 +72,16 @@ class ImageRecord:
                 f"{self.image_id}: boxes {boxes.shape}, labels {labels.shape}, "
                 f"difficult {difficult.shape} differ"
             )
+        # Loaders drop bad boxes before this point; the check here makes sure none slips through
+        # to training, where a zero-width or NaN box would become a NaN loss much later.
+        if len(boxes) and not (
+            np.isfinite(boxes).all()
+            and (boxes[:, 2] > boxes[:, 0]).all()
+            and (boxes[:, 3] > boxes[:, 1]).all()
+        ):
+            raise ValueError(
+                f"{self.image_id}: boxes must be finite with x2 > x1 and y2 > y1, got {boxes.tolist()}"
+            )
         object.__setattr__(self, "path", Path(self.path))
         object.__setattr__(self, "boxes", boxes)
         object.__setattr__(self, "labels", labels)
@@ -140,6 +150,26 @@ def inside_root(root: Path, relative: str) -> Path | None:
     if os.path.isabs(relative) or not (candidate == root_norm or candidate.startswith(root_norm + os.sep)):
         return None
     return Path(candidate)
+
+
+BORDER_TOLERANCE = 1.0
+"""A box may overshoot the image by this many pixels (a common off-by-one of 0-based tools); it is clipped."""
+
+
+def clip_within_tolerance(
+    box: tuple[float, float, float, float], width: int, height: int, tolerance: float = BORDER_TOLERANCE
+) -> list[float] | None:
+    """The box clipped to the image when it overshoots by at most ``tolerance`` px; None when it is outside.
+
+    A box that keeps no area inside the image after clipping is outside too.
+    """
+    x1, y1, x2, y2 = box
+    if x1 < -tolerance or y1 < -tolerance or x2 > width + tolerance or y2 > height + tolerance:
+        return None
+    clipped = [max(x1, 0.0), max(y1, 0.0), min(x2, float(width)), min(y2, float(height))]
+    if clipped[2] <= clipped[0] or clipped[3] <= clipped[1]:
+        return None
+    return clipped
 
 
 def resolve_class_names(names: Sequence[str] | None, discovered: Sequence[str]) -> tuple[str, ...]:

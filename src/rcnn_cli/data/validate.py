@@ -68,6 +68,18 @@ def check_dataset(
         on_error=on_error,
         max_pixels=max_pixels,
     )
+    return check_records(dataset, decode=decode, on_error=on_error, max_pixels=max_pixels, on_image=on_image)
+
+
+def check_records(
+    dataset: Dataset,
+    *,
+    decode: bool = True,
+    on_error: OnError = "skip",
+    max_pixels: int | None = DEFAULT_MAX_PIXELS,
+    on_image: Callable[[Path], None] | None = None,
+) -> CheckReport:
+    """Decode every image of a loaded dataset; the report adds what fails to ``dataset.problems``."""
     log = ProblemLog(on_error)
     good = []
     for record in dataset.records:
@@ -82,11 +94,8 @@ def check_dataset(
                     on_image(record.path)
             if pixels.shape[:2] != (record.height, record.width):
                 shape = f"{pixels.shape[1]}x{pixels.shape[0]}"
-                log.report(
-                    record.path,
-                    SIZE_MISMATCH,
-                    f"decodes as {shape}, header said {record.width}x{record.height}",
-                )
+                header = f"{record.width}x{record.height}"
+                log.report(record.path, SIZE_MISMATCH, f"decodes as {shape}, header said {header}")
                 continue
         good.append(record)
     clean = Dataset(class_names=dataset.class_names, records=good, root=dataset.root)

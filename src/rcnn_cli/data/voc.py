@@ -35,13 +35,11 @@ from rcnn_cli.data.records import (
     ImageRecord,
     OnError,
     ProblemLog,
+    clip_within_tolerance,
     inside_root,
     resolve_class_names,
 )
 from rcnn_cli.errors import DataError
-
-BORDER_TOLERANCE = 1.0
-"""A box may overshoot the image by this many pixels (a common off-by-one of 0-based tools); it is clipped."""
 
 
 def is_voc_root(path: Path) -> bool:
@@ -170,15 +168,15 @@ def _parse_objects(xml_path, tree, width, height, class_index, log):
             )
             continue
         x1, y1, x2, y2 = xmin - 1.0, ymin - 1.0, xmax, ymax
-        tol = BORDER_TOLERANCE
-        if x1 < -tol or y1 < -tol or x2 > width + tol or y2 > height + tol:
+        clipped = clip_within_tolerance((x1, y1, x2, y2), width, height)
+        if clipped is None:
             log.report(
                 xml_path,
                 OUTSIDE,
                 f"{where}: box [{x1:g}, {y1:g}, {x2:g}, {y2:g}] (0-based) outside the {width}x{height} image",
             )
             continue
-        boxes.append([max(x1, 0.0), max(y1, 0.0), min(x2, float(width)), min(y2, float(height))])
+        boxes.append(clipped)
         labels.append(class_index[name])
         # An empty <difficult/> (or none) means not difficult.
         difficult.append(_text(obj.find("difficult")) in ("1", "true", "True"))

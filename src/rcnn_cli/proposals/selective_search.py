@@ -1,0 +1,169 @@
+"""Selective Search (Uijlings, van de Sande, Gevers, Smeulders, IJCV 2013), ours.
+
+For each strategy (colour space, segmentation threshold k, similarity set):
+  1. initial regions by Felzenszwalb-Huttenlocher segmentation (sigma 0.8, min size k),
+  2. hierarchical grouping of neighbouring regions by similarity (colour, texture, size,
+     fill), giving a hierarchy of 2N - 1 regions whose boxes are the proposals.
+Hierarchies of all strategies are combined with the paper's pseudo-random ranking
+(section 3.5): the region at hierarchy position i (1 = the top, which covers the whole
+image) gets priority i * RND with RND uniform in [0, 1]; all boxes are sorted by priority,
+duplicates removed, and the first ``max_proposals`` kept.
+
+The per-pixel and per-merge work is in C++ (ops/cpu/selective_search_*.cpp), one thread
+per call; the texture bins are shared by all k in a colour space, and the segmentation
+by all similarity sets of a (colour space, k).
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+
+from rcnn_cli.proposals._ops import ops
+from rcnn_cli.proposals.base import Proposals, finalize_boxes
+from rcnn_cli.proposals.colour_spaces import convert_colour
+
+if TYPE_CHECKING:
+    from rcnn_cli.data import ImageRecord
+
+# Similarity sets by the paper's letters: Colour, Texture, Size, Fill.
+SIMILARITY_TERMS = "CTSF"
+MODES: dict[str, dict[str, tuple]] = {
+    # The paper's single best strategy (Table 1-3): HSV, C+T+S+F, k = 100.
+    "single": {"colour_spaces": ("hsv",), "ks": (100,), "similarities": ("CTSF",)},
+    # Selective Search Fast: 2 x 2 x 2 = 8 strategies.
+    "fast": {"colour_spaces": ("hsv", "lab"), "ks": (50, 100), "similarities": ("CTSF", "TSF")},
+    # Selective Search Quality: 5 x 4 x 4 = 80 strategies.
+    "quality": {
+        "colour_spaces": ("hsv", "lab", "rgi", "h", "i"),
+        "ks": (50, 100, 150, 300),
+        "similarities": ("CTSF", "TSF", "F", "S"),
+    },
+}
+
+
+def similarity_flags(similarities: tuple[str, ...]) -> torch.Tensor:
+    """("CTSF", "TSF") -> int64 [S, 4] of which terms (colour, texture, size, fill) each set uses."""
+    rows = []
+    for name in similarities:
+        if not name or set(name) - set(SIMILARITY_TERMS):
+            raise ValueError(f"similarity set {name!r}: use letters from {SIMILARITY_TERMS}")
+        rows.append([int(t in name) for t in SIMILARITY_TERMS])
+    return torch.tensor(rows, dtype=torch.int64)
+
+
+def felzenszwalb(image: np.ndarray, k: float, min_size: int, sigma: float = 0.8) -> np.ndarray:
+    """Felzenszwalb-Huttenlocher segmentation: uint8 [H, W, C] -> int32 labels [H, W] in 0..N-1."""
+    labels = ops().felzenszwalb_segmentation(
+        torch.from_numpy(np.ascontiguousarray(image)), k, min_size, sigma
+    )
+    return labels.numpy()
+
+
+def texture_bins(image: np.ndarray) -> np.ndarray:
+    """uint8 [H, W, C] -> uint8 [H, W, 8C]: each pixel's texture-histogram bin per (channel, orientation)."""
+    return ops().selective_search_texture_bins(torch.from_numpy(np.ascontiguousarray(image))).numpy()
+
+
+def hierarchical_grouping(
+    labels: np.ndarray, image: np.ndarray, textures: np.ndarray, similarities: tuple[str, ...]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Group the N regions of ``labels`` once per similarity set.
+
+    Returns (boxes int32 [S, 2N - 1, 4] inclusive pixel x1 y1 x2 y2 in creation order:
+    the N initial regions then one per merge; merges int32 [S, N - 1, 2] the pair merged
+    at each step, region N + m being made by merge m).
+    """
+    boxes, merges = ops().hierarchical_grouping(
+        torch.from_numpy(np.ascontiguousarray(labels, dtype=np.int32)),
+        torch.from_numpy(np.ascontiguousarray(image)),
+        torch.from_numpy(np.ascontiguousarray(textures)),
+        similarity_flags(similarities),
+    )
+    return boxes.numpy(), merges.numpy()
+
+
+def rank_hierarchies(
+    hierarchies: list[np.ndarray], rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """The paper's pseudo-random ranking of several hierarchies (section 3.5).
+
+    ``hierarchies``: boxes [M_s, 4] per strategy in creation order (the last one is the
+    top). Returns (boxes [sum M_s, 4] sorted by priority, priorities [sum M_s] ascending).
+    """
+    boxes, priorities = [], []
+    for h in hierarchies:
+        position = np.arange(len(h), 0, -1, dtype=np.float64)  # top of the hierarchy = 1
+        priorities.append(position * rng.random(len(h)))
+        boxes.append(h)
+    all_boxes = np.concatenate(boxes) if boxes else np.zeros((0, 4), np.int32)
+    all_priorities = np.concatenate(priorities) if priorities else np.zeros(0)
+    order = np.argsort(all_priorities, kind="stable")
+    return all_boxes[order], all_priorities[order]
+
+
+@dataclass(frozen=True)
+class SelectiveSearch:
+    """``rcnn propose --method selective-search``: ours, in the paper's modes.
+
+    ``seed`` fixes the pseudo-random ranking so that a rerun gives the same file.
+    """
+
+    mode: str = "fast"
+    max_proposals: int = 2000
+    min_size: float = 0.0
+    sigma: float = 0.8
+    seed: int = 0
+    name: str = field(default="selective-search", init=False)
+    needs_image: bool = field(default=True, init=False)
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise ValueError(f"mode {self.mode!r}: choose from {', '.join(MODES)}")
+
+    def params(self) -> dict[str, Any]:
+        strategy = MODES[self.mode]
+        return {
+            "mode": self.mode,
+            "colour_spaces": list(strategy["colour_spaces"]),
+            "ks": list(strategy["ks"]),
+            "similarities": list(strategy["similarities"]),
+            "sigma": self.sigma,
+            "max_proposals": self.max_proposals,
+            "min_size": self.min_size,
+            "seed": self.seed,
+        }
+
+    def hierarchies(self, image: np.ndarray) -> list[np.ndarray]:
+        """Every strategy's hierarchy: a list of int32 [2N - 1, 4] inclusive pixel boxes."""
+        strategy = MODES[self.mode]
+        out: list[np.ndarray] = []
+        for space in strategy["colour_spaces"]:
+            converted = convert_colour(image, space)
+            textures = texture_bins(converted)
+            for k in strategy["ks"]:
+                labels = felzenszwalb(converted, k, min_size=k, sigma=self.sigma)
+                boxes, _ = hierarchical_grouping(labels, converted, textures, strategy["similarities"])
+                out.extend(boxes)
+        return out
+
+    def propose(self, image: np.ndarray | None, record: ImageRecord | None = None) -> Proposals:
+        if image is None:
+            raise ValueError("selective search needs the image")
+        height, width = image.shape[:2]
+        rng = np.random.default_rng(self.seed)
+        boxes, priorities = rank_hierarchies(self.hierarchies(image), rng)
+        # Inclusive pixel indices -> continuous coordinates: the box covers x1 .. x2 + 1.
+        boxes = boxes.astype(np.float32)
+        boxes[:, 2:] += 1.0
+        return finalize_boxes(boxes, -priorities, width, height, self.min_size, self.max_proposals)
+
+
+def strategies(mode: str) -> list[tuple[str, int, str]]:
+    """The (colour space, k, similarity set) triples of a mode, in the order they run."""
+    s = MODES[mode]
+    return list(itertools.product(s["colour_spaces"], s["ks"], s["similarities"]))
