@@ -35,7 +35,9 @@ def write_proposals(folder: Path, records, num_random: int = 150, seed: int = 0)
         all_boxes[:, 1::2] = all_boxes[:, 1::2].clip(0, r.height)
         keep = (all_boxes[:, 2] - all_boxes[:, 0] > 2) & (all_boxes[:, 3] - all_boxes[:, 1] > 2)
         all_boxes = all_boxes[keep]
-        atomic_save_npz(folder / f"{r.image_id}.npz", boxes=all_boxes, scores=np.zeros(len(all_boxes), np.float32))
+        atomic_save_npz(
+            folder / f"{r.image_id}.npz", boxes=all_boxes, scores=np.zeros(len(all_boxes), np.float32)
+        )
     write_manifest(folder, Manifest(kind="proposals", format_version=1, params={"method": "test-jitter"}))
     return folder
 
@@ -61,7 +63,9 @@ def detect(model, records, proposals: dict, score_thresh: float = 0.05, nms_thre
     coder = BoxCoder(means=(0, 0, 0, 0), stds=(1, 1, 1, 1))
     out = []
     for idx, r in enumerate(records):
-        image, im_scale = prepare_image(read_image(r.path), cfg.scales[0], cfg.max_size, cfg.pixel_mean, cfg.pixel_std)
+        image, im_scale = prepare_image(
+            read_image(r.path), cfg.scales[0], cfg.max_size, cfg.pixel_mean, cfg.pixel_std
+        )
         props = proposals[r.image_id]
         rois = torch.cat([torch.zeros(len(props), 1), props * im_scale], 1)
         logits, deltas = model(image[None], rois)
@@ -117,3 +121,42 @@ def voc_map(detections, records, num_classes: int, iou_thresh: float = 0.5) -> f
         idx = np.nonzero(mrec[1:] != mrec[:-1])[0]
         aps.append(float(((mrec[idx + 1] - mrec[idx]) * mpre[idx + 1]).sum()))
     return float(np.mean(aps)) if aps else 0.0
+
+
+def ddp_worker(rank: int, shapes: str, tmp: str, tiny: dict) -> None:
+    """One process of a 2-process gloo run (spawned by the DDP test)."""
+    import os
+
+    os.environ.update(
+        MASTER_ADDR="127.0.0.1",
+        MASTER_PORT=os.environ.get("RCNN_TEST_PORT", "29533"),
+        RANK=str(rank),
+        WORLD_SIZE="2",
+        LOCAL_RANK=str(rank),
+    )
+    torch.set_num_threads(1)
+    here = Path(__file__).parent
+    import importlib.util
+
+    spec_ = importlib.util.spec_from_file_location("ops_standin", here.parent / "models" / "ops_standin.py")
+    standin = importlib.util.module_from_spec(spec_)
+    spec_.loader.exec_module(standin)
+    standin.install_if_missing()
+    from rcnn_cli.training import distributed
+    from rcnn_cli.training.sampling import SamplerConfig
+    from rcnn_cli.training.setup import RunSpec, build_trainer
+    from rcnn_cli.training.trainer import TrainConfig
+
+    run = RunSpec(
+        dataset=f"{shapes}/voc",
+        split="trainval",
+        proposals=f"{shapes}/proposals",
+        out_dir=f"{tmp}/ddp",
+        **tiny,
+    )
+    cfg = TrainConfig(iters=3, lr=0.01, sampling=SamplerConfig(rois_per_batch=16), checkpoint_every=2)
+    trainer = build_trainer(run, cfg, torch.device("cpu"))
+    assert trainer.info.world_size == 2 and trainer.info.rank == rank
+    result = trainer.fit()
+    torch.save({"state": trainer.model.state_dict(), "seen": result.seen_images}, f"{tmp}/rank{rank}.pt")
+    distributed.shutdown(trainer.info)

@@ -44,7 +44,12 @@ def extract_params(model: FastRCNN, flip: bool) -> dict[str, Any]:
 
 @torch.no_grad()
 def extract_features(
-    model: FastRCNN, records: list, out_dir: str | Path, flip: bool = False, device: Any = "cpu", reporter=None
+    model: FastRCNN,
+    records: list,
+    out_dir: str | Path,
+    flip: bool = False,
+    device: Any = "cpu",
+    reporter=None,
 ) -> int:
     """Write one npz per image (skipping those already complete); returns how many were computed."""
     from rcnn_cli.artifacts import Manifest, atomic_save_npz, atomic_torch_save, read_manifest, write_manifest
@@ -92,7 +97,9 @@ class FeatureSource:
         if manifest.inputs_hash != dataset_hash(records):
             missing = [r.image_id for r in records if not (self.folder / f"{r.image_id}.npz").is_file()]
             detail = f" ({len(missing)} images missing, e.g. {', '.join(missing[:3])})" if missing else ""
-            raise ArtifactError(f"{self.folder}: features were extracted from other images{detail}; rerun extract")
+            raise ArtifactError(
+                f"{self.folder}: features were extracted from other images{detail}; rerun extract"
+            )
         missing = [r.image_id for r in records if not (self.folder / f"{r.image_id}.npz").is_file()]
         if missing:
             raise ArtifactError(
@@ -109,7 +116,9 @@ class FeatureSource:
         try:
             return torch.load(path, map_location="cpu", weights_only=True)["state_dict"]
         except Exception as exc:
-            raise ArtifactError(f"{path}: unreadable backbone weights ({type(exc).__name__}: {exc})") from None
+            raise ArtifactError(
+                f"{path}: unreadable backbone weights ({type(exc).__name__}: {exc})"
+            ) from None
 
     def get(self, record: Any, scale: int, flip: bool) -> tuple[Tensor, float]:
         path = self.folder / f"{record.image_id}.npz"

@@ -17,6 +17,15 @@ from rcnn_cli.errors import ArtifactError
 KIND = "proposals"
 
 
+def file_name(image_id: str) -> str:
+    """The proposals file of an image, named as ``rcnn propose`` names it."""
+    try:
+        from rcnn_cli.proposals.storage import file_name as storage_name
+    except ImportError:  # pragma: no cover - the proposals package is part of the product
+        return f"{image_id}.npz"
+    return storage_name(image_id)
+
+
 def load_proposals(folder: str | Path, records: list, max_proposals: int | None = None) -> dict[str, Tensor]:
     """{image_id: Tensor[P, 4]} for every record; the first ``max_proposals`` boxes (highest score first).
 
@@ -27,7 +36,7 @@ def load_proposals(folder: str | Path, records: list, max_proposals: int | None 
 
     folder = Path(folder)
     read_manifest(folder, KIND)
-    missing = [r.image_id for r in records if not (folder / f"{r.image_id}.npz").is_file()]
+    missing = [r.image_id for r in records if not (folder / file_name(r.image_id)).is_file()]
     if missing:
         shown = ", ".join(missing[:5]) + (" ..." if len(missing) > 5 else "")
         raise ArtifactError(
@@ -36,15 +45,21 @@ def load_proposals(folder: str | Path, records: list, max_proposals: int | None 
         )
     out: dict[str, Tensor] = {}
     for record in records:
-        path = folder / f"{record.image_id}.npz"
+        path = folder / file_name(record.image_id)
         try:
-            with np.load(path) as data:
+            with np.load(path, allow_pickle=False) as data:
                 boxes = np.asarray(data["boxes"], dtype=np.float32)
                 scores = np.asarray(data["scores"]) if "scores" in data else None
+                size = tuple(int(v) for v in data["image_size"]) if "image_size" in data else None
         except Exception as exc:
             raise ArtifactError(f"{path}: unreadable proposals file ({type(exc).__name__}: {exc})") from None
         if boxes.ndim != 2 or boxes.shape[1] != 4 or not np.isfinite(boxes).all():
             raise ArtifactError(f"{path}: 'boxes' must be finite float [P, 4], got shape {boxes.shape}")
+        if size is not None and size != (record.height, record.width):
+            raise ArtifactError(
+                f"{path}: stale proposals: made for a {size[1]}x{size[0]} image, {record.path.name} is "
+                f"{record.width}x{record.height}; rerun 'rcnn propose' on this dataset"
+            )
         slack = 2.0
         if len(boxes) and (
             boxes[:, :2].min() < -slack

@@ -18,7 +18,7 @@ from rcnn_cli.models.weights import load_torchvision_weights
 from rcnn_cli.training import distributed
 from rcnn_cli.training.features import FeatureSource
 from rcnn_cli.training.proposals_io import load_proposals
-from rcnn_cli.training.trainer import ImageSource, Trainer, TrainConfig, prepare_entries
+from rcnn_cli.training.trainer import ImageSource, TrainConfig, Trainer, prepare_entries
 
 #: CPU recipe for the small backbone (from scratch), used when --iters/--lr/... are not given.
 SMALL_RECIPE = {"iters": 3000, "lr": 0.01, "lr_steps": (2250,), "warmup_iters": 100}
@@ -48,7 +48,9 @@ def training_records(dataset) -> list:
     out = []
     for r in dataset.records:
         keep = ~r.difficult
-        out.append(dataclasses.replace(r, boxes=r.boxes[keep], labels=r.labels[keep], difficult=r.difficult[keep]))
+        out.append(
+            dataclasses.replace(r, boxes=r.boxes[keep], labels=r.labels[keep], difficult=r.difficult[keep])
+        )
     return out
 
 
@@ -104,7 +106,9 @@ def build_trainer(
     else:
         layer = model.backbone.spec.frozen_below if spec.freeze_below == "default" else spec.freeze_below
         model.backbone.freeze_below(layer)
-        source = ImageSource(model_config.scales, model_config.max_size, model_config.pixel_mean, model_config.pixel_std)
+        source = ImageSource(
+            model_config.scales, model_config.max_size, model_config.pixel_mean, model_config.pixel_std
+        )
     entries = prepare_entries(records, proposals)
     meta = {"dataset": str(spec.dataset), "split": spec.split, "proposals": str(spec.proposals)}
     trainer = Trainer(

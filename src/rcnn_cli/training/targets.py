@@ -67,7 +67,9 @@ class TargetNormalization:
         return TargetNormalization(means, torch.tensor(stds, dtype=torch.float32).expand(num_classes + 1, 4))
 
     @staticmethod
-    def empirical(targets: Tensor, labels: Tensor, num_classes: int, eps: float = 1e-6) -> TargetNormalization:
+    def empirical(
+        targets: Tensor, labels: Tensor, num_classes: int, eps: float = 1e-6
+    ) -> TargetNormalization:
         """Means/stds of raw targets Tensor[F, 4] of foreground candidates (labels Tensor[F] in 1..K).
 
         As the original implementation, statistics come from every candidate with IoU ≥ fg threshold

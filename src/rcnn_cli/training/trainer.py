@@ -65,6 +65,7 @@ class TrainConfig:
     checkpoint_every: int = 1000
     explode_threshold: float = 1e4
     amp: bool = False
+    time_limit_s: float | None = None  # stop (checkpointed, resumable) after this much wall time
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -122,7 +123,9 @@ def prepare_entries(records: list, proposals: dict[str, Tensor]) -> list[ImageEn
     return entries
 
 
-def target_normalization(entries: list[ImageEntry], num_classes: int, config: TrainConfig) -> TargetNormalization:
+def target_normalization(
+    entries: list[ImageEntry], num_classes: int, config: TrainConfig
+) -> TargetNormalization:
     if config.target_norm == "fixed":
         return TargetNormalization.fixed(num_classes)
     targets, labels = [], []
@@ -255,7 +258,11 @@ class Trainer:
             raise ArtifactError(f"{path}: unreadable checkpoint ({type(exc).__name__}: {exc})") from None
         saved = state.get("train_config", {})
         now = _plain(self.config.to_dict())
-        differs = [k for k in now if k not in ("iters", "checkpoint_every") and saved.get(k) != now[k]]
+        differs = [
+            k
+            for k in now
+            if k not in ("iters", "checkpoint_every", "time_limit_s") and saved.get(k) != now[k]
+        ]
         if differs:
             detail = "; ".join(f"{k}: {saved.get(k)!r} then, {now[k]!r} now" for k in differs)
             raise ArtifactError(f"{path}: the run was started with other settings ({detail})")
@@ -264,7 +271,9 @@ class Trainer:
         self.scheduler.load_state_dict(state["scheduler"])
         ranks = state["ranks"]
         if len(ranks) != self.info.world_size:
-            raise ArtifactError(f"{path}: saved by {len(ranks)} processes, resumed with {self.info.world_size}")
+            raise ArtifactError(
+                f"{path}: saved by {len(ranks)} processes, resumed with {self.info.world_size}"
+            )
         mine = ranks[self.info.rank]
         self.order.load_state_dict(mine["order"])
         torch.set_rng_state(mine["rng"]["torch"])
@@ -322,8 +331,14 @@ class Trainer:
         if fg.any():
             raw = encode_targets(boxes[fg], gt[entry.matches.gt_index[sample.index[fg]]])
             targets[fg] = self.normalization.normalize(raw, sample.labels[fg])
-        return {"record": record, "scale": scale, "flip": flip, "boxes": boxes, "labels": sample.labels,
-                "targets": targets}
+        return {
+            "record": record,
+            "scale": scale,
+            "flip": flip,
+            "boxes": boxes,
+            "labels": sample.labels,
+            "targets": targets,
+        }
 
     def train_step(self) -> dict[str, Any]:
         start = time.perf_counter()
@@ -345,8 +360,13 @@ class Trainer:
                 with torch.autocast("cuda", enabled=self.scaler is not None):
                     logits, deltas = self.step_module(inputs, rois)
                 parts = multi_task_loss(
-                    logits.float(), deltas.float(), labels, targets,
-                    lam=self.config.lam, cls_only=self.config.cls_only, normalizer=total_rois,
+                    logits.float(),
+                    deltas.float(),
+                    labels,
+                    targets,
+                    lam=self.config.lam,
+                    cls_only=self.config.cls_only,
+                    normalizer=total_rois,
                 )
                 value = parts.total.item()
                 if not math.isfinite(value) or value > self.config.explode_threshold:
@@ -372,14 +392,27 @@ class Trainer:
         lr = self.optimizer.param_groups[0]["lr"]
         self.scheduler.step()
         self.iteration += 1
-        values = [sums["loss"], sums["loss_cls"], sums["loss_loc"], sums["correct"] / max(total_rois, 1),
-                  float(sums["fg"]), float(sums["bg"])]
+        values = [
+            sums["loss"],
+            sums["loss_cls"],
+            sums["loss_loc"],
+            sums["correct"] / max(total_rois, 1),
+            float(sums["fg"]),
+            float(sums["bg"]),
+        ]
         loss, loss_cls, loss_loc, acc, fg, bg = distributed.mean_over_ranks(values, self.info, self.device)
         elapsed = time.perf_counter() - start
         return {
-            "iter": self.iteration, "lr": lr, "loss": loss, "loss_cls": loss_cls, "loss_loc": loss_loc,
-            "accuracy": acc, "fg": fg, "bg": bg,
-            "images_per_s": len(samples) * self.info.world_size / max(elapsed, 1e-9), "images": ids,
+            "iter": self.iteration,
+            "lr": lr,
+            "loss": loss,
+            "loss_cls": loss_cls,
+            "loss_loc": loss_loc,
+            "accuracy": acc,
+            "fg": fg,
+            "bg": bg,
+            "images_per_s": len(samples) * self.info.world_size / max(elapsed, 1e-9),
+            "images": ids,
         }
 
     # ----- the loop ------------------------------------------------------------------------------
@@ -391,8 +424,11 @@ class Trainer:
         if self.info.is_main:
             self.out_dir.mkdir(parents=True, exist_ok=True)
         metrics = self.metrics_path.open("a") if self.info.is_main else None
+        started = time.perf_counter()
         try:
             while self.iteration < cfg.iters:
+                if cfg.time_limit_s is not None and self._time_up(started):
+                    break
                 row = self.train_step()
                 seen.append(row.pop("images"))
                 history.append(row)
@@ -409,15 +445,25 @@ class Trainer:
         finally:
             if metrics is not None:
                 metrics.close()
+        self.save_resume_checkpoint()  # every rank: it gathers their RNG states
         if self.info.is_main:
-            self.save_resume_checkpoint()
             self.save_model(self.out_dir / "model.pt")
         distributed.barrier(self.info)
         return TrainResult(self.iteration, history, self.normalization, seen)
 
+    def _time_up(self, started: float) -> bool:
+        up = time.perf_counter() - started >= self.config.time_limit_s
+        if self.info.enabled:  # every rank stops at the same iteration
+            up = distributed.mean_over_ranks([float(up)], self.info, self.device)[0] > 0
+        return up
+
     def save_model(self, path: Path) -> None:
-        meta = {"class_names": list(self.class_names), "train_config": _plain(self.config.to_dict()),
-                "iterations": self.iteration, **self.meta}
+        meta = {
+            "class_names": list(self.class_names),
+            "train_config": _plain(self.config.to_dict()),
+            "iterations": self.iteration,
+            **self.meta,
+        }
         save_checkpoint(path, self.model, meta, self.normalization.means, self.normalization.stds)
 
 
