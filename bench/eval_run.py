@@ -42,7 +42,7 @@ def main() -> None:
     helpers = _helpers()
     data = open_dataset(args.dataset, args.split)
     props = load_proposals(args.proposals, data.records, 2000)
-    model, meta = load_checkpoint(args.model)
+    model, _meta = load_checkpoint(args.model)
     start = time.perf_counter()
     dets = helpers.detect(model, data.records, props)
     seconds = time.perf_counter() - start

@@ -12,7 +12,7 @@ from rcnn_cli.cli.common import get_context, user_errors
 Examples:
   rcnn extract data/voc --split trainval --backbone vgg16 --weights vgg16.pth -o feats/
   rcnn extract data/voc --split trainval --model runs/voc/model.pt --flip -o feats/
-  rcnn train --dataset data/voc --split trainval --proposals props/ --backbone vgg16 --features feats/ -o runs/spp
+  rcnn train --dataset data/voc --proposals props/ --backbone vgg16 --features feats/ -o runs/spp
 """,
 )
 @click.argument("dataset")

@@ -79,7 +79,8 @@ def build_trainer(
         source = FeatureSource(spec.features, records)
         if source.params["backbone"] != spec.backbone:
             raise RcnnError(
-                f"--features {spec.features} holds {source.params['backbone']} maps, not --backbone {spec.backbone}"
+                f"--features {spec.features} holds {source.params['backbone']} maps, "
+                f"not --backbone {spec.backbone}"
             )
         overrides.update(
             scales=source.scales,
