@@ -44,7 +44,7 @@ def test_extract_then_train_on_features(tmp_path) -> None:
         assert float(f["im_scale"]) == 1.0  # 96 px high already
     again = runner.invoke(cli, cmd)
     assert f"extracted 0 images ({len(records)} already done)" in again.output  # resumes
-    other = runner.invoke(cli, [*cmd[:-4], "--scale", "80", "--max-size", "200", "--flip"])
+    other = runner.invoke(cli, [*cmd[:-5], "--scale", "80", "--max-size", "200", "--flip"])
     assert other.exit_code == 1 and "scale" in other.output  # stale settings refused
 
     train = [*base, "train", "--dataset", str(tmp_path / "voc"), "--split", "trainval", "--proposals",

@@ -48,7 +48,7 @@ def args(data: Path, out: Path, *extra: str) -> list[str]:
     return [
         "-q", "--device", "cpu", "train", "--dataset", str(data / "voc"), "--split", "trainval",
         "--proposals", str(data / "props"), "-o", str(out), "--scales", "96", "--max-size", "200",
-        "--fc-dims", "32,32", "-R", "16", "--checkpoint-every", "2", *extra,
+        "--fc-dims", "32,32", "-R", "16", "--checkpoint-every", "2", "--lr-steps", "3", *extra,
     ]  # fmt: skip
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import train_helpers
 
 from rcnn_cli.data import make_synthetic_voc, open_dataset
@@ -12,8 +13,9 @@ from rcnn_cli.training.setup import RunSpec, build_trainer
 from rcnn_cli.training.trainer import TrainConfig
 
 
+@pytest.mark.slow
 def test_short_training_detects_synthetic_shapes(tmp_path) -> None:
-    make_synthetic_voc(tmp_path / "voc", 40, seed=1, image_size=(128, 96), min_size=20)
+    make_synthetic_voc(tmp_path / "voc", 80, seed=1, image_size=(128, 96), min_size=20)
     every = open_dataset(tmp_path / "voc")
     train_helpers.write_proposals(tmp_path / "props", every.records, num_random=80)
     run = RunSpec(
@@ -21,14 +23,14 @@ def test_short_training_detects_synthetic_shapes(tmp_path) -> None:
         split="trainval",
         proposals=str(tmp_path / "props"),
         out_dir=str(tmp_path / "run"),
-        scales=(96,),
-        max_size=200,
+        scales=(192,),  # 2x upsampling: small shapes still cover a few stride-8 cells
+        max_size=400,
         fc_dims=(128, 128),
     )
     config = TrainConfig(
-        iters=160,
+        iters=400,
         lr=0.01,
-        lr_steps=(120,),
+        lr_steps=(300,),
         warmup_iters=20,
         sampling=SamplerConfig(rois_per_batch=64),
         checkpoint_every=0,
