@@ -25,7 +25,7 @@ test-fast: install
 	$(PY) -m pytest -q -m "not slow"
 
 demo: install
-	$(VENV)/bin/rcnn demo
+	bash scripts/demo.sh
 
 lint: install
 	$(VENV)/bin/ruff check src tests bench setup.py

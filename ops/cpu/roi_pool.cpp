@@ -13,6 +13,7 @@
 // every input element receives its sum in the same order whatever the thread
 // count: deterministic, no atomics.
 #include "cpu/roi_max_pool.h"
+#include "cpu/vectorize.h"
 
 #include <ATen/Parallel.h>
 #include <torch/library.h>
@@ -74,6 +75,66 @@ void roi_bins(
   }
 }
 
+// Max over one bin for a block of channels of a channels-last map:
+// maxval[c], maxidx[c] <- max over (h, w) in the bin of map[(h * width + w) * stride + c].
+// Strict '>' keeps the first maximum in scan order, as torchvision. Written with
+// unconditional loads and a bit mask so that GCC vectorizes the channel loop; the
+// whole bin is one multi-versioned call (RCNN_CLI_VECTOR_CLONES), not one per pixel.
+template <typename T>
+inline void bin_max_impl(
+    const T* map, int64_t width, int64_t stride, const Bin& bin, T* maxval, int32_t* maxidx, int64_t block) {
+  for (int64_t h = bin.hstart; h < bin.hend; ++h) {
+    for (int64_t w = bin.wstart; w < bin.wend; ++w) {
+      const T* pixel = map + (h * width + w) * stride;
+      const int32_t index = static_cast<int32_t>(h * width + w);
+      for (int64_t c = 0; c < block; ++c) {
+        const T v = pixel[c];
+        const T m = maxval[c];
+        const int32_t i = maxidx[c];
+        const int32_t greater = -static_cast<int32_t>(v > m);
+        maxval[c] = v > m ? v : m;
+        maxidx[c] = (index & greater) | (i & ~greater);
+      }
+    }
+  }
+}
+
+RCNN_CLI_VECTOR_CLONES
+void bin_max(
+    const float* map, int64_t width, int64_t stride, const Bin& bin, float* maxval, int32_t* maxidx,
+    int64_t block) {
+  bin_max_impl(map, width, stride, bin, maxval, maxidx, block);
+}
+
+RCNN_CLI_VECTOR_CLONES
+void bin_max(
+    const double* map, int64_t width, int64_t stride, const Bin& bin, double* maxval, int32_t* maxidx,
+    int64_t block) {
+  bin_max_impl(map, width, stride, bin, maxval, maxidx, block);
+}
+
+// Merges the maximum of a sub-bin into a bin's: the larger value wins and, between
+// equal values, the smaller plane index, which is the one a row-major scan of the
+// whole bin meets first. So combining gives exactly the scan's value and argmax.
+template <typename T>
+inline void combine_max(const T* sub_max, const int32_t* sub_idx, T* maxval, int32_t* maxidx, int64_t block) {
+  for (int64_t c = 0; c < block; ++c) {
+    const T v = sub_max[c];
+    const T m = maxval[c];
+    const int32_t i = sub_idx[c];
+    const int32_t mi = maxidx[c];
+    const int32_t take = -static_cast<int32_t>((v > m) | ((v == m) & (i < mi)));
+    maxval[c] = take ? v : m;
+    maxidx[c] = (i & take) | (mi & ~take);
+  }
+}
+
+// Work is split into (channel block, RoI chunk) tiles. A block of 64 channels of a
+// channels-last 38x50 map is ~0.5 MB, so it stays in L2 while every RoI of the chunk
+// reads it; a whole-channel pass per RoI would stream the map from memory each time.
+constexpr int64_t kChannelBlock = 64;
+constexpr int64_t kRoiChunk = 64;
+
 template <typename T>
 void forward_kernel(
     const T* input_nhwc,
@@ -90,51 +151,100 @@ void forward_kernel(
   for (const PoolGrid& g : grids) num_bins += g.height * g.width;
   const int64_t roi_stride = channels * num_bins;
 
-  at::parallel_for(0, num_rois, 1, [&](int64_t begin, int64_t end) {
-    std::vector<Bin> bins(num_bins);
-    std::vector<T> maxval(channels);
-    std::vector<int32_t> maxidx(channels);
+  // Bin edges once per RoI, shared by all channel blocks.
+  std::vector<Bin> bins(num_rois * num_bins);
+  at::parallel_for(0, num_rois, 64, [&](int64_t begin, int64_t end) {
     for (int64_t k = begin; k < end; ++k) {
-      const T* roi = rois + k * 5;
-      const int64_t n = static_cast<int64_t>(roi[0]);
-      roi_bins(roi, spatial_scale, grids, height, width, bins.data());
-      const T* plane = input_nhwc + n * height * width * channels;
-      T* out_roi = output + k * roi_stride;
-      int32_t* arg_roi = argmax + k * roi_stride;
+      roi_bins(rois + k * 5, spatial_scale, grids, height, width, bins.data() + k * num_bins);
+    }
+  });
 
-      int64_t b = 0;  // bin index over all grids
-      int64_t grid_offset = 0;  // first output column of this grid, in units of C
-      for (const PoolGrid& grid : grids) {
-        const int64_t grid_bins = grid.height * grid.width;
-        T* out_grid = out_roi + grid_offset * channels;
-        int32_t* arg_grid = arg_roi + grid_offset * channels;
-        for (int64_t j = 0; j < grid_bins; ++j, ++b) {
-          const Bin& bin = bins[b];
-          const bool empty = bin.hend <= bin.hstart || bin.wend <= bin.wstart;
-          // torchvision starts from -FLT_MAX for every dtype; so do we.
-          std::fill(maxval.begin(), maxval.end(), empty ? T(0) : T(std::numeric_limits<float>::lowest()));
-          std::fill(maxidx.begin(), maxidx.end(), -1);
-          for (int64_t h = bin.hstart; h < bin.hend; ++h) {
-            for (int64_t w = bin.wstart; w < bin.wend; ++w) {
-              const T* pixel = plane + (h * width + w) * channels;
-              const int32_t index = static_cast<int32_t>(h * width + w);
-              T* mv = maxval.data();
-              int32_t* mi = maxidx.data();
-              // Strict '>' keeps the first maximum in scan order, as torchvision.
-              for (int64_t c = 0; c < channels; ++c) {
-                const T v = pixel[c];
-                const bool greater = v > mv[c];
-                mv[c] = greater ? v : mv[c];
-                mi[c] = greater ? index : mi[c];
+  const int64_t channel_blocks = (channels + kChannelBlock - 1) / kChannelBlock;
+  const int64_t roi_chunks = (num_rois + kRoiChunk - 1) / kRoiChunk;
+  // A grid whose every side is a power-of-two multiple of another grid's (SPPnet's
+  // 6x6 and 3x3, 2x2 and 1x1) contains it exactly: coarse bin i spans fine bins k*i
+  // ... k*i + k - 1 (the floor/ceil edges coincide, and dividing a bin size by a power
+  // of two is exact in floating point). Such a coarse grid is then combined from the
+  // fine grid's maxima instead of rescanning the map: about half the work for SPP.
+  const int64_t num_grids = static_cast<int64_t>(grids.size());
+  std::vector<int64_t> first_bin(num_grids, 0);
+  for (int64_t g = 1; g < num_grids; ++g) first_bin[g] = first_bin[g - 1] + grids[g - 1].height * grids[g - 1].width;
+  std::vector<int64_t> source(num_grids, -1), factor(num_grids, 0);
+  for (int64_t g = 0; g < num_grids; ++g) {
+    for (int64_t f = 0; f < num_grids; ++f) {
+      const int64_t k = grids[f].height / grids[g].height;
+      const bool nested = k >= 2 && (k & (k - 1)) == 0 && grids[f].height == k * grids[g].height &&
+          grids[f].width == k * grids[g].width;
+      if (nested && (source[g] < 0 || k < factor[g])) {
+        source[g] = f;
+        factor[g] = k;
+      }
+    }
+  }
+  // Finer grids first, so that every source is ready before it is used.
+  std::vector<int64_t> order(num_grids);
+  for (int64_t g = 0; g < num_grids; ++g) order[g] = g;
+  std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) {
+    return grids[a].height * grids[a].width > grids[b].height * grids[b].width;
+  });
+
+  at::parallel_for(0, channel_blocks * roi_chunks, 1, [&](int64_t begin, int64_t end) {
+    // Results of every grid for one channel block, bin-major; written out channel-major
+    // afterwards so that the stores to the output run sequentially.
+    std::vector<T> tile_max(num_bins * kChannelBlock);
+    std::vector<int32_t> tile_idx(num_bins * kChannelBlock);
+    for (int64_t tile = begin; tile < end; ++tile) {
+      const int64_t c0 = (tile / roi_chunks) * kChannelBlock;
+      const int64_t block = std::min(kChannelBlock, channels - c0);
+      const int64_t k_begin = (tile % roi_chunks) * kRoiChunk;
+      const int64_t k_end = std::min(k_begin + kRoiChunk, num_rois);
+      for (int64_t k = k_begin; k < k_end; ++k) {
+        const int64_t n = static_cast<int64_t>(rois[k * 5]);
+        const T* map = input_nhwc + n * height * width * channels + c0;
+        const Bin* roi_bins_k = bins.data() + k * num_bins;
+        for (int64_t g : order) {
+          const PoolGrid& grid = grids[g];
+          for (int64_t j = 0; j < grid.height * grid.width; ++j) {
+            const int64_t b = first_bin[g] + j;
+            const Bin& bin = roi_bins_k[b];
+            const bool empty = bin.hend <= bin.hstart || bin.wend <= bin.wstart;
+            T* maxval = tile_max.data() + b * kChannelBlock;
+            int32_t* maxidx = tile_idx.data() + b * kChannelBlock;
+            // torchvision starts from -FLT_MAX for every dtype; so do we.
+            std::fill(maxval, maxval + block, empty ? T(0) : T(std::numeric_limits<float>::lowest()));
+            std::fill(maxidx, maxidx + block, -1);
+            if (empty) continue;
+            if (source[g] < 0) {
+              bin_max(map, width, channels, bin, maxval, maxidx, block);
+              continue;
+            }
+            const int64_t f = source[g], s = factor[g];
+            const int64_t ph = j / grid.width, pw = j % grid.width;
+            for (int64_t dy = 0; dy < s; ++dy) {
+              for (int64_t dx = 0; dx < s; ++dx) {
+                const int64_t fine = first_bin[f] + (ph * s + dy) * grids[f].width + pw * s + dx;
+                const Bin& fine_bin = roi_bins_k[fine];
+                if (fine_bin.hend <= fine_bin.hstart || fine_bin.wend <= fine_bin.wstart) continue;
+                combine_max(
+                    tile_max.data() + fine * kChannelBlock, tile_idx.data() + fine * kChannelBlock, maxval,
+                    maxidx, block);
               }
             }
           }
-          for (int64_t c = 0; c < channels; ++c) {
-            out_grid[c * grid_bins + j] = maxval[c];
-            arg_grid[c * grid_bins + j] = maxidx[c];
+        }
+        for (int64_t g = 0; g < num_grids; ++g) {
+          const int64_t grid_bins = grids[g].height * grids[g].width;
+          T* out_grid = output + k * roi_stride + first_bin[g] * channels + c0 * grid_bins;
+          int32_t* arg_grid = argmax + k * roi_stride + first_bin[g] * channels + c0 * grid_bins;
+          const T* tmax = tile_max.data() + first_bin[g] * kChannelBlock;
+          const int32_t* tidx = tile_idx.data() + first_bin[g] * kChannelBlock;
+          for (int64_t c = 0; c < block; ++c) {
+            for (int64_t j = 0; j < grid_bins; ++j) {
+              out_grid[c * grid_bins + j] = tmax[j * kChannelBlock + c];
+              arg_grid[c * grid_bins + j] = tidx[j * kChannelBlock + c];
+            }
           }
         }
-        grid_offset += grid_bins;
       }
     }
   });
@@ -202,9 +312,10 @@ std::tuple<at::Tensor, at::Tensor> roi_max_pool_forward(
   }
   const int64_t num_rois = rois.size(0);
   const int64_t channels = input.size(1);
-  at::Tensor output = at::zeros({num_rois, channels * num_bins}, input.options());
-  at::Tensor argmax = at::full({num_rois, channels * num_bins}, -1, input.options().dtype(at::kInt));
-  if (num_rois == 0 || input.numel() == 0) return {output, argmax};
+  // The kernel writes every element (empty bins included), so no zero fill.
+  at::Tensor output = at::empty({num_rois, channels * num_bins}, input.options());
+  at::Tensor argmax = at::empty({num_rois, channels * num_bins}, input.options().dtype(at::kInt));
+  if (output.numel() == 0) return {output, argmax};
 
   // Channels-last makes the innermost max run over contiguous channels; for a
   // channels-last input this is free.

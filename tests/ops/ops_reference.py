@@ -72,7 +72,7 @@ def roi_pool(input: Tensor, rois: Tensor, output_size: tuple[int, int], spatial_
 
 def spp_pool(input: Tensor, rois: Tensor, levels: tuple[int, ...], spatial_scale: float) -> Tensor:
     """SPPnet: per level an l×l roi_pool, flattened channel-major, concatenated over levels."""
-    return torch.cat([roi_pool(input, rois, (l, l), spatial_scale).flatten(1) for l in levels], dim=1)
+    return torch.cat([roi_pool(input, rois, (lv, lv), spatial_scale).flatten(1) for lv in levels], dim=1)
 
 
 def bilinear(plane: Tensor, y: float, x: float) -> Tensor:
@@ -169,7 +169,13 @@ def batched_nms(boxes: Tensor, scores: Tensor, idxs: Tensor, iou_threshold: floa
 
 
 def random_rois(
-    num: int, batch_size: int, image_height: float, image_width: float, generator: torch.Generator, *, dtype=torch.float32
+    num: int,
+    batch_size: int,
+    image_height: float,
+    image_width: float,
+    generator: torch.Generator,
+    *,
+    dtype=torch.float32,
 ) -> torch.Tensor:
     """Tensor[num, 5]: RoIs mostly inside the image, some partly or wholly outside, some tiny or inverted."""
     g = generator

@@ -21,6 +21,7 @@ from rcnn_cli.ops import _extension, batched_nms, nms, roi_align, roi_pool, spp_
 REPO = Path(__file__).resolve().parents[2]
 CUDA_SOURCES = sorted((REPO / "ops" / "cuda").glob("*.cu"))
 NVCC = shutil.which("nvcc")
+TORCH_NVCC_NO = ("HALF_OPERATORS", "HALF_CONVERSIONS", "BFLOAT16_CONVERSIONS", "HALF2_OPERATORS")
 
 
 def test_there_are_cuda_kernels():
@@ -30,7 +31,10 @@ def test_there_are_cuda_kernels():
 @pytest.mark.skipif(NVCC is None, reason="nvcc is not on PATH")
 @pytest.mark.parametrize("source", CUDA_SOURCES, ids=lambda p: p.name)
 def test_cuda_source_compiles_with_plain_nvcc(source, tmp_path):
-    command = [NVCC, "-c", "-arch", "sm_80", "-std=c++17", "--expt-relaxed-constexpr", "-Werror", "all-warnings"]
+    command = [NVCC, "-c", "-arch", "sm_80", "-std=c++17", "--expt-relaxed-constexpr"]
+    command += ["-Werror", "all-warnings"]
+    # The flags torch's CUDAExtension adds: no implicit half/bfloat16 conversions or operators.
+    command += [f"-D__CUDA_NO_{what}__" for what in TORCH_NVCC_NO]
     command += ["-I", str(REPO / "ops"), "-o", str(tmp_path / f"{source.stem}.o"), str(source)]
     result = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr

@@ -8,8 +8,7 @@ import pytest
 import torch
 
 from rcnn_cli.errors import RcnnError
-from rcnn_cli.ops import OpInputError, batched_nms, nms, roi_align, roi_pool, spp_pool
-from rcnn_cli.ops import _extension
+from rcnn_cli.ops import OpInputError, _extension, batched_nms, nms, roi_align, roi_pool, spp_pool
 
 X = torch.randn(2, 3, 8, 8)
 ROIS = torch.tensor([[0.0, 0.0, 0.0, 16.0, 16.0], [1.0, 4.0, 4.0, 20.0, 24.0]])

@@ -34,6 +34,9 @@ def test_iou_exactly_at_threshold_is_kept(dtype):
     assert nms(boxes, scores, 0.5).tolist() == [0, 1]  # IoU == threshold: not suppressed
     assert nms(boxes, scores, 0.5 - 1e-5).tolist() == [0]
     assert nms(boxes, scores, 0.5 + 1e-5).tolist() == [0, 1]
+    # Thresholds closer to 0.5 than float32 can tell apart still compare as doubles.
+    assert nms(boxes, scores, 0.5 - 1e-12).tolist() == [0]
+    assert nms(boxes, scores, 0.5 + 1e-12).tolist() == [0, 1]
 
 
 def test_equal_scores_keep_index_order():
@@ -63,7 +66,9 @@ def test_batched_nms_matches_reference():
     same = torch.tensor([[0.0, 0.0, 10.0, 10.0], [0.0, 0.0, 10.0, 10.0]])
     assert batched_nms(same, torch.tensor([0.9, 0.8]), torch.tensor([1, 2]), 0.5).tolist() == [0, 1]
     assert batched_nms(same, torch.tensor([0.9, 0.8]), torch.tensor([1, 1]), 0.5).tolist() == [0]
-    assert batched_nms(torch.zeros(0, 4), torch.zeros(0), torch.zeros(0, dtype=torch.int64), 0.5).tolist() == []
+    assert (
+        batched_nms(torch.zeros(0, 4), torch.zeros(0), torch.zeros(0, dtype=torch.int64), 0.5).tolist() == []
+    )
 
 
 def test_opcheck():

@@ -78,7 +78,9 @@ def test_gradcheck_float64(aligned):
     x, rois = _inputs(num_rois=4)
     x = x[:, :2, :7, :9].clone().requires_grad_()
     assert torch.autograd.gradcheck(lambda t: roi_align(t, rois, 2, 1 / 6, -1, aligned), (x,), fast_mode=True)
-    assert torch.autograd.gradcheck(lambda t: roi_align(t, rois, (2, 3), 1 / 6, 2, aligned), (x,), fast_mode=True)
+    assert torch.autograd.gradcheck(
+        lambda t: roi_align(t, rois, (2, 3), 1 / 6, 2, aligned), (x,), fast_mode=True
+    )
 
 
 def test_gradient_matches_reference_autograd():
@@ -101,3 +103,25 @@ def test_opcheck():
     x, rois = _inputs(torch.float32, num_rois=4)
     x.requires_grad_()
     torch.library.opcheck(torch.ops.rcnn_cli.roi_align.default, (x, rois, SCALE, 2, 2, -1, True))
+    grad = torch.randn(4, 3, 2, 2)
+    torch.library.opcheck(
+        torch.ops.rcnn_cli._roi_align_backward.default, (grad, rois, SCALE, 2, 2, 2, 3, 12, 16, -1, True)
+    )
+
+
+def test_backward_is_deterministic_across_thread_counts():
+    g = torch.Generator().manual_seed(5)
+    x = torch.randn(2, 8, 12, 16, generator=g).requires_grad_()
+    rois = random_rois(100, 2, 48, 64, g)
+    weight = torch.randn(100, 8, 3, 3, generator=g)
+    grads = []
+    threads = torch.get_num_threads()
+    try:
+        for n in (1, 2, 1, 2):
+            torch.set_num_threads(n)
+            (grad,) = torch.autograd.grad((roi_align(x, rois, 3, SCALE, 2, True) * weight).sum(), x)
+            grads.append(grad)
+    finally:
+        torch.set_num_threads(threads)
+    for grad in grads[1:]:
+        assert torch.equal(grad, grads[0])

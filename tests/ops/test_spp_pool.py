@@ -75,3 +75,26 @@ def test_opcheck():
     x, rois = _inputs(num_rois=4)
     x.requires_grad_()
     torch.library.opcheck(torch.ops.rcnn_cli.spp_pool.default, (x, rois, SCALE, [3, 2, 1]))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("levels", [(6, 3, 2, 1), (8, 4, 2, 1), (1, 4, 3, 2), (5, 5)])
+def test_nested_levels_with_ties_equal_roi_pool_per_level(dtype, levels):
+    # Coarse levels nested in finer ones (3 in 6, 1 in 2, 2 in 4 in 8) are combined from
+    # the finer maxima; with a few distinct values (many ties) the argmax, and so the
+    # gradient, must still be the first maximum of a scan, as roi_pool's.
+    g = torch.Generator().manual_seed(7)
+    x = torch.randint(0, 3, (2, 70, 13, 17), generator=g).to(dtype)  # 70 channels: a partial block
+    x[0, 5] = float("-inf")
+    rois = random_rois(40, 2, 52, 68, g, dtype=dtype)
+    x.requires_grad_()
+    weight = torch.randn(40, 70 * sum(lv * lv for lv in levels), generator=g, dtype=dtype)
+    out = spp_pool(x, rois, levels, SCALE)
+    expected = torch.cat([roi_pool(x, rois, lv, SCALE).flatten(1) for lv in levels], dim=1)
+    assert torch.equal(out, expected)
+    _, argmax = torch.ops.rcnn_cli.spp_pool(x, rois, SCALE, list(levels))
+    roi_pool_argmax = [torch.ops.rcnn_cli.roi_pool(x, rois, SCALE, lv, lv)[1].flatten(1) for lv in levels]
+    assert torch.equal(argmax, torch.cat(roi_pool_argmax, dim=1))
+    (grad,) = torch.autograd.grad((out * weight).sum(), x)
+    (expected_grad,) = torch.autograd.grad((expected * weight).sum(), x)
+    torch.testing.assert_close(grad, expected_grad)  # the same terms, summed in another order

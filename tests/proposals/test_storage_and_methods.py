@@ -73,6 +73,7 @@ def test_dense_windows_in_bounds() -> None:
     assert sizes.min() < 40 and sizes.max() > 60  # several scales survive the cap
 
 
+@pytest.mark.filterwarnings("ignore:Applying `local_binary_pattern`:UserWarning")
 def test_selectivesearch_package_boxes_match_its_rects() -> None:
     import selectivesearch
 

@@ -34,7 +34,10 @@ def _roi_max_pool_backward_fake(
     rois: Tensor,
     argmax: Tensor,
     grid_bins: list[int],
-    batch_size: int, channels: int, height: int, width: int
+    batch_size: int,
+    channels: int,
+    height: int,
+    width: int,
 ) -> Tensor:
     return grad.new_empty((batch_size, channels, height, width))
 
@@ -113,7 +116,14 @@ def _roi_align_backward(ctx, grad_output: Tensor):
     (rois,) = ctx.saved_tensors
     spatial_scale, pooled_height, pooled_width, sampling_ratio, aligned = ctx.params
     grad_input = torch.ops.rcnn_cli._roi_align_backward(
-        grad_output, rois, spatial_scale, pooled_height, pooled_width, *ctx.input_shape, sampling_ratio, aligned
+        grad_output,
+        rois,
+        spatial_scale,
+        pooled_height,
+        pooled_width,
+        *ctx.input_shape,
+        sampling_ratio,
+        aligned,
     )
     return grad_input, None, None, None, None, None, None
 

@@ -91,10 +91,7 @@ def as_rois(op: str, rois: Tensor | Sequence[Tensor], input: Tensor) -> Tensor:
                 raise OpInputError(f"{op}: rois[{i}] must be a Tensor[L, 4] of boxes, got {shape}")
             if b.device != input.device:
                 raise OpInputError(f"{op}: rois[{i}] is on {b.device} but input is on {input.device}")
-        if len(rois) == 0:
-            rois = input.new_zeros((0, 5))
-        else:
-            rois = boxes_to_rois([b.to(input.dtype) for b in rois])
+        rois = boxes_to_rois([b.to(input.dtype) for b in rois]) if rois else input.new_zeros((0, 5))
     if not isinstance(rois, Tensor):
         raise OpInputError(f"{op}: rois must be a Tensor[K, 5] or a list of Tensor[L, 4]")
     if rois.dim() != 2 or rois.shape[1] != 5:
@@ -107,7 +104,12 @@ def as_rois(op: str, rois: Tensor | Sequence[Tensor], input: Tensor) -> Tensor:
         raise OpInputError(f"{op}: rois must be floating point, got {rois.dtype}")
     if rois.shape[0] > 0 and rois.device.type != "meta":
         batch = rois[:, 0]
-        bad = ~torch.isfinite(rois).all(dim=1) | (batch < 0) | (batch >= input.shape[0]) | (batch != batch.trunc())
+        bad = (
+            ~torch.isfinite(rois).all(dim=1)
+            | (batch < 0)
+            | (batch >= input.shape[0])
+            | (batch != batch.trunc())
+        )
         if bool(bad.any()):
             k = int(bad.nonzero()[0, 0])
             raise OpInputError(

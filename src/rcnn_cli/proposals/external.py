@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -60,9 +61,13 @@ class SelectivesearchPackage:
 
         if image is None:
             raise ValueError("selectivesearch needs the image")
-        _, regions = selectivesearch.selective_search(
-            image, scale=self.scale, sigma=self.sigma, min_size=self.min_region
-        )
+        with warnings.catch_warnings():
+            # The package calls skimage's local_binary_pattern on floats; its warning is about
+            # the package's code, not the user's input.
+            warnings.simplefilter("ignore", UserWarning)
+            _, regions = selectivesearch.selective_search(
+                image, scale=self.scale, sigma=self.sigma, min_size=self.min_region
+            )
         rects = np.array([r["rect"] for r in regions], dtype=np.float32).reshape(-1, 4)
         # (x, y, w, h) over inclusive indices -> continuous x1 y1 x2 y2; later regions are
         # higher in its hierarchy, so they go first.

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from rcnn_cli.proposals._ops import ops
+from rcnn_cli.ops._extension import ops
 from rcnn_cli.proposals.base import Proposals, finalize_boxes
 from rcnn_cli.proposals.colour_spaces import convert_colour
 

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# `make demo`: the whole chain on the real BCCD sample shipped in the package
+# (src/rcnn_cli/data/sample, MIT, see its LICENSE). Every stage is a plain `rcnn` command
+# that you can rerun by hand; outputs go to demo_out/ (override with DEMO_OUT=...).
+# DEMO_ITERS sets the training length (the default fits the whole demo in ~10 min on 2 CPU cores).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+RCNN=.venv/bin/rcnn
+OUT=${DEMO_OUT:-demo_out}
+ITERS=${DEMO_ITERS:-1500}
+SAMPLE=$(.venv/bin/python -c "from rcnn_cli.data.sample import sample_dataset_path; print(sample_dataset_path())")
+
+step() { printf '\n\033[1m== %s\033[0m\n$ %s\n' "$1" "${*:2}"; "${@:2}"; }
+
+step "0/6 check the sample dataset" $RCNN check "$SAMPLE"
+step "1/6 Selective Search proposals (fast mode), train images" \
+    $RCNN propose "$SAMPLE" --split trainval -o "$OUT/proposals/trainval" --mode fast --eval
+step "1/6 Selective Search proposals (fast mode), test images" \
+    $RCNN propose "$SAMPLE" --split test -o "$OUT/proposals/test" --mode fast --eval
+step "2/6 train Fast R-CNN (small backbone, from scratch, CPU)" \
+    $RCNN train --dataset "$SAMPLE" --split trainval --proposals "$OUT/proposals/trainval" \
+    --backbone small --iters "$ITERS" -o "$OUT/run" --resume
+step "3/6 detect on the test images" \
+    $RCNN detect --dataset "$SAMPLE" --split test --model "$OUT/run/model.pt" \
+    --proposals "$OUT/proposals/test" -o "$OUT/detections"
+step "4/6 compress fc6/fc7 by truncated SVD" \
+    $RCNN compress "$OUT/run/model.pt" -o "$OUT/run/model_svd.pt" --svd-ranks fc6=128,fc7=32
+step "5/6 evaluate the detections (VOC and COCO AP)" \
+    $RCNN evaluate --dataset "$SAMPLE" --split test --detections "$OUT/detections/detections.json" \
+    --output "$OUT/evaluation.json"
+
+printf '\nPictures with labelled boxes: %s/detections/pictures/\n' "$OUT"
+printf 'Scores: %s/evaluation.json   Model: %s/run/model.pt   Compressed: %s/run/model_svd.pt\n' "$OUT" "$OUT" "$OUT"
