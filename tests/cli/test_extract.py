@@ -21,7 +21,6 @@ def _load(name: str, path: Path):
     return module
 
 
-_load("ops_standin", TESTS / "models" / "ops_standin.py").install_if_missing()
 helpers = _load("train_helpers_extract", TESTS / "training" / "train_helpers.py")
 
 

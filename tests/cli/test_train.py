@@ -22,7 +22,6 @@ def _load(name: str, path: Path):
     return module
 
 
-_load("ops_standin", TRAINING.parent / "models" / "ops_standin.py").install_if_missing()
 helpers = _load("train_helpers_cli", TRAINING / "train_helpers.py")
 
 

@@ -1,15 +1,7 @@
-import importlib.util
-from pathlib import Path
+"""Fixtures for the training tests."""
 
-_spec = importlib.util.spec_from_file_location(
-    "ops_standin", Path(__file__).parents[1] / "models" / "ops_standin.py"
-)
-ops_standin = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(ops_standin)
-ops_standin.install_if_missing()
-
-import pytest  # noqa: E402
-import torch  # noqa: E402
+import pytest
+import torch
 
 
 @pytest.fixture(autouse=True)

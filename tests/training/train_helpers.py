@@ -135,13 +135,6 @@ def ddp_worker(rank: int, shapes: str, tmp: str, tiny: dict) -> None:
         LOCAL_RANK=str(rank),
     )
     torch.set_num_threads(1)
-    here = Path(__file__).parent
-    import importlib.util
-
-    spec_ = importlib.util.spec_from_file_location("ops_standin", here.parent / "models" / "ops_standin.py")
-    standin = importlib.util.module_from_spec(spec_)
-    spec_.loader.exec_module(standin)
-    standin.install_if_missing()
     from rcnn_cli.training import distributed
     from rcnn_cli.training.sampling import SamplerConfig
     from rcnn_cli.training.setup import RunSpec, build_trainer

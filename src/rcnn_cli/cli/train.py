@@ -86,8 +86,6 @@ Examples:
 @user_errors
 def train(**opts) -> None:
     """Train Fast R-CNN on a dataset and its proposals; writes RUN/model.pt and RUN/metrics.jsonl."""
-    import torch
-
     from rcnn_cli.errors import RcnnError
     from rcnn_cli.progress import Reporter
     from rcnn_cli.training.sampling import SamplerConfig
@@ -170,4 +168,3 @@ def train(**opts) -> None:
         if last is not None:
             summary += f" (last loss {last['loss']:.4f}, accuracy {last['accuracy']:.3f})"
         click.echo(summary)
-    del torch

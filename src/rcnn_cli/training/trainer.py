@@ -11,6 +11,7 @@ Files in the run folder: ``checkpoints/last.pt`` (model, optimizer, scheduler, R
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import time
@@ -355,7 +356,7 @@ class Trainer:
             inputs, rois = inputs[None].to(self.device), rois.to(self.device)
             labels, targets = s["labels"].to(self.device), s["targets"].to(self.device)
             last = n == len(samples) - 1
-            sync = contextlib_nullcontext() if last or not self.info.enabled else self.step_module.no_sync()
+            sync = contextlib.nullcontext() if last or not self.info.enabled else self.step_module.no_sync()
             with sync:
                 with torch.autocast("cuda", enabled=self.scaler is not None):
                     logits, deltas = self.step_module(inputs, rois)
@@ -465,12 +466,6 @@ class Trainer:
             **self.meta,
         }
         save_checkpoint(path, self.model, meta, self.normalization.means, self.normalization.stds)
-
-
-def contextlib_nullcontext():
-    import contextlib
-
-    return contextlib.nullcontext()
 
 
 def _plain(obj: Any) -> Any:
