@@ -1,20 +1,69 @@
-"""``rcnn extract``: placeholder until its issue lands."""
+"""``rcnn extract``: the single shared conv pass per image, caching conv maps for SPPnet-style training."""
 
 from __future__ import annotations
 
 import click
 
-from rcnn_cli.cli.common import user_errors
-from rcnn_cli.errors import RcnnError
+from rcnn_cli.cli.common import get_context, user_errors
 
 
 @click.command(
     epilog="""\b
-Example:
-  rcnn extract --help
+Examples:
+  rcnn extract data/voc --split trainval --backbone vgg16 --weights vgg16.pth -o feats/
+  rcnn extract data/voc --split trainval --model runs/voc/model.pt --flip -o feats/
+  rcnn train --dataset data/voc --proposals props/ --backbone vgg16 --features feats/ -o runs/spp
 """,
 )
+@click.argument("dataset")
+@click.option("--split", default=None, help="VOC split, e.g. trainval.")
+@click.option("-o", "--out", "out_dir", required=True, type=click.Path(), help="Features folder.")
+@click.option(
+    "--backbone",
+    type=click.Choice(["small", "caffenet", "vgg_cnn_m_1024", "vgg16"]),
+    default="small",
+    show_default=True,
+)
+@click.option("--weights", type=click.Path(), default=None, help="torchvision-layout state dict (.pth).")
+@click.option("--model", "model_path", type=click.Path(), default=None, help="A trained model.pt instead.")
+@click.option("--scale", type=int, default=None, help="Shorter side [600; small: 400].")
+@click.option("--max-size", type=int, default=None, help="Cap on the longer side [1000; small: 700].")
+@click.option("--flip", is_flag=True, help="Also store the maps of the mirrored images (for flip training).")
 @user_errors
-def extract() -> None:
-    """Not built yet."""
-    raise RcnnError("'rcnn extract' is not built yet")
+def extract(
+    dataset: str,
+    split: str | None,
+    out_dir: str,
+    backbone: str,
+    weights: str | None,
+    model_path: str | None,
+    scale: int | None,
+    max_size: int | None,
+    flip: bool,
+) -> None:
+    """Run the conv layers once per image and write float16 feature maps plus a manifest."""
+    import dataclasses
+
+    from rcnn_cli.data import open_dataset
+    from rcnn_cli.models import FastRCNN, default_config, load_checkpoint, load_torchvision_weights
+    from rcnn_cli.progress import Reporter
+    from rcnn_cli.training.features import extract_features
+
+    ctx = get_context()
+    device = ctx.torch_device()
+    data = open_dataset(dataset, split)
+    if model_path:
+        model, _ = load_checkpoint(model_path)
+        if scale or max_size:
+            cfg = model.config
+            model.config = dataclasses.replace(
+                cfg, scales=(scale,) if scale else cfg.scales, max_size=max_size or cfg.max_size
+            )
+    else:
+        overrides = {"scales": (scale,) if scale else None, "max_size": max_size}
+        model = FastRCNN(default_config(backbone, max(data.num_classes, 1), **overrides))
+        if weights:
+            load_torchvision_weights(model, weights)
+    with Reporter("extract", total=len(data.records), verbosity=ctx.verbosity) as report:
+        done = extract_features(model, data.records, out_dir, flip=flip, device=device, reporter=report)
+    click.echo(f"extracted {done} images ({len(data.records) - done} already done) -> {out_dir}")

@@ -1,0 +1,81 @@
+"""``rcnn train`` through the CLI: a short run, resume, and one-line errors before training starts."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from click.testing import CliRunner
+
+from rcnn_cli.cli.main import cli
+
+TRAINING = Path(__file__).resolve().parents[1] / "training"
+
+
+def _load(name: str, path: Path):
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+helpers = _load("train_helpers_cli", TRAINING / "train_helpers.py")
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    from rcnn_cli.data import make_synthetic_voc, open_dataset
+
+    root = tmp_path_factory.mktemp("cli_train")
+    make_synthetic_voc(root / "voc", 10, seed=2, image_size=(128, 96), min_size=20)
+    helpers.write_proposals(root / "props", open_dataset(root / "voc").records, num_random=40)
+    return root
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def args(data: Path, out: Path, *extra: str) -> list[str]:
+    return [
+        "-q", "--device", "cpu", "train", "--dataset", str(data / "voc"), "--split", "trainval",
+        "--proposals", str(data / "props"), "-o", str(out), "--scales", "96", "--max-size", "200",
+        "--fc-dims", "32,32", "-R", "16", "--checkpoint-every", "2", "--lr-steps", "3", *extra,
+    ]  # fmt: skip
+
+
+def test_train_then_resume(data, tmp_path) -> None:
+    runner = CliRunner()
+    result = runner.invoke(cli, args(data, tmp_path / "run", "--iters", "2"))
+    assert result.exit_code == 0, result.output
+    assert "trained 2 iterations" in result.output
+    assert (tmp_path / "run" / "model.pt").is_file()
+    result = runner.invoke(cli, args(data, tmp_path / "run", "--iters", "4", "--resume"))
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["iter"] for r in rows] == [1, 2, 3, 4]
+    assert {"loss", "loss_cls", "loss_loc", "accuracy", "fg", "bg", "images_per_s"} <= set(rows[0])
+    model = torch.load(tmp_path / "run" / "model.pt", weights_only=True)
+    assert model["meta"]["iterations"] == 4 and model["config"]["fc6_dim"] == 32
+
+
+def test_errors_are_one_line(data, tmp_path) -> None:
+    runner = CliRunner()
+    bad = args(data, tmp_path / "r")
+    bad[bad.index("--proposals") + 1] = str(tmp_path / "missing")
+    result = runner.invoke(cli, bad)
+    assert result.exit_code == 1 and result.output.startswith("Error: ") and "missing" in result.output
+    assert "Traceback" not in result.output
+    result = runner.invoke(cli, [*args(data, tmp_path / "r"), "--freeze-below", "conv9"])
+    assert result.exit_code == 1 and "no layer 'conv9'" in result.output
+    result = runner.invoke(cli, [*args(data, tmp_path / "r"), "--weights", str(tmp_path / "nope.pth")])
+    assert result.exit_code == 1 and "nope.pth: weights file not found" in result.output
+    result = runner.invoke(cli, [*args(data, tmp_path / "r"), "--amp"])
+    assert result.exit_code == 1 and "--amp needs --device cuda" in result.output

@@ -1,0 +1,45 @@
+"""What training learns: a short CPU run on the synthetic shapes must detect them (mAP@0.5)."""
+
+from __future__ import annotations
+
+import pytest
+import train_helpers
+
+from rcnn_cli.data import make_synthetic_voc, open_dataset
+from rcnn_cli.models import load_checkpoint
+from rcnn_cli.training.proposals_io import load_proposals
+from rcnn_cli.training.sampling import SamplerConfig
+from rcnn_cli.training.setup import RunSpec, build_trainer
+from rcnn_cli.training.trainer import TrainConfig
+
+
+@pytest.mark.slow
+def test_short_training_detects_synthetic_shapes(tmp_path) -> None:
+    make_synthetic_voc(tmp_path / "voc", 80, seed=1, image_size=(128, 96), min_size=20)
+    every = open_dataset(tmp_path / "voc")
+    train_helpers.write_proposals(tmp_path / "props", every.records, num_random=80)
+    run = RunSpec(
+        dataset=str(tmp_path / "voc"),
+        split="trainval",
+        proposals=str(tmp_path / "props"),
+        out_dir=str(tmp_path / "run"),
+        scales=(192,),  # 2x upsampling: small shapes still cover a few stride-8 cells
+        max_size=400,
+        fc_dims=(128, 128),
+    )
+    config = TrainConfig(
+        iters=400,
+        lr=0.01,
+        lr_steps=(300,),
+        warmup_iters=20,
+        sampling=SamplerConfig(rois_per_batch=64),
+        checkpoint_every=0,
+    )
+    build_trainer(run, config, "cpu").fit()
+    test = open_dataset(tmp_path / "voc", "test")
+    model, _ = load_checkpoint(tmp_path / "run" / "model.pt")
+    detections = train_helpers.detect(model, test.records, load_proposals(tmp_path / "props", test.records))
+    ap = train_helpers.voc_map(detections, test.records, 3)
+    # An untrained head scores ~0 here; the full recipe (bench) reaches >= 0.9.
+    print("synthetic mAP", ap)
+    assert ap >= 0.6, ap
