@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -13,18 +12,7 @@ from torch import nn
 
 from rcnn_cli.cli.main import cli
 from rcnn_cli.models import load_checkpoint
-
-# The helpers live with the inference tests; loaded by path (tests/ is not a package).
-_spec = importlib.util.spec_from_file_location(
-    "infer_helpers", Path(__file__).parents[1] / "inference" / "helpers.py"
-)
-_helpers = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_helpers)
-small_checkpoint, write_images, write_proposals = (
-    _helpers.small_checkpoint,
-    _helpers.write_images,
-    _helpers.write_proposals,
-)
+from support.inference import small_checkpoint, write_images, write_proposals
 
 BOXES = np.array([[2, 2, 30, 30], [10, 5, 50, 40], [30, 20, 62, 46], [0, 0, 64, 48]], dtype=np.float32)
 

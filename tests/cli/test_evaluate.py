@@ -12,6 +12,7 @@ from rcnn_cli.cli.main import cli
 from rcnn_cli.data import open_dataset, sample_dataset_path
 from rcnn_cli.evaluation.coco_format import coco_image_ids, detections_to_coco
 from rcnn_cli.proposals import Proposals, ProposalStore
+from support.inference import small_checkpoint
 
 
 def _gt_results(dataset, drop_class: int | None = None) -> list[dict]:
@@ -109,18 +110,11 @@ def test_needs_exactly_one_mode() -> None:
 
 
 def test_svd_sweep_table(tmp_path: Path) -> None:
-    import importlib.util
-
     from rcnn_cli.data import make_synthetic_voc
 
-    spec = importlib.util.spec_from_file_location(
-        "infer_helpers", Path(__file__).parents[1] / "inference" / "helpers.py"
-    )
-    helpers = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(helpers)
     root = make_synthetic_voc(tmp_path / "voc", num_images=4, image_size=(64, 48), min_size=8)
     dataset = open_dataset(root, "trainval")
-    model = helpers.small_checkpoint(tmp_path / "m.pt", class_names=dataset.class_names)
+    model = small_checkpoint(tmp_path / "m.pt", class_names=dataset.class_names)
     props = tmp_path / "props"
     for r in dataset.records:  # the ground truth plus two loose boxes
         boxes = np.concatenate([r.boxes, [[0, 0, 32, 24], [20, 10, 60, 44]]]).astype(np.float32)

@@ -2,26 +2,12 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import torch
 from click.testing import CliRunner
 
 from rcnn_cli.cli.main import cli
-
-TESTS = Path(__file__).resolve().parents[1]
-
-
-def _load(name: str, path: Path):
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-helpers = _load("train_helpers_extract", TESTS / "training" / "train_helpers.py")
+from support import training as helpers
 
 
 def test_extract_then_train_on_features(tmp_path) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -11,18 +10,7 @@ import torch
 from click.testing import CliRunner
 
 from rcnn_cli.cli.main import cli
-
-TRAINING = Path(__file__).resolve().parents[1] / "training"
-
-
-def _load(name: str, path: Path):
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-helpers = _load("train_helpers_cli", TRAINING / "train_helpers.py")
+from support import training as helpers
 
 
 @pytest.fixture(scope="module")

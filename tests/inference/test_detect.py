@@ -16,8 +16,7 @@ from rcnn_cli.data import load_images, read_image
 from rcnn_cli.errors import ArtifactError
 from rcnn_cli.evaluation.coco_format import dataset_to_coco
 from rcnn_cli.inference.detect import DetectConfig, Detector, detect_records, folder_proposals
-
-from .helpers import CLASS_NAMES, TableModel, write_images, write_proposals
+from support.inference import CLASS_NAMES, TableModel, write_images, write_proposals
 
 P0, P1, P2 = [0.0, 0.0, 10.0, 10.0], [1.0, 1.0, 11.0, 11.0], [20.0, 20.0, 30.0, 30.0]
 PROBS = torch.tensor([[0.1, 0.8, 0.1], [0.1, 0.6, 0.3], [0.90, 0.04, 0.06]])

@@ -16,9 +16,8 @@ def one_thread():
 @pytest.fixture(scope="session")
 def shapes(tmp_path_factory):
     """A small synthetic VOC dataset (shapes) with a proposals folder over all its images."""
-    import train_helpers
-
     from rcnn_cli.data import make_synthetic_voc, open_dataset
+    from support import training as train_helpers
 
     root = tmp_path_factory.mktemp("shapes")
     make_synthetic_voc(root / "voc", 16, seed=0, image_size=(128, 96), min_size=20)
