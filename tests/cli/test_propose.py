@@ -160,3 +160,23 @@ def test_opencv_method_without_contrib_says_what_to_install(tmp_path: Path) -> N
         pytest.skip("OpenCV contrib is installed here")
     result = _run(str(_images(tmp_path / "images", 1)), "-o", str(tmp_path / "p"), "--method", "opencv")
     assert result.exit_code == 1 and "pip install opencv-contrib-python-headless" in result.output
+
+
+FAST_RCNN_DEMO = Path(__file__).resolve().parents[3] / "shared" / "data" / "fastrcnn_demo"
+
+
+@pytest.mark.skipif(
+    not FAST_RCNN_DEMO.is_dir(), reason=f"{FAST_RCNN_DEMO} not present (team data, not shipped)"
+)
+def test_file_method_imports_the_original_fast_rcnn_demo_mat_files(tmp_path: Path) -> None:
+    out = tmp_path / "props"
+    result = _run(str(FAST_RCNN_DEMO), "-o", str(out), "--method", "file", "--from", str(FAST_RCNN_DEMO))
+    assert result.exit_code == 0, result.output
+    for image_id in ("000004", "001551"):
+        with np.load(out / f"{image_id}.npz") as data:
+            height, width = data["image_size"].tolist()
+            boxes = data["boxes"]
+        assert len(boxes) > 1000  # the release ships ~2000 Selective Search boxes per image
+        assert (boxes[:, 0] >= 0).all() and (boxes[:, 1] >= 0).all()
+        assert (boxes[:, 2] <= width).all() and (boxes[:, 3] <= height).all()
+        assert (boxes[:, 2] > boxes[:, 0]).all() and (boxes[:, 3] > boxes[:, 1]).all()
