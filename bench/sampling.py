@@ -32,9 +32,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    spec = importlib.util.spec_from_file_location(
-        "train_helpers", HERE.parent / "tests/training/train_helpers.py"
-    )
+    spec = importlib.util.spec_from_file_location("train_helpers", HERE.parent / "tests/support/training.py")
     helpers = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(helpers)
     from rcnn_cli.data import make_synthetic_voc, open_dataset

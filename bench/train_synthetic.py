@@ -1,6 +1,6 @@
 """Train the small backbone from scratch on the synthetic shapes and report mAP@0.5 on its test split.
 
-Proposals are jittered ground truth + random boxes (tests/training/train_helpers.write_proposals), written
+Proposals are jittered ground truth + random boxes (tests/support/training.write_proposals), written
 as a proposals folder. Run:
     python bench/train_synthetic.py --images 120 --iters 800 --scale 200
 """
@@ -27,13 +27,10 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    spec = importlib.util.spec_from_file_location(
-        "train_helpers", HERE.parent / "tests/training/train_helpers.py"
-    )
+    spec = importlib.util.spec_from_file_location("train_helpers", HERE.parent / "tests/support/training.py")
     helpers = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(helpers)
     from rcnn_cli.data import make_synthetic_voc, open_dataset
-    from rcnn_cli.models import load_checkpoint
     from rcnn_cli.training.proposals_io import load_proposals
     from rcnn_cli.training.sampling import SamplerConfig
     from rcnn_cli.training.setup import RunSpec, build_trainer
@@ -51,9 +48,8 @@ def main() -> None:
     build_trainer(run, cfg, torch.device("cpu")).fit()
     seconds = time.perf_counter() - start
     test = open_dataset(root / "voc", "test")
-    model, _ = load_checkpoint(root / "run" / "model.pt")
-    dets = helpers.detect(model, test.records, load_proposals(root / "props", test.records))
-    ap = helpers.voc_map(dets, test.records, len(test.class_names))
+    proposals = load_proposals(root / "props", test.records)
+    ap = helpers.synthetic_map(root / "run" / "model.pt", test.records, proposals)
     n = len(test.records)
     print(f"synthetic shapes: {args.iters} iters in {seconds:.0f} s, mAP@0.5 {ap:.3f} on {n} test images")
 
