@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 from click.testing import CliRunner
 
 from rcnn_cli.cli.main import cli
 from support import training as helpers
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 
 def test_extract_then_train_on_features(tmp_path) -> None:
     from rcnn_cli.data import make_synthetic_voc, open_dataset
 
-    torch.set_num_threads(1)
     make_synthetic_voc(tmp_path / "voc", 8, seed=3, image_size=(128, 96), min_size=20)
     records = open_dataset(tmp_path / "voc", "trainval").records
     helpers.write_proposals(tmp_path / "props", records, num_random=40)

@@ -12,6 +12,8 @@ from click.testing import CliRunner
 from rcnn_cli.cli.main import cli
 from support import training as helpers
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
@@ -21,14 +23,6 @@ def data(tmp_path_factory):
     make_synthetic_voc(root / "voc", 10, seed=2, image_size=(128, 96), min_size=20)
     helpers.write_proposals(root / "props", open_dataset(root / "voc").records, num_random=40)
     return root
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def args(data: Path, out: Path, *extra: str) -> list[str]:

@@ -1,16 +1,11 @@
 """Fixtures for the training tests."""
 
 import pytest
-import torch
 
 
 @pytest.fixture(autouse=True)
-def one_thread():
-    """One intra-op thread: on a shared 2-core machine more threads spin and run ~10x slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+def _every_training_test_on_one_thread(one_thread: None) -> None:
+    """Every training test uses the ``one_thread`` fixture of tests/conftest.py."""
 
 
 @pytest.fixture(scope="session")
