@@ -85,3 +85,68 @@ def test_bad_requests_are_one_line_errors(tmp_path: Path) -> None:
         result = CliRunner().invoke(cli, ["compress", str(model), "-o", out, *extra])
         assert result.exit_code == 1 and message in result.output and "Traceback" not in result.output, extra
     assert not Path(out).exists()
+
+
+def test_distill_on_images_records_the_report_and_detects(tmp_path: Path) -> None:
+    model = small_checkpoint(tmp_path / "model.pt")
+    paths = write_images(tmp_path / "images", 3)
+    paths[1].write_bytes(b"not a jpeg")  # a corrupt image among them: reported, skipped
+    props = write_proposals(tmp_path / "props", ["img0", "img1", "img2"], BOXES)
+    out = tmp_path / "small.pt"
+    args = ["compress", str(model), "-o", str(out), "--svd-ranks", "fc6=4,fc7=2"]
+    distill = ["--distill-on", str(tmp_path / "images"), "--proposals", str(props), "--distill-steps", "100"]
+    result = CliRunner().invoke(cli, [*args, *distill])
+    assert result.exit_code == 0, result.output
+    assert "distilled on 8 RoIs of 2 images, 100 steps" in result.output  # 4 boxes each, img1 skipped
+    assert "img1" in result.output and "Traceback" not in result.output
+    assert "svd_rel_error" in result.output
+    net, meta = load_checkpoint(out)
+    assert meta["svd_ranks"] == {"fc6": 4, "fc7": 2}
+    report = meta["distill"]
+    assert report["images"] == 2 and report["steps"] == 100
+    assert report["kl_after"] + report["box_after"] < report["kl_before"] + report["box_before"]
+
+    # The distilled factors differ from the plain SVD's, and detect loads the file as it is.
+    plain = tmp_path / "plain.pt"
+    assert (
+        CliRunner()
+        .invoke(cli, ["compress", str(model), "-o", str(plain), "--svd-ranks", "fc6=4,fc7=2"])
+        .exit_code
+        == 0
+    )
+    plain_net, plain_meta = load_checkpoint(plain)
+    assert "distill" not in plain_meta
+    assert not torch.equal(net.fc6[0].weight, plain_net.fc6[0].weight)
+    assert meta["svd"]["fc6"]["relative_error"] > plain_meta["svd"]["fc6"]["relative_error"]  # SVD: optimal
+    run = CliRunner().invoke(
+        cli,
+        [
+            "detect",
+            str(tmp_path / "images"),
+            "--model",
+            str(out),
+            "--proposals",
+            str(props),
+            "-o",
+            str(tmp_path / "d"),
+        ],
+    )
+    assert run.exit_code == 0, run.output
+
+
+def test_distill_options_need_each_other(tmp_path: Path) -> None:
+    model = small_checkpoint(tmp_path / "model.pt")
+    write_images(tmp_path / "images", 1)
+    props = write_proposals(tmp_path / "props", ["img0"], BOXES)
+    base = ["compress", str(model), "-o", str(tmp_path / "x.pt"), "--svd-rank", "4"]
+    for extra, message in (
+        (["--proposals", str(props)], "go with --distill-on"),
+        (["--distill-on", str(tmp_path / "images")], "needs --proposals"),
+        (
+            ["--distill-on", str(tmp_path / "images"), "--proposals", str(props), "--distill-steps", "0"],
+            ">= 1",
+        ),
+    ):
+        result = CliRunner().invoke(cli, [*base, *extra])
+        assert result.exit_code == 1 and message in result.output and "Traceback" not in result.output, extra
+    assert not (tmp_path / "x.pt").exists()

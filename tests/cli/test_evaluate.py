@@ -132,3 +132,41 @@ def test_svd_sweep_table(tmp_path: Path) -> None:
     for row in rows:
         assert row["fc_ms_per_image"] > 0 and row["detect_ms_per_image"] >= row["fc_ms_per_image"]
         assert 0.0 <= row["mAP"] <= 100.0 and 0.0 <= row["mAP07"] <= 100.0
+
+
+def test_svd_sweep_with_distillation_adds_a_distilled_row_per_setting(tmp_path: Path) -> None:
+    from rcnn_cli.data import make_synthetic_voc
+
+    root = make_synthetic_voc(tmp_path / "voc", num_images=6, image_size=(64, 48), min_size=8)
+    full = open_dataset(root)
+    model = small_checkpoint(tmp_path / "m.pt", class_names=full.class_names)
+    props = tmp_path / "props"
+    for r in full.records:  # every split's images: the ground truth plus two loose boxes
+        boxes = np.concatenate([r.boxes, [[0, 0, 32, 24], [20, 10, 60, 44]]]).astype(np.float32)
+        ProposalStore(props).write(r.image_id, Proposals.ranked(boxes), r.width, r.height)
+    out = tmp_path / "sweep.json"
+    args = ["evaluate", "--svd-sweep", "--model", str(model), "--dataset", str(root), "--split", "test"]
+    args += ["--proposals", str(props), "--sweep-ranks", "none;fc6=4,fc7=2", "--passes", "1"]
+    result = CliRunner().invoke(
+        cli, [*args, "--distill-split", "trainval", "--distill-steps", "20", "-o", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    rows = json.loads(out.read_text())["rows"]
+    assert [r["svd_ranks"] for r in rows] == ["none (original)", "fc6=4,fc7=2", "fc6=4,fc7=2 +distill"]
+    same = CliRunner().invoke(cli, [*args, "--distill-split", "test"])
+    assert same.exit_code == 1 and "is the split being evaluated" in same.output
+    alone = CliRunner().invoke(
+        cli,
+        [
+            "evaluate",
+            "--dataset",
+            str(root),
+            "--split",
+            "test",
+            "--proposals",
+            str(props),
+            "--distill-split",
+            "trainval",
+        ],
+    )
+    assert alone.exit_code == 1 and "goes with --svd-sweep" in alone.output

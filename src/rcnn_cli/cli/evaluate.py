@@ -8,6 +8,7 @@ import click
 
 from rcnn_cli.cli.common import get_context, user_errors
 from rcnn_cli.errors import RcnnError
+from rcnn_cli.inference.distill import DistillConfig
 
 
 @click.command(
@@ -16,6 +17,7 @@ Examples:
   rcnn evaluate --dataset data/bccd --split test --detections detections/detections.json -o report.json
   rcnn evaluate --dataset data/bccd --split test --proposals proposals/
   rcnn evaluate --svd-sweep --model runs/bccd/model.pt --dataset data/bccd --split test --proposals proposals/
+  (add --distill-split trainval for a second row per setting with the layers distilled on trainval)
 """,
 )
 @click.option(
@@ -46,6 +48,15 @@ Examples:
 @click.option(
     "--passes", default=3, show_default=True, help="--svd-sweep: timed rounds; each keeps its best."
 )
+@click.option(
+    "--distill-split",
+    default=None,
+    help="--svd-sweep: also distill each setting on this split of --dataset (e.g. trainval).",
+)
+@click.option(
+    "--distill-images", default=DistillConfig().images, show_default=True, help="--distill-split images."
+)
+@click.option("--distill-steps", default=DistillConfig().steps, show_default=True, help="Distillation steps.")
 @click.option("--iou", "iou_threshold", default=0.5, show_default=True, help="IoU for a VOC true positive.")
 @click.option("--no-coco", is_flag=True, help="Skip the COCO metrics (VOC AP only).")
 @click.option(
@@ -61,6 +72,9 @@ def evaluate(
     model: Path | None,
     sweep_ranks: str | None,
     passes: int,
+    distill_split: str | None,
+    distill_images: int,
+    distill_steps: int,
     iou_threshold: float,
     no_coco: bool,
     output: Path | None,
@@ -75,6 +89,8 @@ def evaluate(
     modes = sum((detections is not None, svd_sweep, proposals is not None and not svd_sweep))
     if modes != 1:
         raise RcnnError("give exactly one of --detections, --proposals, or --svd-sweep (with --model)")
+    if distill_split is not None and not svd_sweep:
+        raise RcnnError("--distill-split goes with --svd-sweep")
     dataset = open_dataset(dataset_spec, split)
     if not dataset.records:
         raise RcnnError(f"{dataset_spec}: no images to evaluate on")
@@ -103,7 +119,12 @@ def evaluate(
             )
         print_detection_report(report, console)
     elif svd_sweep:
-        report = _svd_sweep(dataset, model, proposals, sweep_ranks, passes, ctx, console)
+        distill = None
+        if distill_split is not None:
+            distill = (distill_split, DistillConfig(images=distill_images, steps=distill_steps))
+        report = _svd_sweep(
+            (dataset_spec, split), dataset, model, proposals, sweep_ranks, passes, distill, ctx, console
+        )
     else:
         report = _proposal_quality(dataset, proposals, console)
     if output is not None:
@@ -134,7 +155,8 @@ def _round(value: object) -> object:
     return round(value, 4) if isinstance(value, float) else value
 
 
-def _svd_sweep(dataset, model_path, proposals, sweep_ranks, passes, ctx, console) -> dict:  # type: ignore[no-untyped-def]
+def _svd_sweep(source, dataset, model_path, proposals, sweep_ranks, passes, distill, ctx, console) -> dict:  # type: ignore[no-untyped-def]
+    from rcnn_cli.data import open_dataset
     from rcnn_cli.evaluation.evaluate import evaluate_results
     from rcnn_cli.evaluation.report import print_rows
     from rcnn_cli.inference.detect import folder_proposals
@@ -161,6 +183,21 @@ def _svd_sweep(dataset, model_path, proposals, sweep_ranks, passes, ctx, console
 
     settings = parse_rank_settings(sweep_ranks) if sweep_ranks else None
     log = (lambda m: click.echo(m, err=True)) if ctx.verbosity > 0 else (lambda m: None)
+    distill_images, distill_config = None, DistillConfig()
+    if distill is not None:
+        from rcnn_cli.inference.distill import calibration_images, pick_calibration
+
+        (spec, split), (distill_split, distill_config) = source, distill
+        if distill_split == split:
+            raise RcnnError(f"--distill-split {distill_split} is the split being evaluated; use another")
+        records = open_dataset(spec, distill_split).records
+        if not records:
+            raise RcnnError(f"{spec}: no images in --distill-split {distill_split}")
+        records = pick_calibration(records, distill_config.images, distill_config.seed)
+        # A skipped image is always worth a line, even with -q.
+        distill_images = calibration_images(
+            records, folder_proposals(proposals), lambda m: click.echo(m, err=True)
+        )
     rows = svd_sweep(
         load,
         dataset.records,
@@ -170,6 +207,8 @@ def _svd_sweep(dataset, model_path, proposals, sweep_ranks, passes, ctx, console
         device=device,
         log=log,
         passes=passes,
+        distill_images=distill_images,
+        distill_config=distill_config,
     )
     print_rows("Truncated SVD sweep (mAP: VOC area AP, mAP07: VOC07 11-point, %)", rows, console)
     return {"kind": "svd_sweep", "model": str(model_path), "images": len(dataset.records), "rows": rows}

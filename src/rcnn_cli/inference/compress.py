@@ -1,15 +1,20 @@
-"""Compress a checkpoint with truncated SVD and measure what it buys: parameters, error, fc time."""
+"""Compress a checkpoint with truncated SVD and measure what it buys: parameters, error, fc time.
+Optionally distill the factorized layers towards the original model (:mod:`rcnn_cli.inference.distill`)."""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
-from rcnn_cli.inference.truncated_svd import compress_layers, parse_ranks
+from rcnn_cli.inference.distill import DistillConfig, DistillReport
+from rcnn_cli.inference.truncated_svd import compress_layers, parse_ranks, reconstruction_error
 
 
 def time_layer(layer: nn.Module, x: torch.Tensor, repeats: int = 5, budget_s: float = 0.3) -> float:
@@ -38,6 +43,14 @@ def _in_features(layer: nn.Module) -> int:
     return int(first.in_features)
 
 
+@dataclass(frozen=True)
+class CompressResult:
+    """One report row per factorized layer, and what distillation did (None without it)."""
+
+    rows: list[dict[str, Any]]
+    distill: DistillReport | None
+
+
 def compress_checkpoint(
     model_path: str | Path,
     output: str | Path,
@@ -47,12 +60,18 @@ def compress_checkpoint(
     rois: int = 300,
     device: Any = "cpu",
     repeats: int = 5,
-) -> list[dict[str, Any]]:
-    """Write ``output``: ``model_path`` with fc layers factorized; return one report row per layer.
+    distill_images: Iterable[tuple[np.ndarray, np.ndarray]] | None = None,
+    distill_config: DistillConfig = DistillConfig(),
+    log: Callable[[str], None] = lambda _m: None,
+) -> CompressResult:
+    """Write ``output``: ``model_path`` with fc layers factorized (and distilled on ``distill_images``,
+    (rgb, proposals) pairs, when given).
 
     fc time is measured per layer on a batch of ``rois`` random inputs (what the head sees for ``rois``
     proposals), before and after, in the same process.
     """
+    from rcnn_cli.inference.detect import DetectConfig, Detector
+    from rcnn_cli.inference.distill import collect_rois, distill_layers, teacher_copy
     from rcnn_cli.models import load_checkpoint, save_checkpoint
 
     model, meta = load_checkpoint(model_path, device)
@@ -63,19 +82,36 @@ def compress_checkpoint(
         for name in ranks
     }
     before = {name: time_layer(getattr(model, name), inputs[name], repeats) for name in ranks}
+    teacher = teacher_copy(model) if distill_images is not None else None
+    originals = {name: getattr(model, name) for name in ranks}
     reports = compress_layers(model, ranks)
+    report = None
+    if teacher is not None and distill_images is not None:
+        detector = Detector(teacher, meta["class_names"], DetectConfig(), device, meta.get("config"))
+        bank = collect_rois(detector, distill_images, distill_config, log)
+        log(f"distill: {len(bank)} RoIs from {bank.images} images")
+        report = distill_layers(model, bank, list(ranks), distill_config, log)
     after = {name: time_layer(getattr(model, name), inputs[name], repeats) for name in ranks}
-    errors = {r.name: {"rank": r.rank, "relative_error": r.relative_error} for r in reports}
-    kept = {k: v for k, v in meta.items() if k not in ("config", "svd_ranks")}
-    save_checkpoint(output, model.cpu(), {**kept, "compressed_from": str(model_path), "svd": errors})
-    return [
+    # The saved layers' error: the SVD's, or after distillation that of the distilled factors.
+    final_error = {
+        r.name: reconstruction_error(originals[r.name], getattr(model, r.name))
+        if report
+        else r.relative_error
+        for r in reports
+    }
+    errors = {r.name: {"rank": r.rank, "relative_error": final_error[r.name]} for r in reports}
+    kept = {k: v for k, v in meta.items() if k not in ("config", "svd_ranks", "distill")}
+    extra = {"distill": report.as_dict()} if report is not None else {}
+    save_checkpoint(output, model.cpu(), {**kept, "compressed_from": str(model_path), "svd": errors, **extra})
+    rows = [
         {
             "layer": r.name,
             "shape": f"{r.shape[0]}x{r.shape[1]}",
             "rank": r.rank,
             "params_before": r.params_before,
             "params_after": r.params_after,
-            "rel_error": round(r.relative_error, 5),
+            "rel_error": round(final_error[r.name], 5),
+            **({"svd_rel_error": round(r.relative_error, 5)} if report else {}),
             "ms_before": round(1000 * before[r.name], 3),
             "ms_after": round(1000 * after[r.name], 3),
             "time_cut_pct": round(100 * (1 - after[r.name] / before[r.name]), 1)
@@ -84,3 +120,4 @@ def compress_checkpoint(
         }
         for r in reports
     ]
+    return CompressResult(rows, report)

@@ -67,33 +67,44 @@ class Detector:
         self.config = config
         self.timer = StageTimer(self.device)
 
-    @torch.inference_mode()
-    def detect(self, rgb: np.ndarray, proposals: np.ndarray) -> ImageDetections:
-        """rgb: uint8 [H, W, 3]; proposals: float [R, 4] xyxy in original pixels -> detections."""
-        from rcnn_cli.models.preprocess import prepare_image
-
-        height, width = rgb.shape[:2]
-        # A copy: the caller's array is neither clipped in place nor required to be writable.
+    def clean_proposals(self, proposals: np.ndarray, height: int, width: int) -> torch.Tensor:
+        """proposals: float [R, 4] xyxy in original pixels -> Tensor[R', 4]: the first ``max_proposals``,
+        clipped to the image, without those that have no area (nothing to pool, no size to regress from).
+        A copy: the caller's array is neither clipped in place nor required to be writable."""
         boxes = torch.tensor(np.asarray(proposals, dtype=np.float32).reshape(-1, 4))
         boxes = boxes[: self.config.max_proposals] if self.config.max_proposals > 0 else boxes
         boxes[:, 0::2] = boxes[:, 0::2].clamp(0, width)
         boxes[:, 1::2] = boxes[:, 1::2].clamp(0, height)
-        # A proposal without area has no features to pool and no size to regress from.
-        boxes = boxes[(boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])]
+        return boxes[(boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])]
+
+    def network_inputs(self, rgb: np.ndarray, boxes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """rgb: uint8 [H, W, 3], boxes: Tensor[R, 4] in original pixels -> (image Tensor[1, 3, H', W']
+        scaled and normalized, rois Tensor[R, 5] ``(0, x1, y1, x2, y2)`` in scaled pixels), on the device."""
+        from rcnn_cli.models.preprocess import prepare_image
+
+        image, im_scale = prepare_image(rgb, self.scale, self.max_size, self.pixel_mean, self.pixel_std)
+        boxes = boxes.to(self.device)
+        rois = torch.cat([boxes.new_zeros(len(boxes), 1), boxes * im_scale], dim=1)
+        return image.to(self.device)[None], rois
+
+    @torch.inference_mode()
+    def detect(self, rgb: np.ndarray, proposals: np.ndarray) -> ImageDetections:
+        """rgb: uint8 [H, W, 3]; proposals: float [R, 4] xyxy in original pixels -> detections."""
+        height, width = rgb.shape[:2]
+        boxes = self.clean_proposals(proposals, height, width)
         self.timer.images += 1
         if len(boxes) == 0:
             return _no_detections(self.device)
         with self.timer.stage("preprocess"):
-            image, im_scale = prepare_image(rgb, self.scale, self.max_size, self.pixel_mean, self.pixel_std)
-            image = image.to(self.device)[None]
-            boxes = boxes.to(self.device)
-            rois = torch.cat([boxes.new_zeros(len(boxes), 1), boxes * im_scale], dim=1)  # [R, 5]
+            image, rois = self.network_inputs(rgb, boxes)
         with self.timer.stage("conv"):
             features = self.model.features(image)
         with self.timer.timed_head(self.model):
             logits, deltas = self.model.head(features, rois)
         with self.timer.stage("nms"):
-            return postprocess_detections(logits, deltas, boxes, height, width, self.config.postprocess)
+            return postprocess_detections(
+                logits, deltas, boxes.to(self.device), height, width, self.config.postprocess
+            )
 
 
 def _no_detections(device: torch.device) -> ImageDetections:

@@ -1,17 +1,19 @@
 """The truncated-SVD trade-off on the user's own model and data (Fast R-CNN §3.1 and Fig. 2):
-for each rank setting, fc6+fc7 time, total detection time and mAP, in one table.
+for each rank setting, fc6+fc7 time, total detection time and mAP, in one table; with distillation
+images, each factorized setting a second time with its layers distilled (:mod:`.distill`).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import numpy as np
 from torch import nn
 
 from rcnn_cli.inference.detect import DetectConfig, Detector, ProposalSource
+from rcnn_cli.inference.distill import DistillConfig, collect_rois, distill_layers
 from rcnn_cli.inference.timing import StageTimer
 from rcnn_cli.inference.truncated_svd import compress_layers, parse_ranks
 
@@ -41,6 +43,8 @@ def svd_sweep(
     device: Any = "cpu",
     log: Callable[[str], None] = lambda _m: None,
     passes: int = 3,
+    distill_images: Iterable[tuple[np.ndarray, np.ndarray]] | None = None,
+    distill_config: DistillConfig = DistillConfig(),
 ) -> list[dict[str, Any]]:
     """One row per rank setting: ranks, fc6+fc7 ms/image, total detect ms/image, and the columns that
     ``evaluate`` returns for the setting's COCO results (e.g. {"mAP": 71.3, "mAP07": 70.2}).
@@ -49,6 +53,9 @@ def svd_sweep(
     image to warm up (first-call allocations). Then ``passes`` rounds go over all images with every
     setting in turn, and each setting keeps its best round: on a shared machine other load only ever
     adds time, and interleaving spreads a busy spell over all settings instead of one.
+
+    ``distill_images`` ((rgb, proposals) pairs, e.g. of the training split): the original model's RoI
+    bank is collected on them once, and every factorized setting gets a second row, "+distill".
     """
     from rcnn_cli.data import read_image
     from rcnn_cli.evaluation.coco_format import coco_image_ids, detections_to_coco
@@ -58,18 +65,30 @@ def svd_sweep(
     ids = coco_image_ids(r.image_id for r in records)
     if settings is None:
         settings = default_rank_settings(load_model()[0])
-    detectors = []
+    bank = None
+    if distill_images is not None:
+        teacher, meta = load_model()
+        teacher_detector = Detector(teacher, meta["class_names"], config, device, meta.get("config"))
+        bank = collect_rois(teacher_detector, distill_images, distill_config, log)
+    variants: list[tuple[dict[str, int], bool]] = []  # (ranks, distilled)
     for ranks in settings:
+        variants.append((ranks, False))
+        if bank is not None and ranks:
+            variants.append((ranks, True))
+    detectors = []
+    for ranks, distilled in variants:
         model, meta = load_model()
         compress_layers(model, ranks)
+        if distilled and bank is not None:
+            distill_layers(model, bank, list(ranks), distill_config, log)
         detector = Detector(model, meta["class_names"], config, device, meta.get("config"))
         if inputs:
             detector.detect(inputs[0][1], inputs[0][2])  # warm-up, not timed
         detectors.append(detector)
 
-    best_fc = [float("inf")] * len(settings)
-    best_total = [float("inf")] * len(settings)
-    results: list[list[dict[str, Any]]] = [[] for _ in settings]
+    best_fc = [float("inf")] * len(variants)
+    best_total = [float("inf")] * len(variants)
+    results: list[list[dict[str, Any]]] = [[] for _ in variants]
     for round_index in range(max(passes, 1)):
         for i, detector in enumerate(detectors):
             detector.timer = StageTimer(detector.device)
@@ -86,8 +105,9 @@ def svd_sweep(
                 results[i] = found
     rows = []
     n = max(len(inputs), 1)
-    for i, ranks in enumerate(settings):
+    for i, (ranks, distilled) in enumerate(variants):
         label = ",".join(f"{k}={v}" for k, v in ranks.items()) or "none (original)"
+        label += " +distill" if distilled else ""
         metrics = evaluate(results[i])
         row = {
             "svd_ranks": label,

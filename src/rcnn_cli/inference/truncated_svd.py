@@ -97,6 +97,15 @@ def truncated_svd(linear: nn.Linear, rank: int, name: str = "layer") -> tuple[nn
     return factorized, error
 
 
+def reconstruction_error(original: nn.Linear, factorized: nn.Sequential) -> float:
+    """||W - W₂ W₁||_F / ||W||_F of a factorized layer against the layer it replaced (any factors, e.g.
+    after distillation, not only the SVD's)."""
+    W = original.weight.detach().double()
+    approx = factorized[1].weight.detach().double() @ factorized[0].weight.detach().double()
+    total = float(torch.linalg.matrix_norm(W))
+    return float(torch.linalg.matrix_norm(W - approx)) / total if total > 0 else 0.0
+
+
 def _params(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
 
