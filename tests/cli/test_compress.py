@@ -141,7 +141,7 @@ def test_distill_options_need_each_other(tmp_path: Path) -> None:
     base = ["compress", str(model), "-o", str(tmp_path / "x.pt"), "--svd-rank", "4"]
     for extra, message in (
         (["--proposals", str(props)], "go with --distill-on"),
-        (["--distill-on", str(tmp_path / "images")], "needs --proposals"),
+        (["--distill-on", str(tmp_path / "images")], "give --proposals FOLDER"),
         (
             ["--distill-on", str(tmp_path / "images"), "--proposals", str(props), "--distill-steps", "0"],
             ">= 1",

@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from rcnn_cli.errors import DataError, RcnnError
+from rcnn_cli.inference.truncated_svd import apply_low_rank_structure
 from rcnn_cli.models import (
     FastRCNN,
     build_backbone,
@@ -18,7 +19,6 @@ from rcnn_cli.models import (
     prepare_image,
     save_checkpoint,
 )
-from rcnn_cli.models.checkpoint import apply_svd_structure
 
 ROIS = torch.tensor([[0, 0, 0, 40, 30], [0, 10, 5, 60, 60], [1, 5, 5, 20, 50]], dtype=torch.float32)
 
@@ -154,7 +154,7 @@ def test_checkpoint_folds_box_normalization(tmp_path) -> None:
 
 def test_checkpoint_keeps_svd_structure(tmp_path) -> None:
     model = small_model().eval()
-    apply_svd_structure(model, {"fc6": 8})
+    apply_low_rank_structure(model, {"fc6": 8})
     save_checkpoint(tmp_path / "svd.pt", model, {"class_names": ["a", "b", "c"]})
     loaded, meta = load_checkpoint(tmp_path / "svd.pt")
     assert meta["svd_ranks"] == {"fc6": 8} and isinstance(loaded.fc6, nn.Sequential)

@@ -67,3 +67,42 @@ def user_errors(func: F) -> F:
             raise click.ClickException("interrupted; finished outputs are kept, rerun to resume") from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def proposal_options(images: str) -> Callable[[F], F]:
+    """``--proposals FOLDER`` and ``--proposal-method METHOD`` (one of them), for ``images`` (help text)."""
+    from pathlib import Path
+
+    from rcnn_cli.inference.detect import PROPOSAL_METHODS
+
+    def decorate(func: F) -> F:
+        func = click.option(
+            "--proposal-method",
+            type=click.Choice(PROPOSAL_METHODS),
+            default=None,
+            help=f"Compute proposals for {images} on the fly instead of --proposals.",
+        )(func)
+        return click.option(
+            "--proposals",
+            type=click.Path(exists=True, file_okay=False, path_type=Path),
+            help=f"Proposals folder made by 'rcnn propose' for {images}.",
+        )(func)
+
+    return decorate
+
+
+def proposal_source(
+    proposals: Any,
+    method: str | None,
+    mode: str = "fast",
+    max_proposals: int = 2000,
+    images: str = "the images",
+) -> Any:
+    """The :data:`rcnn_cli.inference.detect.ProposalSource` that :func:`proposal_options` chose."""
+    from rcnn_cli.inference.detect import folder_proposals, method_proposals
+
+    if (proposals is None) == (method is None):
+        raise RcnnError(f"give --proposals FOLDER or --proposal-method METHOD (one of them) for {images}")
+    if proposals is not None:
+        return folder_proposals(proposals)
+    return method_proposals(method, mode, max_proposals)

@@ -7,9 +7,8 @@ from pathlib import Path
 
 import click
 
-from rcnn_cli.cli.common import get_context, user_errors
+from rcnn_cli.cli.common import get_context, proposal_options, proposal_source, user_errors
 from rcnn_cli.errors import RcnnError
-from rcnn_cli.inference.detect import PROPOSAL_METHODS
 from rcnn_cli.inference.distill import DistillConfig
 
 _DEFAULTS = DistillConfig()
@@ -23,8 +22,8 @@ Examples (the paper's fractions: 1/4 of fc6's width, 1/16 of fc7's; 1024 and 256
       --distill-on data/bccd --split trainval --proposals proposals/trainval
 The new checkpoint records its ranks: 'rcnn detect --model runs/voc/model_svd.pt' loads it as it is.
 --distill-on trains the factorized layers to give the original model's scores and boxes on RoIs of
-those images (no labels needed; ~1 min on 2 CPU cores for the small head): it recovers most of the
-mAP that plain SVD loses at low ranks (docs/BENCHMARKS.md).
+those images (no labels needed; 1-2 min on 2 CPU cores for the small head, use a GPU for VGG16-size
+heads): it recovers most of the mAP that plain SVD loses at low ranks (docs/BENCHMARKS.md).
 """,
 )
 @click.argument("model", type=click.Path(exists=True, dir_okay=False, path_type=Path))
@@ -41,17 +40,7 @@ mAP that plain SVD loses at low ranks (docs/BENCHMARKS.md).
     help="Images (VOC folder, COCO JSON or image folder) to distill the factorized layers on.",
 )
 @click.option("--split", default=None, help="VOC split of --distill-on, e.g. trainval.")
-@click.option(
-    "--proposals",
-    type=click.Path(exists=True, file_okay=False, path_type=Path),
-    help="Proposals folder for the --distill-on images.",
-)
-@click.option(
-    "--proposal-method",
-    type=click.Choice(PROPOSAL_METHODS),
-    default=None,
-    help="Compute the --distill-on proposals on the fly instead of --proposals.",
-)
+@proposal_options("the --distill-on images")
 @click.option(
     "--distill-images", default=_DEFAULTS.images, show_default=True, help="Images to distill on (at most)."
 )
@@ -112,11 +101,9 @@ def compress(
 def _distill_images(spec, split, proposals, proposal_method, config: DistillConfig):  # type: ignore[no-untyped-def]
     """The (rgb, proposals) pairs to distill on, read lazily from ``spec``."""
     from rcnn_cli.data import open_dataset
-    from rcnn_cli.inference.detect import folder_proposals, method_proposals
     from rcnn_cli.inference.distill import calibration_images, pick_calibration
 
-    if (proposals is None) == (proposal_method is None):
-        raise RcnnError("--distill-on needs --proposals FOLDER or --proposal-method METHOD (one of them)")
+    source = proposal_source(proposals, proposal_method, images="the --distill-on images")
     if config.images < 1 or config.steps < 1:
         raise RcnnError("--distill-images and --distill-steps must be >= 1")
     dataset = open_dataset(spec, split)
@@ -124,7 +111,6 @@ def _distill_images(spec, split, proposals, proposal_method, config: DistillConf
         click.echo(f"skipped: {problem}", err=True)
     if not dataset.records:
         raise RcnnError(f"{spec}: no images to distill on")
-    source = folder_proposals(proposals) if proposals is not None else method_proposals(proposal_method)
     records = pick_calibration(dataset.records, config.images, config.seed)
     # A skipped image is always worth a line, even with -q.
     return calibration_images(records, source, lambda message: click.echo(message, err=True))

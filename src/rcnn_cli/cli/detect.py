@@ -6,9 +6,8 @@ from pathlib import Path
 
 import click
 
-from rcnn_cli.cli.common import get_context, user_errors
+from rcnn_cli.cli.common import get_context, proposal_options, proposal_source, user_errors
 from rcnn_cli.errors import RcnnError
-from rcnn_cli.inference.detect import PROPOSAL_METHODS
 
 
 @click.command(
@@ -27,17 +26,7 @@ Output: DIR/detections.json (COCO results), DIR/per_image/<id>.json, DIR/picture
 @click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path), required=True)
 @click.option("--dataset", "dataset_spec", default=None, help="VOC folder or COCO JSON instead of IMAGES.")
 @click.option("--split", default=None, help="VOC split (ImageSets/Main/SPLIT.txt).")
-@click.option(
-    "--proposals",
-    type=click.Path(exists=True, file_okay=False, path_type=Path),
-    help="Proposals folder made by 'rcnn propose'.",
-)
-@click.option(
-    "--proposal-method",
-    type=click.Choice(PROPOSAL_METHODS),
-    default=None,
-    help="Compute proposals on the fly instead of --proposals.",
-)
+@proposal_options("the images")
 @click.option(
     "--proposal-mode",
     type=click.Choice(["single", "fast", "quality"]),
@@ -99,8 +88,6 @@ def detect(
         DetectConfig,
         Detector,
         detect_records,
-        folder_proposals,
-        method_proposals,
     )
     from rcnn_cli.inference.postprocess import PostprocessConfig
     from rcnn_cli.inference.truncated_svd import compress_layers, parse_ranks
@@ -110,8 +97,7 @@ def detect(
     ctx = get_context()
     if bool(images) == bool(dataset_spec):
         raise RcnnError("give IMAGES (files, folders) or --dataset, not both and not neither")
-    if (proposals is None) == (proposal_method is None):
-        raise RcnnError("give --proposals FOLDER or --proposal-method METHOD (one of them)")
+    source = proposal_source(proposals, proposal_method, proposal_mode, max_proposals)
     if not 0.0 <= nms_threshold <= 1.0 or not 0.0 <= score_threshold < 1.0 or max_detections < 1:
         raise RcnnError("--nms must be in [0, 1], --score-threshold in [0, 1), --max-detections >= 1")
     spec = dataset_spec if dataset_spec else (images[0] if len(images) == 1 else list(images))
@@ -146,10 +132,6 @@ def detect(
         "max_detections": max_detections,
         "proposals": str(proposals.resolve()) if proposals else f"{proposal_method}:{proposal_mode}",
     }
-    if proposals is not None:
-        source = folder_proposals(proposals)
-    else:
-        source = method_proposals(proposal_method, proposal_mode, max_proposals)
     with Reporter("detect", total=len(dataset.records), verbosity=ctx.verbosity) as reporter:
         summary = detect_records(
             detector,

@@ -18,6 +18,7 @@ import torch
 from torch import Tensor, nn
 
 from rcnn_cli.errors import ArtifactError
+from rcnn_cli.inference.truncated_svd import apply_low_rank_structure
 from rcnn_cli.models.fast_rcnn import FastRCNN, ModelConfig
 
 FORMAT_VERSION = 1
@@ -32,15 +33,6 @@ def svd_ranks_of(model: FastRCNN) -> dict[str, int]:
         if isinstance(layer, nn.Sequential):
             ranks[name] = int(layer[0].out_features)
     return ranks
-
-
-def apply_svd_structure(model: FastRCNN, ranks: dict[str, int]) -> None:
-    """Replace fc6/fc7 by (uninitialized) SVD pairs of the given ranks, so a saved state dict fits."""
-    for name, rank in ranks.items():
-        layer = getattr(model, name)
-        first = nn.Linear(layer.in_features, rank, bias=False)
-        second = nn.Linear(rank, layer.out_features)
-        setattr(model, name, nn.Sequential(first, second))
 
 
 def fold_bbox_normalization(
@@ -125,7 +117,7 @@ def load_checkpoint(path: str | Path, device: Any = "cpu") -> tuple[FastRCNN, di
     config = ModelConfig.from_dict(checkpoint["config"])
     model = FastRCNN(config)
     ranks = dict(checkpoint.get("svd_ranks") or {})
-    apply_svd_structure(model, ranks)
+    apply_low_rank_structure(model, ranks)
     try:
         model.load_state_dict(checkpoint["state_dict"])
     except RuntimeError as exc:
