@@ -158,3 +158,25 @@ def test_nothing_to_learn_from_is_an_error(tmp_path) -> None:  # type: ignore[no
     empty = [(np.zeros((48, 64, 3), np.uint8), np.zeros((0, 4), np.float32))]
     with pytest.raises(RcnnError, match="no image with proposals"):
         collect_rois(detector, empty)
+
+
+def test_calibration_images_skip_what_cannot_be_read(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from types import SimpleNamespace
+
+    from rcnn_cli.errors import DataError
+    from rcnn_cli.inference.distill import calibration_images
+    from support.inference import write_images
+
+    paths = write_images(tmp_path / "images", 3)
+    paths[2].write_bytes(b"not an image")
+    records = [SimpleNamespace(image_id=p.stem, path=p) for p in paths]
+
+    def proposals(record, _rgb):  # type: ignore[no-untyped-def]
+        if record.image_id == "img0":
+            raise DataError(tmp_path / "props" / "img0.npz", "no proposals for image 'img0'")
+        return np.zeros((1, 4), np.float32)
+
+    messages: list[str] = []
+    pairs = list(calibration_images(records, proposals, messages.append))
+    assert len(pairs) == 1 and pairs[0][0].shape == (48, 64, 3)
+    assert len(messages) == 2 and "img0" in messages[0] and "img2" in messages[1]
