@@ -25,21 +25,29 @@ step "2/6 train Fast R-CNN (small backbone, from scratch, CPU)" \
 step "3/6 detect on the test images" \
     $RCNN detect --dataset "$SAMPLE" --split test --model "$OUT/run/model.pt" \
     --proposals "$OUT/proposals/test" -o "$OUT/detections"
-# The paper's fractions of the fc widths (fc6 1/4, fc7 1/16; the small head is 512 wide), then the
-# factorized layers distilled towards the original on the training images (no labels needed).
-step "4/6 compress fc6/fc7 by truncated SVD, distilled on the train images" \
-    $RCNN compress "$OUT/run/model.pt" -o "$OUT/run/model_svd.pt" --svd-ranks fc6=128,fc7=32 \
-    --distill-on "$SAMPLE" --split trainval --proposals "$OUT/proposals/trainval"
-step "4/6 detect on the test images with the compressed model" \
-    $RCNN detect --dataset "$SAMPLE" --split test --model "$OUT/run/model_svd.pt" \
-    --proposals "$OUT/proposals/test" -o "$OUT/detections_svd" --no-pictures --overwrite
-step "5/6 evaluate the compressed model's detections" \
-    $RCNN evaluate --dataset "$SAMPLE" --split test --detections "$OUT/detections_svd/detections.json" \
-    --no-coco --output "$OUT/evaluation_svd.json"
-step "6/6 evaluate the detections (VOC and COCO AP)" \
+step "4/6 evaluate the detections (VOC and COCO AP)" \
     $RCNN evaluate --dataset "$SAMPLE" --split test --detections "$OUT/detections/detections.json" \
     --output "$OUT/evaluation.json"
+# The paper's fractions of the fc widths (fc6 1/4, fc7 1/16; the small head is 512 wide), then the
+# factorized layers distilled towards the original on the training images (no labels needed).
+step "5/6 compress fc6/fc7 by truncated SVD, distilled on the train images" \
+    $RCNN compress "$OUT/run/model.pt" -o "$OUT/run/model_svd.pt" --svd-ranks fc6=128,fc7=32 \
+    --distill-on "$SAMPLE" --split trainval --proposals "$OUT/proposals/trainval"
+step "6/6 detect and evaluate with the compressed model" \
+    $RCNN detect --dataset "$SAMPLE" --split test --model "$OUT/run/model_svd.pt" \
+    --proposals "$OUT/proposals/test" -o "$OUT/detections_svd" --no-pictures --overwrite
+step "6/6 detect and evaluate with the compressed model" \
+    $RCNN evaluate --dataset "$SAMPLE" --split test --detections "$OUT/detections_svd/detections.json" \
+    --no-coco --output "$OUT/evaluation_svd.json"
 
-printf '\nPictures with labelled boxes: %s/detections/pictures/\n' "$OUT"
+.venv/bin/python - "$OUT" <<'PY'
+import json, sys
+out = sys.argv[1]
+full, svd = (json.load(open(f"{out}/{name}")) for name in ("evaluation.json", "evaluation_svd.json"))
+a, b = full["mean"], svd["mean"]
+print(f"\nmAP on the {full['images']} test images, VOC area AP: {a['voc_ap']:.1f}, compressed model "
+      f"{b['voc_ap']:.1f} (VOC07: {a['voc07_ap']:.1f} and {b['voc07_ap']:.1f}; COCO AP {a['coco_ap']:.1f})")
+PY
+printf 'Pictures with labelled boxes: %s/detections/pictures/\n' "$OUT"
 printf 'Scores: %s/evaluation.json (compressed: %s/evaluation_svd.json)\n' "$OUT" "$OUT"
 printf 'Model: %s/run/model.pt   Compressed: %s/run/model_svd.pt\n' "$OUT" "$OUT"
