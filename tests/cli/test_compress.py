@@ -103,7 +103,8 @@ def test_distill_on_images_records_the_report_and_detects(tmp_path: Path) -> Non
     net, meta = load_checkpoint(out)
     assert meta["svd_ranks"] == {"fc6": 4, "fc7": 2}
     report = meta["distill"]
-    assert report["images"] == 2 and report["steps"] == 100
+    assert report["images"] == 2 and report["steps"] == 100 and report["config"]["steps"] == 100
+    assert report["on"] == f"{tmp_path / 'images'} --proposals {props}"
     assert report["kl_after"] + report["box_after"] < report["kl_before"] + report["box_before"]
 
     # The distilled factors differ from the plain SVD's, and detect loads the file as it is.

@@ -85,6 +85,7 @@ def compress(
         device=ctx.torch_device(),
         distill_images=images,
         distill_config=config,
+        distill_source=_describe(distill_on, split, proposals, proposal_method),
         log=log,
     )
     print_rows("Truncated SVD", result.rows)
@@ -114,3 +115,11 @@ def _distill_images(spec, split, proposals, proposal_method, config: DistillConf
     records = pick_calibration(dataset.records, config.images, config.seed)
     # A skipped image is always worth a line, even with -q.
     return calibration_images(records, source, lambda message: click.echo(message, err=True))
+
+
+def _describe(spec, split, proposals, proposal_method) -> str:  # type: ignore[no-untyped-def]
+    """Where the distillation images came from, as recorded in the checkpoint ("" without them)."""
+    if spec is None:
+        return ""
+    where = f"{spec}" + (f" --split {split}" if split else "")
+    return where + (f" --proposals {proposals}" if proposals else f" --proposal-method {proposal_method}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -62,10 +62,11 @@ def compress_checkpoint(
     repeats: int = 5,
     distill_images: Iterable[tuple[np.ndarray, np.ndarray]] | None = None,
     distill_config: DistillConfig = DistillConfig(),
+    distill_source: str = "",
     log: Callable[[str], None] = lambda _m: None,
 ) -> CompressResult:
     """Write ``output``: ``model_path`` with fc layers factorized (and distilled on ``distill_images``,
-    (rgb, proposals) pairs, when given).
+    (rgb, proposals) pairs, when given; ``distill_source`` says where they came from, for the record).
 
     fc time is measured per layer on a batch of ``rois`` random inputs (what the head sees for ``rois``
     proposals), before and after, in the same process.
@@ -101,7 +102,9 @@ def compress_checkpoint(
     }
     errors = {r.name: {"rank": r.rank, "relative_error": final_error[r.name]} for r in reports}
     kept = {k: v for k, v in meta.items() if k not in ("config", "svd_ranks", "distill")}
-    extra = {"distill": report.as_dict()} if report is not None else {}
+    extra = {}
+    if report is not None:  # what was done, and with what, so that it can be redone
+        extra["distill"] = {**report.as_dict(), "on": distill_source, "config": asdict(distill_config)}
     save_checkpoint(output, model.cpu(), {**kept, "compressed_from": str(model_path), "svd": errors, **extra})
     rows = [
         {
