@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
 STAMP  := $(VENV)/.installed
 # Reinstall (rebuild the extension) when packaging or any kernel source changes.
-OPS_SOURCES := $(shell find ops -name '*.cpp' -o -name '*.cu' -o -name '*.h' 2>/dev/null)
+OPS_SOURCES := $(shell find ops -name '*.cpp' -o -name '*.cu' -o -name '*.h' -o -name '*.cuh' 2>/dev/null)
 
 .PHONY: install test test-fast demo lint format bench clean
 

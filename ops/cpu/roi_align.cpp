@@ -23,105 +23,21 @@
 #include <vector>
 
 #include "cpu/roi_max_pool.h"
+#include "roi_align_math.h"
 
 namespace rcnn_cli::cpu {
 
 namespace {
 
-// One bilinear sample: four neighbour offsets in the plane and their weights.
-template <typename T>
-struct Sample {
-  int64_t pos1, pos2, pos3, pos4;
-  T w1, w2, w3, w4;
-  bool valid;
-};
-
-template <typename T>
-struct RoiGeometry {
-  int64_t batch;
-  T start_h, start_w, bin_size_h, bin_size_w;
-  int64_t grid_h, grid_w;
-};
-
-template <typename T>
-RoiGeometry<T> roi_geometry(
-    const T* roi,
-    T spatial_scale,
-    int64_t pooled_height,
-    int64_t pooled_width,
-    int64_t sampling_ratio,
-    bool aligned,
-    int64_t height,
-    int64_t width) {
-  RoiGeometry<T> g;
-  g.batch = static_cast<int64_t>(roi[0]);
-  const T offset = aligned ? T(0.5) : T(0.0);
-  g.start_w = roi[1] * spatial_scale - offset;
-  g.start_h = roi[2] * spatial_scale - offset;
-  const T end_w = roi[3] * spatial_scale - offset;
-  const T end_h = roi[4] * spatial_scale - offset;
-  T roi_width = end_w - g.start_w;
-  T roi_height = end_h - g.start_h;
-  if (!aligned) {
-    // Legacy (Detectron) behaviour: force malformed RoIs to be 1x1.
-    roi_width = std::max(roi_width, T(1.));
-    roi_height = std::max(roi_height, T(1.));
-  }
-  g.bin_size_h = roi_height / static_cast<T>(pooled_height);
-  g.bin_size_w = roi_width / static_cast<T>(pooled_width);
-  const T cap = static_cast<T>(2 * std::max(height, width) + 2);
-  g.grid_h = sampling_ratio > 0
-      ? sampling_ratio
-      : static_cast<int64_t>(std::min(std::ceil(roi_height / static_cast<T>(pooled_height)), cap));
-  g.grid_w = sampling_ratio > 0
-      ? sampling_ratio
-      : static_cast<int64_t>(std::min(std::ceil(roi_width / static_cast<T>(pooled_width)), cap));
-  // An inverted RoI (aligned, x2 < x1) gives a negative adaptive grid: no samples,
-  // the output is 0 as in torchvision.
-  g.grid_h = std::max<int64_t>(g.grid_h, 0);
-  g.grid_w = std::max<int64_t>(g.grid_w, 0);
-  return g;
-}
-
-template <typename T>
-Sample<T> bilinear_sample(int64_t height, int64_t width, T y, T x) {
-  Sample<T> s{0, 0, 0, 0, T(0), T(0), T(0), T(0), false};
-  if (y < -1.0 || y > height || x < -1.0 || x > width) return s;  // outside: contributes 0
-  if (y <= 0) y = 0;
-  if (x <= 0) x = 0;
-  int64_t y_low = static_cast<int64_t>(y);
-  int64_t x_low = static_cast<int64_t>(x);
-  int64_t y_high, x_high;
-  if (y_low >= height - 1) {
-    y_high = y_low = height - 1;
-    y = static_cast<T>(y_low);
-  } else {
-    y_high = y_low + 1;
-  }
-  if (x_low >= width - 1) {
-    x_high = x_low = width - 1;
-    x = static_cast<T>(x_low);
-  } else {
-    x_high = x_low + 1;
-  }
-  const T ly = y - y_low, lx = x - x_low;
-  const T hy = T(1.) - ly, hx = T(1.) - lx;
-  s.pos1 = y_low * width + x_low;
-  s.pos2 = y_low * width + x_high;
-  s.pos3 = y_high * width + x_low;
-  s.pos4 = y_high * width + x_high;
-  s.w1 = hy * hx;
-  s.w2 = hy * lx;
-  s.w3 = ly * hx;
-  s.w4 = ly * lx;
-  s.valid = true;
-  return s;
-}
+using roi_align_math::bilinear_sample;
+using roi_align_math::Geometry;
+using roi_align_math::roi_geometry;
+using roi_align_math::Sample;
 
 // All samples of one RoI in order (ph, pw, iy, ix).
 template <typename T>
 void roi_samples(
-    const RoiGeometry<T>& g,
+    const Geometry<T>& g,
     int64_t pooled_height,
     int64_t pooled_width,
     int64_t height,
@@ -131,11 +47,9 @@ void roi_samples(
   for (int64_t ph = 0; ph < pooled_height; ++ph) {
     for (int64_t pw = 0; pw < pooled_width; ++pw) {
       for (int64_t iy = 0; iy < g.grid_h; ++iy) {
-        const T y = g.start_h + ph * g.bin_size_h +
-            static_cast<T>(iy + .5f) * g.bin_size_h / static_cast<T>(g.grid_h);
+        const T y = roi_align_math::sample_y(g, ph, iy);
         for (int64_t ix = 0; ix < g.grid_w; ++ix) {
-          const T x = g.start_w + pw * g.bin_size_w +
-              static_cast<T>(ix + .5f) * g.bin_size_w / static_cast<T>(g.grid_w);
+          const T x = roi_align_math::sample_x(g, pw, ix);
           samples.push_back(bilinear_sample<T>(height, width, y, x));
         }
       }
@@ -172,13 +86,15 @@ at::Tensor roi_align_cpu(
     at::parallel_for(0, num_rois, 1, [&](int64_t begin, int64_t end) {
       std::vector<Sample<T>> samples;
       for (int64_t k = begin; k < end; ++k) {
-        const RoiGeometry<T> g =
-            roi_geometry<T>(r + k * 5, scale, pooled_height, pooled_width, sampling_ratio, aligned, height, width);
+        const T* roi = r + k * 5;  // (batch, x1, y1, x2, y2)
+        const int64_t batch = static_cast<int64_t>(roi[0]);
+        const Geometry<T> g = roi_geometry<T>(
+            roi[1], roi[2], roi[3], roi[4], scale, pooled_height, pooled_width, sampling_ratio, aligned, height, width);
         roi_samples<T>(g, pooled_height, pooled_width, height, width, samples);
         const int64_t per_bin = g.grid_h * g.grid_w;
         const T count = static_cast<T>(std::max<int64_t>(per_bin, 1));
         for (int64_t c = 0; c < channels; ++c) {
-          const T* plane = in + (g.batch * channels + c) * height * width;
+          const T* plane = in + (batch * channels + c) * height * width;
           T* out_c = out + (k * channels + c) * bins;
           const Sample<T>* s = samples.data();
           for (int64_t b = 0; b < bins; ++b) {
@@ -229,13 +145,15 @@ at::Tensor roi_align_backward_cpu(
     at::parallel_for(0, channels, 1, [&](int64_t c_begin, int64_t c_end) {
       std::vector<Sample<T>> samples;
       for (int64_t k = 0; k < num_rois; ++k) {
-        const RoiGeometry<T> g =
-            roi_geometry<T>(r + k * 5, scale, pooled_height, pooled_width, sampling_ratio, aligned, height, width);
+        const T* roi = r + k * 5;  // (batch, x1, y1, x2, y2)
+        const int64_t batch = static_cast<int64_t>(roi[0]);
+        const Geometry<T> g = roi_geometry<T>(
+            roi[1], roi[2], roi[3], roi[4], scale, pooled_height, pooled_width, sampling_ratio, aligned, height, width);
         roi_samples<T>(g, pooled_height, pooled_width, height, width, samples);
         const int64_t per_bin = g.grid_h * g.grid_w;
         const T count = static_cast<T>(per_bin);
         for (int64_t c = c_begin; c < c_end; ++c) {
-          T* plane = g_in + (g.batch * channels + c) * height * width;
+          T* plane = g_in + (batch * channels + c) * height * width;
           const T* g_c = g_out + (k * channels + c) * bins;
           const Sample<T>* s = samples.data();
           for (int64_t b = 0; b < bins; ++b) {
