@@ -183,6 +183,48 @@ def main() -> None:
                 f"  torchvision roi_align fwd+bwd, {num} RoIs", t["tv_roi_align"], f"ours {ratio:.2f}x faster"
             )
 
+    # Test time: forward only, no gradient, as in `rcnn detect`. On the CPU the wrappers then skip the
+    # argmax (rcnn_cli::_roi_max_pool_values); the "with argmax" rows call the training-time op directly.
+    rois = proposals(2000, 2, g).to(device)
+    ops = torch.ops.rcnn_cli
+    grids = [side for level in LEVELS for side in (level, level)]
+    inference = {
+        "roi_pool": lambda: roi_pool(features, rois, 7, SCALE),
+        "roi_pool_argmax": lambda: ops.roi_pool(features, rois, SCALE, 7, 7),
+        "spp_pool": lambda: spp_pool(features, rois, LEVELS, SCALE),
+        "spp_pool_argmax": lambda: ops.spp_pool(features, rois, SCALE, list(LEVELS)),
+    }
+    if tv:
+        inference["tv_roi_pool"] = lambda: tv.roi_pool(features, rois, 7, SCALE)
+    with torch.inference_mode():
+        t = interleaved(inference, args.repeat, device)
+        same = torch.equal(roi_pool(features, rois, 7, SCALE), ops.roi_pool(features, rois, SCALE, 7, 7)[0])
+        same &= torch.equal(
+            ops._roi_max_pool_values(features, rois, SCALE, grids), spp_pool(features, rois, LEVELS, SCALE)
+        )
+    row(
+        "roi_pool 7x7 inference forward, 2000 RoIs",
+        t["roi_pool"],
+        "identical outputs" if same else "OUTPUTS DIFFER",
+    )
+    row(
+        "  the same with argmax (training op)",
+        t["roi_pool_argmax"],
+        f"inference {t['roi_pool_argmax'] / t['roi_pool']:.2f}x faster",
+    )
+    if tv:
+        row(
+            "  torchvision roi_pool forward",
+            t["tv_roi_pool"],
+            f"ours {t['tv_roi_pool'] / t['roi_pool']:.2f}x faster",
+        )
+    row(f"spp_pool {LEVELS} inference forward, 2000 RoIs", t["spp_pool"])
+    row(
+        "  the same with argmax (training op)",
+        t["spp_pool_argmax"],
+        f"inference {t['spp_pool_argmax'] / t['spp_pool']:.2f}x faster",
+    )
+
     boxes = proposals(6000, 1, g)[:, 1:].to(device)
     scores = torch.rand(6000, generator=g).to(device)
     fns = {"ours": lambda: nms(boxes, scores, 0.7), "greedy": lambda: greedy_nms(boxes, scores, 0.7)}

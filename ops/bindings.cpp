@@ -25,6 +25,11 @@ TORCH_LIBRARY(rcnn_cli, m) {
   // (output [K, C * sum(l*l)], argmax int32, same shape). Layout: level by level,
   // each level channel-major (c, ph, pw), i.e. cat([roi_pool(l).flatten(1) for l in levels], 1).
   m.def("spp_pool(Tensor input, Tensor rois, float spatial_scale, int[] levels) -> (Tensor, Tensor)");
+  // Inference form of both: the output alone, no argmax to compute or store (nothing
+  // will ask for a gradient). grids = [h0, w0, h1, w1, ...] -> [K, C * sum(h*w)], the
+  // spp_pool layout; roi_pool is one grid, its output a view [K, C, ph, pw] of this.
+  // CPU only; on other devices the Python wrappers call roi_pool/spp_pool.
+  m.def("_roi_max_pool_values(Tensor input, Tensor rois, float spatial_scale, int[] grids) -> Tensor");
   // Backward of both max poolings: route grad to the argmax element of each output.
   // grad and argmax are in the forward's layout, grid_bins the bins of each grid
   // ([ph * pw] for roi_pool, [l * l for l in levels] for spp_pool).

@@ -20,11 +20,13 @@ struct PoolGrid {
 // input [N, C, H, W], rois [K, 5] -> (output [K, C * sum(h*w)], argmax int32 same shape).
 // Output layout: grid by grid; inside a grid channel-major (c, ph, pw).
 // argmax holds h * W + w inside the (n, c) plane, or -1 for an empty bin.
+// with_argmax false (inference): the same output, argmax undefined, ~a third faster.
 std::tuple<at::Tensor, at::Tensor> roi_max_pool_forward(
     const at::Tensor& input,
     const at::Tensor& rois,
     double spatial_scale,
-    const std::vector<PoolGrid>& grids);
+    const std::vector<PoolGrid>& grids,
+    bool with_argmax = true);
 
 // grad, argmax in the forward's layout; grid_bins = h * w of each grid
 // -> grad_input [batch_size, channels, height, width].

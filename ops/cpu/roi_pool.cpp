@@ -113,6 +113,33 @@ void bin_max(
   bin_max_impl(map, width, stride, bin, maxval, maxidx, block);
 }
 
+// The same maximum without its position, for inference (no backward will need it):
+// no index blend in the loop and no argmax tensor to write.
+template <typename T>
+inline void bin_max_values_impl(const T* map, int64_t width, int64_t stride, const Bin& bin, T* maxval, int64_t block) {
+  for (int64_t h = bin.hstart; h < bin.hend; ++h) {
+    for (int64_t w = bin.wstart; w < bin.wend; ++w) {
+      const T* pixel = map + (h * width + w) * stride;
+      for (int64_t c = 0; c < block; ++c) {
+        const T v = pixel[c];
+        const T m = maxval[c];
+        maxval[c] = v > m ? v : m;  // the argmax version's expression: the same value, NaN included
+      }
+    }
+  }
+}
+
+RCNN_CLI_VECTOR_CLONES
+void bin_max_values(const float* map, int64_t width, int64_t stride, const Bin& bin, float* maxval, int64_t block) {
+  bin_max_values_impl(map, width, stride, bin, maxval, block);
+}
+
+RCNN_CLI_VECTOR_CLONES
+void bin_max_values(
+    const double* map, int64_t width, int64_t stride, const Bin& bin, double* maxval, int64_t block) {
+  bin_max_values_impl(map, width, stride, bin, maxval, block);
+}
+
 // Merges the maximum of a sub-bin into a bin's: the larger value wins and, between
 // equal values, the smaller plane index, which is the one a row-major scan of the
 // whole bin meets first. So combining gives exactly the scan's value and argmax.
@@ -135,7 +162,8 @@ inline void combine_max(const T* sub_max, const int32_t* sub_idx, T* maxval, int
 constexpr int64_t kChannelBlock = 64;
 constexpr int64_t kRoiChunk = 64;
 
-template <typename T>
+// kArgmax false: values only (argmax is null), for inference.
+template <typename T, bool kArgmax>
 void forward_kernel(
     const T* input_nhwc,
     const T* rois,
@@ -192,7 +220,7 @@ void forward_kernel(
     // Results of every grid for one channel block, bin-major; written out channel-major
     // afterwards so that the stores to the output run sequentially.
     std::vector<T> tile_max(num_bins * kChannelBlock);
-    std::vector<int32_t> tile_idx(num_bins * kChannelBlock);
+    std::vector<int32_t> tile_idx(kArgmax ? num_bins * kChannelBlock : 0);
     for (int64_t tile = begin; tile < end; ++tile) {
       const int64_t c0 = (tile / roi_chunks) * kChannelBlock;
       const int64_t block = std::min(kChannelBlock, channels - c0);
@@ -209,13 +237,17 @@ void forward_kernel(
             const Bin& bin = roi_bins_k[b];
             const bool empty = bin.hend <= bin.hstart || bin.wend <= bin.wstart;
             T* maxval = tile_max.data() + b * kChannelBlock;
-            int32_t* maxidx = tile_idx.data() + b * kChannelBlock;
+            int32_t* maxidx = kArgmax ? tile_idx.data() + b * kChannelBlock : nullptr;
             // torchvision starts from -FLT_MAX for every dtype; so do we.
             std::fill(maxval, maxval + block, empty ? T(0) : T(std::numeric_limits<float>::lowest()));
-            std::fill(maxidx, maxidx + block, -1);
+            if constexpr (kArgmax) std::fill(maxidx, maxidx + block, -1);
             if (empty) continue;
             if (source[g] < 0) {
-              bin_max(map, width, channels, bin, maxval, maxidx, block);
+              if constexpr (kArgmax) {
+                bin_max(map, width, channels, bin, maxval, maxidx, block);
+              } else {
+                bin_max_values(map, width, channels, bin, maxval, block);
+              }
               continue;
             }
             const int64_t f = source[g], s = factor[g];
@@ -225,9 +257,12 @@ void forward_kernel(
                 const int64_t fine = first_bin[f] + (ph * s + dy) * grids[f].width + pw * s + dx;
                 const Bin& fine_bin = roi_bins_k[fine];
                 if (fine_bin.hend <= fine_bin.hstart || fine_bin.wend <= fine_bin.wstart) continue;
-                combine_max(
-                    tile_max.data() + fine * kChannelBlock, tile_idx.data() + fine * kChannelBlock, maxval,
-                    maxidx, block);
+                const T* fine_max = tile_max.data() + fine * kChannelBlock;
+                if constexpr (kArgmax) {
+                  combine_max(fine_max, tile_idx.data() + fine * kChannelBlock, maxval, maxidx, block);
+                } else {
+                  for (int64_t c = 0; c < block; ++c) maxval[c] = fine_max[c] > maxval[c] ? fine_max[c] : maxval[c];
+                }
               }
             }
           }
@@ -235,13 +270,15 @@ void forward_kernel(
         for (int64_t g = 0; g < num_grids; ++g) {
           const int64_t grid_bins = grids[g].height * grids[g].width;
           T* out_grid = output + k * roi_stride + first_bin[g] * channels + c0 * grid_bins;
-          int32_t* arg_grid = argmax + k * roi_stride + first_bin[g] * channels + c0 * grid_bins;
           const T* tmax = tile_max.data() + first_bin[g] * kChannelBlock;
-          const int32_t* tidx = tile_idx.data() + first_bin[g] * kChannelBlock;
           for (int64_t c = 0; c < block; ++c) {
-            for (int64_t j = 0; j < grid_bins; ++j) {
-              out_grid[c * grid_bins + j] = tmax[j * kChannelBlock + c];
-              arg_grid[c * grid_bins + j] = tidx[j * kChannelBlock + c];
+            for (int64_t j = 0; j < grid_bins; ++j) out_grid[c * grid_bins + j] = tmax[j * kChannelBlock + c];
+          }
+          if constexpr (kArgmax) {
+            int32_t* arg_grid = argmax + k * roi_stride + first_bin[g] * channels + c0 * grid_bins;
+            const int32_t* tidx = tile_idx.data() + first_bin[g] * kChannelBlock;
+            for (int64_t c = 0; c < block; ++c) {
+              for (int64_t j = 0; j < grid_bins; ++j) arg_grid[c * grid_bins + j] = tidx[j * kChannelBlock + c];
             }
           }
         }
@@ -303,7 +340,8 @@ std::tuple<at::Tensor, at::Tensor> roi_max_pool_forward(
     const at::Tensor& input,
     const at::Tensor& rois,
     double spatial_scale,
-    const std::vector<PoolGrid>& grids) {
+    const std::vector<PoolGrid>& grids,
+    bool with_argmax) {
   check_rois(input, rois, "roi_max_pool");
   int64_t num_bins = 0;
   for (const PoolGrid& g : grids) {
@@ -314,7 +352,8 @@ std::tuple<at::Tensor, at::Tensor> roi_max_pool_forward(
   const int64_t channels = input.size(1);
   // The kernel writes every element (empty bins included), so no zero fill.
   at::Tensor output = at::empty({num_rois, channels * num_bins}, input.options());
-  at::Tensor argmax = at::empty({num_rois, channels * num_bins}, input.options().dtype(at::kInt));
+  at::Tensor argmax =
+      with_argmax ? at::empty({num_rois, channels * num_bins}, input.options().dtype(at::kInt)) : at::Tensor();
   if (output.numel() == 0) return {output, argmax};
 
   // Channels-last makes the innermost max run over contiguous channels; for a
@@ -322,17 +361,24 @@ std::tuple<at::Tensor, at::Tensor> roi_max_pool_forward(
   const at::Tensor input_nhwc = input.permute({0, 2, 3, 1}).contiguous();
   const at::Tensor rois_c = rois.contiguous();
   AT_DISPATCH_FLOATING_TYPES(input.scalar_type(), "roi_max_pool_forward", [&] {
-    forward_kernel<scalar_t>(
-        input_nhwc.data_ptr<scalar_t>(),
-        rois_c.data_ptr<scalar_t>(),
-        num_rois,
-        channels,
-        input.size(2),
-        input.size(3),
-        static_cast<scalar_t>(spatial_scale),
-        grids,
-        output.data_ptr<scalar_t>(),
-        argmax.data_ptr<int32_t>());
+    const auto run = [&](auto kernel, int32_t* argmax_ptr) {
+      kernel(
+          input_nhwc.data_ptr<scalar_t>(),
+          rois_c.data_ptr<scalar_t>(),
+          num_rois,
+          channels,
+          input.size(2),
+          input.size(3),
+          static_cast<scalar_t>(spatial_scale),
+          grids,
+          output.data_ptr<scalar_t>(),
+          argmax_ptr);
+    };
+    if (with_argmax) {
+      run(forward_kernel<scalar_t, true>, argmax.data_ptr<int32_t>());
+    } else {
+      run(forward_kernel<scalar_t, false>, nullptr);
+    }
   });
   return {output, argmax};
 }
@@ -393,9 +439,20 @@ std::tuple<at::Tensor, at::Tensor> roi_pool_cpu(
   return {output.view({k, c, pooled_height, pooled_width}), argmax.view({k, c, pooled_height, pooled_width})};
 }
 
+// grids = [h0, w0, h1, w1, ...] -> output [K, C * sum(h * w)] of roi_max_pool_forward, without argmax.
+at::Tensor roi_max_pool_values_cpu(
+    const at::Tensor& input, const at::Tensor& rois, double spatial_scale, at::IntArrayRef grids) {
+  TORCH_CHECK(
+      !grids.empty() && grids.size() % 2 == 0, "_roi_max_pool_values: grids must be (height, width) pairs");
+  std::vector<PoolGrid> pool_grids;
+  for (size_t i = 0; i < grids.size(); i += 2) pool_grids.push_back({grids[i], grids[i + 1]});
+  return std::get<0>(roi_max_pool_forward(input, rois, spatial_scale, pool_grids, /*with_argmax=*/false));
+}
+
 }  // namespace
 
 TORCH_LIBRARY_IMPL(rcnn_cli, CPU, m) {
+  m.impl("_roi_max_pool_values", &roi_max_pool_values_cpu);
   m.impl("roi_pool", &roi_pool_cpu);
   m.impl("_roi_max_pool_backward", &roi_max_pool_backward);
 }

@@ -45,3 +45,12 @@ def has_kernel(op: str, device: torch.device) -> bool:
     load()
     key = "CUDA" if device.type == "cuda" else device.type.upper()
     return torch._C._dispatch_has_kernel_for_dispatch_key(f"rcnn_cli::{op}", key)
+
+
+def values_only(input: torch.Tensor) -> bool:
+    """Whether a max pooling of ``input`` may skip its argmax: nothing will ask for a gradient
+    (no grad mode, inference mode, or an input that does not require one, e.g. cached features),
+    and ``rcnn_cli::_roi_max_pool_values`` has a kernel for the device (the CPU)."""
+    if torch.is_grad_enabled() and input.requires_grad:
+        return False
+    return has_kernel("_roi_max_pool_values", input.device)

@@ -29,6 +29,11 @@ def _spp_pool_fake(
     return input.new_empty(shape), input.new_empty(shape, dtype=torch.int32)
 
 
+def _roi_max_pool_values_fake(input: Tensor, rois: Tensor, spatial_scale: float, grids: list[int]) -> Tensor:
+    bins = sum(h * w for h, w in zip(grids[0::2], grids[1::2], strict=True))
+    return input.new_empty((rois.shape[0], input.shape[1] * bins))
+
+
 def _roi_max_pool_backward_fake(
     grad: Tensor,
     rois: Tensor,
@@ -133,6 +138,7 @@ def register() -> None:
     fake = torch.library.register_fake
     fake("rcnn_cli::roi_pool")(_roi_pool_fake)
     fake("rcnn_cli::spp_pool")(_spp_pool_fake)
+    fake("rcnn_cli::_roi_max_pool_values")(_roi_max_pool_values_fake)
     fake("rcnn_cli::_roi_max_pool_backward")(_roi_max_pool_backward_fake)
     fake("rcnn_cli::roi_align")(_roi_align_fake)
     fake("rcnn_cli::_roi_align_backward")(_roi_align_backward_fake)

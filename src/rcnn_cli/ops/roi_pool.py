@@ -38,6 +38,9 @@ def roi_pool(
     scale = check_spatial_scale("roi_pool", spatial_scale)
     pooled_height, pooled_width = pair("roi_pool", output_size)
     rois = as_rois("roi_pool", rois, input)
+    if _extension.values_only(input):  # inference: no argmax to compute and store
+        output = _extension.ops()._roi_max_pool_values(input, rois, scale, [pooled_height, pooled_width])
+        return output.view(rois.shape[0], input.shape[1], pooled_height, pooled_width)
     output, _argmax = _extension.ops().roi_pool(input, rois, scale, pooled_height, pooled_width)
     return output
 

@@ -44,6 +44,9 @@ def spp_pool(
     scale = check_spatial_scale("spp_pool", spatial_scale)
     levels = check_positive_ints("spp_pool", "levels", levels)
     rois = as_rois("spp_pool", rois, input)
+    if _extension.values_only(input):  # inference: no argmax to compute and store
+        grids = [side for level in levels for side in (level, level)]
+        return _extension.ops()._roi_max_pool_values(input, rois, scale, grids)
     output, _argmax = _extension.ops().spp_pool(input, rois, scale, list(levels))
     return output
 
