@@ -36,9 +36,9 @@ def main() -> None:
     helpers = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(helpers)
     from rcnn_cli.data import make_synthetic_voc, open_dataset
+    from rcnn_cli.training.config import TrainConfig
     from rcnn_cli.training.sampling import SamplerConfig
     from rcnn_cli.training.setup import RunSpec, build_trainer
-    from rcnn_cli.training.trainer import TrainConfig
 
     width, height = (int(v) for v in args.size.split("x"))
     root = Path(tempfile.mkdtemp(prefix="bench_sampling_"))

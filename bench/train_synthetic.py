@@ -31,10 +31,10 @@ def main() -> None:
     helpers = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(helpers)
     from rcnn_cli.data import make_synthetic_voc, open_dataset
+    from rcnn_cli.training.config import TrainConfig
     from rcnn_cli.training.proposals_io import load_proposals
     from rcnn_cli.training.sampling import SamplerConfig
     from rcnn_cli.training.setup import RunSpec, build_trainer
-    from rcnn_cli.training.trainer import TrainConfig
 
     root = Path(tempfile.mkdtemp(prefix="bench_synth_"))
     make_synthetic_voc(root / "voc", args.images, seed=0)

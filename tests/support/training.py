@@ -67,9 +67,9 @@ def ddp_worker(rank: int, shapes: str, tmp: str, tiny: dict) -> None:
     )
     torch.set_num_threads(1)
     from rcnn_cli.training import distributed
+    from rcnn_cli.training.config import TrainConfig
     from rcnn_cli.training.sampling import SamplerConfig
     from rcnn_cli.training.setup import RunSpec, build_trainer
-    from rcnn_cli.training.trainer import TrainConfig
 
     run = RunSpec(
         dataset=f"{shapes}/voc",

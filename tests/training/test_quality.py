@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 from rcnn_cli.data import make_synthetic_voc, open_dataset
+from rcnn_cli.training.config import TrainConfig
 from rcnn_cli.training.proposals_io import load_proposals
 from rcnn_cli.training.sampling import SamplerConfig
 from rcnn_cli.training.setup import RunSpec, build_trainer
-from rcnn_cli.training.trainer import TrainConfig
 from support import training as train_helpers
 
 

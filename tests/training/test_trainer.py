@@ -10,9 +10,9 @@ import torch
 from rcnn_cli.boxes import BoxCoder
 from rcnn_cli.errors import ArtifactError, RcnnError
 from rcnn_cli.models import load_checkpoint
+from rcnn_cli.training.config import TrainConfig
 from rcnn_cli.training.sampling import SamplerConfig
 from rcnn_cli.training.setup import RunSpec, build_trainer
-from rcnn_cli.training.trainer import TrainConfig
 from support import training as train_helpers
 
 TINY = dict(scales=(96,), max_size=200, fc_dims=(64, 64))

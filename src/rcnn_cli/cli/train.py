@@ -88,9 +88,9 @@ def train(**opts) -> None:
     """Train Fast R-CNN on a dataset and its proposals; writes RUN/model.pt and RUN/metrics.jsonl."""
     from rcnn_cli.errors import RcnnError
     from rcnn_cli.progress import Reporter
+    from rcnn_cli.training.config import TrainConfig
     from rcnn_cli.training.sampling import SamplerConfig
     from rcnn_cli.training.setup import SMALL_RECIPE, RunSpec, build_trainer
-    from rcnn_cli.training.trainer import TrainConfig
 
     ctx = get_context()
     device = ctx.torch_device()

@@ -16,9 +16,11 @@ from rcnn_cli.errors import ArtifactError, RcnnError
 from rcnn_cli.models.fast_rcnn import FastRCNN, default_config
 from rcnn_cli.models.weights import load_torchvision_weights
 from rcnn_cli.training import distributed
+from rcnn_cli.training.config import TrainConfig
+from rcnn_cli.training.entries import ImageSource, prepare_entries
 from rcnn_cli.training.features import FeatureSource
 from rcnn_cli.training.proposals_io import load_proposals
-from rcnn_cli.training.trainer import ImageSource, TrainConfig, Trainer, prepare_entries
+from rcnn_cli.training.trainer import Trainer
 
 #: CPU recipe for the small backbone (from scratch), used when --iters/--lr/... are not given.
 SMALL_RECIPE = {"iters": 3000, "lr": 0.01, "lr_steps": (2250,), "warmup_iters": 100}

@@ -15,7 +15,7 @@ import contextlib
 import json
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,76 +27,21 @@ from rcnn_cli.boxes import flip_boxes
 from rcnn_cli.errors import ArtifactError, RcnnError
 from rcnn_cli.models.checkpoint import save_checkpoint
 from rcnn_cli.models.fast_rcnn import FastRCNN
-from rcnn_cli.models.preprocess import prepare_image
 from rcnn_cli.training import distributed
+from rcnn_cli.training.config import TrainConfig
+from rcnn_cli.training.entries import ImageEntry, ImageSource, target_normalization
 from rcnn_cli.training.losses import multi_task_loss
 from rcnn_cli.training.sampling import (
     ImageOrder,
     MinibatchPlan,
-    SamplerConfig,
     hierarchical_sampling,
     region_wise_sampling,
     sample_rois,
 )
-from rcnn_cli.training.targets import Matches, TargetNormalization, encode_targets, match_proposals
+from rcnn_cli.training.solver import lr_lambda, make_optimizer
+from rcnn_cli.training.targets import TargetNormalization, encode_targets
 
 RESUME_VERSION = 1
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """The optimization and sampling choices; defaults are the paper's (DESIGN.md §4)."""
-
-    iters: int = 40000
-    lr: float = 0.001
-    lr_steps: tuple[int, ...] = (30000,)
-    lr_gamma: float = 0.1
-    warmup_iters: int = 0
-    optimizer: str = "sgd"  # sgd (paper) | adam
-    momentum: float = 0.9
-    weight_decay: float = 0.0005
-    seed: int = 0
-    sampler: str = "hierarchical"  # hierarchical | region
-    sampling: SamplerConfig = field(default_factory=SamplerConfig)
-    flip: bool = True
-    lam: float = 1.0
-    cls_only: bool = False
-    target_norm: str = "empirical"  # empirical | fixed
-    max_proposals: int = 2000
-    checkpoint_every: int = 1000
-    explode_threshold: float = 1e4
-    amp: bool = False
-    time_limit_s: float | None = None  # stop (checkpointed, resumable) after this much wall time
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-@dataclass
-class ImageEntry:
-    """One training image: its record, candidate boxes (proposals ∪ gt) and their matches."""
-
-    record: Any
-    candidates: Tensor  # Tensor[P, 4], original pixels
-    matches: Matches
-
-
-class ImageSource:
-    """Input of the conv layers for one image: the image (end-to-end) or cached conv features."""
-
-    uses_features = False
-
-    def __init__(self, scales: tuple[int, ...], max_size: int, pixel_mean, pixel_std) -> None:
-        self.scales, self.max_size = scales, max_size
-        self.pixel_mean, self.pixel_std = pixel_mean, pixel_std
-
-    def get(self, record: Any, scale: int, flip: bool) -> tuple[Tensor, float]:
-        """-> (Tensor[3, h, w] normalized image, im_scale)."""
-        from rcnn_cli.data import read_image
-
-        return prepare_image(
-            read_image(record.path), scale, self.max_size, self.pixel_mean, self.pixel_std, flip=flip
-        )
 
 
 class _Step(nn.Module):
@@ -111,60 +56,6 @@ class _Step(nn.Module):
         if self.from_features:
             return self.model.head(inputs, rois)
         return self.model(inputs, rois)
-
-
-def prepare_entries(records: list, proposals: dict[str, Tensor]) -> list[ImageEntry]:
-    """Candidates = proposals ∪ gt boxes (paper: gt boxes are fg RoIs too), matched to the gt."""
-    entries = []
-    for record in records:
-        gt = torch.from_numpy(record.boxes)
-        candidates = torch.cat([proposals[record.image_id], gt]) if gt.numel() else proposals[record.image_id]
-        matches = match_proposals(candidates, gt, torch.from_numpy(record.labels))
-        entries.append(ImageEntry(record, candidates, matches))
-    return entries
-
-
-def target_normalization(
-    entries: list[ImageEntry], num_classes: int, config: TrainConfig
-) -> TargetNormalization:
-    if config.target_norm == "fixed":
-        return TargetNormalization.fixed(num_classes)
-    targets, labels = [], []
-    for e in entries:
-        fg = torch.nonzero(e.matches.max_iou >= config.sampling.fg_threshold).flatten()
-        if fg.numel():
-            gt = torch.from_numpy(e.record.boxes)[e.matches.gt_index[fg]]
-            targets.append(encode_targets(e.candidates[fg], gt))
-            labels.append(e.matches.gt_label[fg])
-    if not targets:
-        return TargetNormalization.fixed(num_classes)
-    return TargetNormalization.empirical(torch.cat(targets), torch.cat(labels), num_classes)
-
-
-def _lr_lambda(config: TrainConfig):
-    def factor(it: int) -> float:
-        f = config.lr_gamma ** sum(it >= s for s in config.lr_steps)
-        if config.warmup_iters and it < config.warmup_iters:
-            f *= (it + 1) / config.warmup_iters
-        return f
-
-    return factor
-
-
-def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
-    """SGD (momentum 0.9, weight decay 0.0005) as the paper; biases get 2x lr and no decay, as the
-    released solver does. Frozen parameters are left out."""
-    weights = [p for n, p in model.named_parameters() if p.requires_grad and p.ndim > 1]
-    others = [p for n, p in model.named_parameters() if p.requires_grad and p.ndim <= 1]
-    groups = [
-        {"params": weights, "lr": config.lr, "weight_decay": config.weight_decay},
-        {"params": others, "lr": 2 * config.lr, "weight_decay": 0.0},
-    ]
-    if config.optimizer == "adam":
-        return torch.optim.AdamW(groups, lr=config.lr)
-    if config.optimizer != "sgd":
-        raise RcnnError(f"unknown optimizer {config.optimizer!r}; choose sgd or adam")
-    return torch.optim.SGD(groups, lr=config.lr, momentum=config.momentum)
 
 
 @dataclass
@@ -209,7 +100,7 @@ class Trainer:
             _Step(model, source.uses_features), self.info, self.device, find_unused=config.cls_only
         )
         self.optimizer = make_optimizer(model, config)
-        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, _lr_lambda(config))
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lr_lambda(config))
         self.order = ImageOrder(len(entries), config.seed, self.info.rank, self.info.world_size)
         self.generator = torch.Generator().manual_seed(config.seed * 1000 + 1 + self.info.rank)
         torch.manual_seed(config.seed * 1000 + 7 + self.info.rank)  # dropout

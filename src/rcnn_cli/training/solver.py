@@ -1,0 +1,37 @@
+"""The solver: SGD with the paper's settings (or AdamW) and the step learning-rate schedule."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from rcnn_cli.errors import RcnnError
+from rcnn_cli.training.config import TrainConfig
+
+
+def lr_lambda(config: TrainConfig):
+    """Iteration -> lr multiplier: ×lr_gamma at each of lr_steps, after a linear warm-up."""
+
+    def factor(it: int) -> float:
+        f = config.lr_gamma ** sum(it >= s for s in config.lr_steps)
+        if config.warmup_iters and it < config.warmup_iters:
+            f *= (it + 1) / config.warmup_iters
+        return f
+
+    return factor
+
+
+def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
+    """SGD (momentum 0.9, weight decay 0.0005) as the paper; biases get 2x lr and no decay, as the
+    released solver does. Frozen parameters are left out."""
+    weights = [p for n, p in model.named_parameters() if p.requires_grad and p.ndim > 1]
+    others = [p for n, p in model.named_parameters() if p.requires_grad and p.ndim <= 1]
+    groups = [
+        {"params": weights, "lr": config.lr, "weight_decay": config.weight_decay},
+        {"params": others, "lr": 2 * config.lr, "weight_decay": 0.0},
+    ]
+    if config.optimizer == "adam":
+        return torch.optim.AdamW(groups, lr=config.lr)
+    if config.optimizer != "sgd":
+        raise RcnnError(f"unknown optimizer {config.optimizer!r}; choose sgd or adam")
+    return torch.optim.SGD(groups, lr=config.lr, momentum=config.momentum)
