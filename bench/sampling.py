@@ -9,14 +9,13 @@ instead of 128. Run:
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import tempfile
 import time
 from pathlib import Path
 
 import torch
 
-HERE = Path(__file__).resolve().parent
+from rcnn_cli.proposals.jitter import write_jittered_proposals
 
 
 def main() -> None:
@@ -32,9 +31,6 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    spec = importlib.util.spec_from_file_location("train_helpers", HERE.parent / "tests/support/training.py")
-    helpers = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(helpers)
     from rcnn_cli.data import make_synthetic_voc, open_dataset
     from rcnn_cli.training.config import TrainConfig
     from rcnn_cli.training.sampling import SamplerConfig
@@ -44,7 +40,7 @@ def main() -> None:
     root = Path(tempfile.mkdtemp(prefix="bench_sampling_"))
     make_synthetic_voc(root / "voc", args.images, seed=0, image_size=(width, height), test_fraction=0.0)
     records = open_dataset(root / "voc").records
-    helpers.write_proposals(root / "props", records, num_random=300)
+    write_jittered_proposals(root / "props", records, num_random=300)
     rates = {}
     for sampler in ("hierarchical", "region"):
         run = RunSpec(dataset=str(root / "voc"), split=None, proposals=str(root / "props"),

@@ -1,21 +1,21 @@
 """Train the small backbone from scratch on the synthetic shapes and report mAP@0.5 on its test split.
 
-Proposals are jittered ground truth + random boxes (tests/support/training.write_proposals), written
-as a proposals folder. Run:
+Proposals are jittered ground truth + random boxes (rcnn_cli.proposals.jitter), written as a
+proposals folder. Run:
     python bench/train_synthetic.py --images 120 --iters 800 --scale 200
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import tempfile
 import time
 from pathlib import Path
 
 import torch
 
-HERE = Path(__file__).resolve().parent
+from rcnn_cli.evaluation.evaluate import checkpoint_voc_map
+from rcnn_cli.proposals.jitter import write_jittered_proposals
 
 
 def main() -> None:
@@ -27,9 +27,6 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    spec = importlib.util.spec_from_file_location("train_helpers", HERE.parent / "tests/support/training.py")
-    helpers = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(helpers)
     from rcnn_cli.data import make_synthetic_voc, open_dataset
     from rcnn_cli.training.config import TrainConfig
     from rcnn_cli.training.proposals_io import load_proposals
@@ -38,7 +35,7 @@ def main() -> None:
 
     root = Path(tempfile.mkdtemp(prefix="bench_synth_"))
     make_synthetic_voc(root / "voc", args.images, seed=0)
-    helpers.write_proposals(root / "props", open_dataset(root / "voc").records)
+    write_jittered_proposals(root / "props", open_dataset(root / "voc").records)
     run = RunSpec(dataset=str(root / "voc"), split="trainval", proposals=str(root / "props"),
                   out_dir=str(root / "run"), scales=(args.scale,), max_size=2 * args.scale,
                   fc_dims=(256, 256))  # fmt: skip
@@ -49,7 +46,7 @@ def main() -> None:
     seconds = time.perf_counter() - start
     test = open_dataset(root / "voc", "test")
     proposals = load_proposals(root / "props", test.records)
-    ap = helpers.synthetic_map(root / "run" / "model.pt", test.records, proposals)
+    ap = checkpoint_voc_map(root / "run" / "model.pt", test.records, proposals)
     n = len(test.records)
     print(f"synthetic shapes: {args.iters} iters in {seconds:.0f} s, mAP@0.5 {ap:.3f} on {n} test images")
 

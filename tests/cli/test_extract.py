@@ -8,7 +8,7 @@ import torch
 from click.testing import CliRunner
 
 from rcnn_cli.cli.main import cli
-from support import training as helpers
+from rcnn_cli.proposals.jitter import write_jittered_proposals
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -18,7 +18,7 @@ def test_extract_then_train_on_features(tmp_path) -> None:
 
     make_synthetic_voc(tmp_path / "voc", 8, seed=3, image_size=(128, 96), min_size=20)
     records = open_dataset(tmp_path / "voc", "trainval").records
-    helpers.write_proposals(tmp_path / "props", records, num_random=40)
+    write_jittered_proposals(tmp_path / "props", records, num_random=40)
     runner = CliRunner()
     base = ["-q", "--device", "cpu"]
     cmd = [*base, "extract", str(tmp_path / "voc"), "--split", "trainval", "-o", str(tmp_path / "feats"),

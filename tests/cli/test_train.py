@@ -10,7 +10,7 @@ import torch
 from click.testing import CliRunner
 
 from rcnn_cli.cli.main import cli
-from support import training as helpers
+from rcnn_cli.proposals.jitter import write_jittered_proposals
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -21,7 +21,7 @@ def data(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("cli_train")
     make_synthetic_voc(root / "voc", 10, seed=2, image_size=(128, 96), min_size=20)
-    helpers.write_proposals(root / "props", open_dataset(root / "voc").records, num_random=40)
+    write_jittered_proposals(root / "props", open_dataset(root / "voc").records, num_random=40)
     return root
 
 

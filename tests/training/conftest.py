@@ -2,6 +2,8 @@
 
 import pytest
 
+from rcnn_cli.proposals.jitter import write_jittered_proposals
+
 
 @pytest.fixture(autouse=True)
 def _every_training_test_on_one_thread(one_thread: None) -> None:
@@ -12,10 +14,9 @@ def _every_training_test_on_one_thread(one_thread: None) -> None:
 def shapes(tmp_path_factory):
     """A small synthetic VOC dataset (shapes) with a proposals folder over all its images."""
     from rcnn_cli.data import make_synthetic_voc, open_dataset
-    from support import training as train_helpers
 
     root = tmp_path_factory.mktemp("shapes")
     make_synthetic_voc(root / "voc", 16, seed=0, image_size=(128, 96), min_size=20)
     every = open_dataset(root / "voc")
-    train_helpers.write_proposals(root / "proposals", every.records, num_random=60)
+    write_jittered_proposals(root / "proposals", every.records, num_random=60)
     return root

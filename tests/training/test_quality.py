@@ -5,18 +5,19 @@ from __future__ import annotations
 import pytest
 
 from rcnn_cli.data import make_synthetic_voc, open_dataset
+from rcnn_cli.evaluation.evaluate import checkpoint_voc_map
+from rcnn_cli.proposals.jitter import write_jittered_proposals
 from rcnn_cli.training.config import TrainConfig
 from rcnn_cli.training.proposals_io import load_proposals
 from rcnn_cli.training.sampling import SamplerConfig
 from rcnn_cli.training.setup import RunSpec, build_trainer
-from support import training as train_helpers
 
 
 @pytest.mark.slow
 def test_short_training_detects_synthetic_shapes(tmp_path) -> None:
     make_synthetic_voc(tmp_path / "voc", 80, seed=1, image_size=(128, 96), min_size=20)
     every = open_dataset(tmp_path / "voc")
-    train_helpers.write_proposals(tmp_path / "props", every.records, num_random=80)
+    write_jittered_proposals(tmp_path / "props", every.records, num_random=80)
     run = RunSpec(
         dataset=str(tmp_path / "voc"),
         split="trainval",
@@ -37,7 +38,7 @@ def test_short_training_detects_synthetic_shapes(tmp_path) -> None:
     build_trainer(run, config, "cpu").fit()
     test = open_dataset(tmp_path / "voc", "test")
     proposals = load_proposals(tmp_path / "props", test.records)
-    ap = train_helpers.synthetic_map(tmp_path / "run" / "model.pt", test.records, proposals)
+    ap = checkpoint_voc_map(tmp_path / "run" / "model.pt", test.records, proposals)
     # An untrained head scores ~0 here; the full recipe (bench) reaches >= 0.9.
     print("synthetic mAP", ap)
     assert ap >= 0.6, ap

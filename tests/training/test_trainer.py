@@ -10,6 +10,7 @@ import torch
 from rcnn_cli.boxes import BoxCoder
 from rcnn_cli.errors import ArtifactError, RcnnError
 from rcnn_cli.models import load_checkpoint
+from rcnn_cli.proposals.jitter import write_jittered_proposals
 from rcnn_cli.training.config import TrainConfig
 from rcnn_cli.training.sampling import SamplerConfig
 from rcnn_cli.training.setup import RunSpec, build_trainer
@@ -107,7 +108,7 @@ def test_proposals_folder_checked_before_training(shapes, tmp_path) -> None:
     import dataclasses
 
     big = [dataclasses.replace(r, width=r.width * 4, height=r.height * 4, boxes=r.boxes * 4) for r in records]
-    train_helpers.write_proposals(tmp_path / "stale", big, num_random=80)
+    write_jittered_proposals(tmp_path / "stale", big, num_random=80)
     with pytest.raises(ArtifactError, match="stale proposals"):
         build_trainer(spec(shapes, tmp_path / "r", proposals=str(tmp_path / "stale")), config(), "cpu")
 
