@@ -101,20 +101,11 @@ def compress(
 
 def _distill_images(spec, split, proposals, proposal_method, config: DistillConfig):  # type: ignore[no-untyped-def]
     """The (rgb, proposals) pairs to distill on, read lazily from ``spec``."""
-    from rcnn_cli.data import open_dataset
-    from rcnn_cli.inference.distill import calibration_images, pick_calibration
+    from rcnn_cli.inference.distill import open_calibration
 
     source = proposal_source(proposals, proposal_method, images="the --distill-on images")
-    if config.images < 1 or config.steps < 1:
-        raise RcnnError("--distill-images and --distill-steps must be >= 1")
-    dataset = open_dataset(spec, split)
-    for problem in dataset.problems:
-        click.echo(f"skipped: {problem}", err=True)
-    if not dataset.records:
-        raise RcnnError(f"{spec}: no images to distill on")
-    records = pick_calibration(dataset.records, config.images, config.seed)
     # A skipped image is always worth a line, even with -q.
-    return calibration_images(records, source, lambda message: click.echo(message, err=True))
+    return open_calibration(spec, split, source, config, lambda message: click.echo(message, err=True))
 
 
 def _describe(spec, split, proposals, proposal_method) -> str:  # type: ignore[no-untyped-def]

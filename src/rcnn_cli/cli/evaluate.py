@@ -156,7 +156,6 @@ def _round(value: object) -> object:
 
 
 def _svd_sweep(source, dataset, model_path, proposals, sweep_ranks, passes, distill, ctx, console) -> dict:  # type: ignore[no-untyped-def]
-    from rcnn_cli.data import open_dataset
     from rcnn_cli.evaluation.evaluate import evaluate_results
     from rcnn_cli.evaluation.report import print_rows
     from rcnn_cli.inference.detect import folder_proposals
@@ -185,18 +184,18 @@ def _svd_sweep(source, dataset, model_path, proposals, sweep_ranks, passes, dist
     log = (lambda m: click.echo(m, err=True)) if ctx.verbosity > 0 else (lambda m: None)
     distill_images, distill_config = None, DistillConfig()
     if distill is not None:
-        from rcnn_cli.inference.distill import calibration_images, pick_calibration
+        from rcnn_cli.inference.distill import open_calibration
 
         (spec, split), (distill_split, distill_config) = source, distill
         if distill_split == split:
             raise RcnnError(f"--distill-split {distill_split} is the split being evaluated; use another")
-        records = open_dataset(spec, distill_split).records
-        if not records:
-            raise RcnnError(f"{spec}: no images in --distill-split {distill_split}")
-        records = pick_calibration(records, distill_config.images, distill_config.seed)
         # A skipped image is always worth a line, even with -q.
-        distill_images = calibration_images(
-            records, folder_proposals(proposals), lambda m: click.echo(m, err=True)
+        distill_images = open_calibration(
+            spec,
+            distill_split,
+            folder_proposals(proposals),
+            distill_config,
+            lambda m: click.echo(m, err=True),
         )
     rows = svd_sweep(
         load,

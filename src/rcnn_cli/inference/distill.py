@@ -61,6 +61,10 @@ class DistillConfig:
     #: Upper bound on the pooled features kept in memory; fewer RoIs per image are taken above it.
     max_bank_mib: int = 2048
 
+    def __post_init__(self) -> None:
+        if self.images < 1 or self.steps < 1:
+            raise RcnnError("--distill-images and --distill-steps must be >= 1")
+
 
 @dataclass
 class RoiBank:
@@ -291,6 +295,27 @@ def calibration_images(
             yield rgb, proposal_source(record, rgb)
         except DataError as exc:
             log(f"skipped: {exc}")
+
+
+def open_calibration(
+    spec: str,
+    split: str | None,
+    proposal_source: Callable,
+    config: DistillConfig,
+    warn: Callable[[str], None],
+) -> Iterable[tuple[np.ndarray, np.ndarray]]:
+    """The (rgb, proposals) pairs to distill on: up to ``config.images`` images of dataset ``spec``
+    (:func:`pick_calibration`), read lazily. Whatever the loader or the reading skips is reported
+    through ``warn``; a dataset without images is an error."""
+    from rcnn_cli.data import open_dataset
+
+    dataset = open_dataset(spec, split)
+    for problem in dataset.problems:
+        warn(f"skipped: {problem}")
+    if not dataset.records:
+        raise RcnnError(f"{spec}: no images to distill on" + (f" in split {split}" if split else ""))
+    records = pick_calibration(dataset.records, config.images, config.seed)
+    return calibration_images(records, proposal_source, warn)
 
 
 def teacher_copy(model: nn.Module) -> nn.Module:
