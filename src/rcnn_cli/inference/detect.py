@@ -96,15 +96,14 @@ class Detector:
         if len(boxes) == 0:
             return _no_detections(self.device)
         with self.timer.stage("preprocess"):
+            boxes = boxes.to(self.device)  # once: the RoIs and the box decoding both use it there
             image, rois = self.network_inputs(rgb, boxes)
         with self.timer.stage("conv"):
             features = self.model.features(image)
         with self.timer.timed_head(self.model):
             logits, deltas = self.model.head(features, rois)
         with self.timer.stage("nms"):
-            return postprocess_detections(
-                logits, deltas, boxes.to(self.device), height, width, self.config.postprocess
-            )
+            return postprocess_detections(logits, deltas, boxes, height, width, self.config.postprocess)
 
 
 def _no_detections(device: torch.device) -> ImageDetections:
