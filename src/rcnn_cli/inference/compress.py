@@ -83,11 +83,11 @@ def compress_checkpoint(
         for name in ranks
     }
     before = {name: time_layer(getattr(model, name), inputs[name], repeats) for name in ranks}
-    teacher = teacher_copy(model) if distill_images is not None else None
+    teacher = teacher_copy(model) if distill_images is not None else None  # before the SVD changes it
     originals = {name: getattr(model, name) for name in ranks}
     reports = compress_layers(model, ranks)
     report = None
-    if teacher is not None and distill_images is not None:
+    if distill_images is not None:
         detector = Detector(teacher, meta["class_names"], DetectConfig(), device, meta.get("config"))
         bank = collect_rois(detector, distill_images, distill_config, log)
         log(f"distill: {len(bank)} RoIs from {bank.images} images")
@@ -96,7 +96,7 @@ def compress_checkpoint(
     # The saved layers' error: the SVD's, or after distillation that of the distilled factors.
     final_error = {
         r.name: reconstruction_error(originals[r.name], getattr(model, r.name))
-        if report
+        if report is not None
         else r.relative_error
         for r in reports
     }
@@ -114,7 +114,7 @@ def compress_checkpoint(
             "params_before": r.params_before,
             "params_after": r.params_after,
             "rel_error": round(final_error[r.name], 5),
-            **({"svd_rel_error": round(r.relative_error, 5)} if report else {}),
+            **({"svd_rel_error": round(r.relative_error, 5)} if report is not None else {}),
             "ms_before": round(1000 * before[r.name], 3),
             "ms_after": round(1000 * after[r.name], 3),
             "time_cut_pct": round(100 * (1 - after[r.name] / before[r.name]), 1)
