@@ -8,11 +8,11 @@ from torch import nn
 
 from rcnn_cli.errors import RcnnError
 from rcnn_cli.inference.truncated_svd import (
-    apply_low_rank_structure,
     compress_layers,
     parse_ranks,
     truncated_svd,
 )
+from rcnn_cli.models.low_rank import apply_low_rank_structure
 
 
 def _linear(u: int, v: int, seed: int = 0, dtype: torch.dtype = torch.float32) -> nn.Linear:

@@ -8,7 +8,6 @@ import torch
 from torch import nn
 
 from rcnn_cli.errors import DataError, RcnnError
-from rcnn_cli.inference.truncated_svd import apply_low_rank_structure
 from rcnn_cli.models import (
     FastRCNN,
     build_backbone,
@@ -19,6 +18,7 @@ from rcnn_cli.models import (
     prepare_image,
     save_checkpoint,
 )
+from rcnn_cli.models.low_rank import apply_low_rank_structure
 
 ROIS = torch.tensor([[0, 0, 0, 40, 30], [0, 10, 5, 60, 60], [1, 5, 5, 20, 50]], dtype=torch.float32)
 

@@ -11,8 +11,8 @@ VGG16 (u = 4096): more than 30% less detection time for a 0.3 point mAP drop. Th
 error ||W - U_t Σ_t V_tᵀ||_F / ||W||_F = sqrt(Σ_{i>t} σ_i²) / sqrt(Σ_i σ_i²) tells how much is lost.
 
 A factorized layer is an ``nn.Sequential(Linear, Linear)``: its state_dict keys are ``fc6.0.weight``,
-``fc6.1.weight``, ``fc6.1.bias``, and :func:`low_rank_shell` rebuilds that structure from the ranks a
-checkpoint records, before loading its weights.
+``fc6.1.weight``, ``fc6.1.bias``; :mod:`rcnn_cli.models.low_rank` rebuilds that structure from the
+ranks a checkpoint records, before loading its weights.
 """
 
 from __future__ import annotations
@@ -25,8 +25,7 @@ import torch
 from torch import nn
 
 from rcnn_cli.errors import RcnnError
-
-FC_LAYERS = ("fc6", "fc7")
+from rcnn_cli.models.low_rank import FC_LAYERS, check_rank, low_rank_shell
 
 
 @dataclass(frozen=True)
@@ -39,22 +38,6 @@ class SvdLayerReport:
     params_before: int
     params_after: int
     relative_error: float
-
-
-def max_rank(linear: nn.Linear) -> int:
-    return min(linear.out_features, linear.in_features)
-
-
-def _check_rank(name: str, linear: nn.Linear, rank: int) -> None:
-    if not isinstance(linear, nn.Linear):
-        raise RcnnError(
-            f"{name} is {type(linear).__name__}, not a fully connected layer; already factorized?"
-        )
-    if rank < 1 or rank > max_rank(linear):
-        raise RcnnError(
-            f"SVD rank {rank} for {name} ({linear.out_features}x{linear.in_features}) is out of range: "
-            f"choose 1..{max_rank(linear)}"
-        )
 
 
 def _top_singular_factors(W: torch.Tensor, rank: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -120,7 +103,7 @@ def compress_layers(model: nn.Module, ranks: Mapping[str, int]) -> list[SvdLayer
         layer = getattr(model, name, None)
         if layer is None:
             raise RcnnError(f"the model has no layer {name!r} to factorize (it has {', '.join(FC_LAYERS)})")
-        _check_rank(name, layer, rank)
+        check_rank(name, layer, rank)
         layers[name] = layer
     reports = []
     for name, rank in ranks.items():
@@ -138,25 +121,6 @@ def compress_layers(model: nn.Module, ranks: Mapping[str, int]) -> list[SvdLayer
             )
         )
     return reports
-
-
-def low_rank_shell(linear: nn.Linear, rank: int, name: str = "layer") -> nn.Sequential:
-    """An untrained factorized layer shaped like ``linear`` (rank t) for a compressed state_dict."""
-    _check_rank(name, linear, rank)
-    w = linear.weight
-    return nn.Sequential(
-        nn.Linear(linear.in_features, rank, bias=False, device=w.device, dtype=w.dtype),
-        nn.Linear(rank, linear.out_features, bias=linear.bias is not None, device=w.device, dtype=w.dtype),
-    )
-
-
-def apply_low_rank_structure(model: nn.Module, ranks: Mapping[str, int]) -> None:
-    """Give ``model`` the factorized layers a checkpoint's ``svd_ranks`` describe (weights come after)."""
-    for name, rank in ranks.items():
-        layer = getattr(model, name, None)
-        if layer is None:
-            raise RcnnError(f"the checkpoint factorizes {name!r}, which this model does not have")
-        setattr(model, name, low_rank_shell(layer, int(rank), name))
 
 
 def parse_ranks(

@@ -15,24 +15,14 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from rcnn_cli.errors import ArtifactError
-from rcnn_cli.inference.truncated_svd import apply_low_rank_structure
 from rcnn_cli.models.fast_rcnn import FastRCNN, ModelConfig
+from rcnn_cli.models.low_rank import apply_low_rank_structure, svd_ranks_of
 
 FORMAT_VERSION = 1
 KIND = "fast_rcnn"
-
-
-def svd_ranks_of(model: FastRCNN) -> dict[str, int]:
-    """{"fc6": t} for each fc layer that is a truncated-SVD pair Sequential(Linear(v->t), Linear(t->u))."""
-    ranks: dict[str, int] = {}
-    for name in ("fc6", "fc7"):
-        layer = getattr(model, name)
-        if isinstance(layer, nn.Sequential):
-            ranks[name] = int(layer[0].out_features)
-    return ranks
 
 
 def fold_bbox_normalization(
