@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from rcnn_cli.artifacts import Manifest, atomic_save_npz, write_manifest
+from rcnn_cli.proposals.storage import FORMAT_VERSION, KIND, file_name
 
 
 def jittered_ground_truth(
@@ -45,9 +46,9 @@ def write_jittered_proposals(
     for record in records:
         boxes = jittered_ground_truth(record, rng, num_random)
         atomic_save_npz(
-            folder / f"{record.image_id}.npz", boxes=boxes, scores=np.zeros(len(boxes), np.float32)
+            folder / file_name(record.image_id), boxes=boxes, scores=np.zeros(len(boxes), np.float32)
         )
     write_manifest(
-        folder, Manifest(kind="proposals", format_version=1, params={"method": "jittered-ground-truth"})
+        folder, Manifest(kind=KIND, format_version=FORMAT_VERSION, params={"method": "jittered-ground-truth"})
     )
     return folder

@@ -13,17 +13,7 @@ import torch
 from torch import Tensor
 
 from rcnn_cli.errors import ArtifactError
-
-KIND = "proposals"
-
-
-def file_name(image_id: str) -> str:
-    """The proposals file of an image, named as ``rcnn propose`` names it."""
-    try:
-        from rcnn_cli.proposals.storage import file_name as storage_name
-    except ImportError:  # pragma: no cover - the proposals package is part of the product
-        return f"{image_id}.npz"
-    return storage_name(image_id)
+from rcnn_cli.proposals.storage import KIND, file_name
 
 
 def load_proposals(folder: str | Path, records: list, max_proposals: int | None = None) -> dict[str, Tensor]:
