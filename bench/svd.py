@@ -18,7 +18,8 @@ import time
 import torch
 from torch import nn
 
-from rcnn_cli.inference.truncated_svd import compress_layers, parse_ranks
+from rcnn_cli.cli.options import parse_ranks
+from rcnn_cli.inference.truncated_svd import compress_layers
 from rcnn_cli.models.low_rank import apply_low_rank_structure
 
 

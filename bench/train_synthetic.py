@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from rcnn_cli.evaluation.evaluate import checkpoint_voc_map
+from rcnn_cli.inference.model_map import checkpoint_voc_map
 from rcnn_cli.proposals.jitter import write_jittered_proposals
 
 

@@ -77,13 +77,16 @@ def test_low_rank_compressed_model_detects_directly(tmp_path: Path) -> None:
 def test_bad_requests_are_one_line_errors(tmp_path: Path) -> None:
     model = small_checkpoint(tmp_path / "model.pt")
     out = str(tmp_path / "x.pt")
-    for extra, message in (
-        ([], "give --svd-rank"),
-        (["--svd-rank", "49"], "out of range"),
-        (["--svd-ranks", "fc9=3"], "unknown layer"),
+    # Exit code 1: refused by the engine (needs the model); 2: a usage error while parsing.
+    for extra, message, code in (
+        ([], "give --svd-rank", 1),
+        (["--svd-rank", "49"], "out of range", 1),
+        (["--svd-ranks", "fc9=3"], "unknown layer", 2),
+        (["-o", str(model), "--svd-rank", "4"], "would overwrite the input model", 1),
     ):
         result = CliRunner().invoke(cli, ["compress", str(model), "-o", out, *extra])
-        assert result.exit_code == 1 and message in result.output and "Traceback" not in result.output, extra
+        assert result.exit_code == code, (extra, result.output)
+        assert message in result.output and "Traceback" not in result.output, extra
     assert not Path(out).exists()
 
 
@@ -140,14 +143,16 @@ def test_distill_options_need_each_other(tmp_path: Path) -> None:
     write_images(tmp_path / "images", 1)
     props = write_proposals(tmp_path / "props", ["img0"], BOXES)
     base = ["compress", str(model), "-o", str(tmp_path / "x.pt"), "--svd-rank", "4"]
-    for extra, message in (
-        (["--proposals", str(props)], "go with --distill-on"),
-        (["--distill-on", str(tmp_path / "images")], "give --proposals FOLDER"),
+    for extra, message, code in (
+        (["--proposals", str(props)], "go with --distill-on", 1),
+        (["--distill-on", str(tmp_path / "images")], "give --proposals FOLDER", 1),
         (
             ["--distill-on", str(tmp_path / "images"), "--proposals", str(props), "--distill-steps", "0"],
-            ">= 1",
+            "--distill-steps",
+            2,  # a usage error, caught while parsing
         ),
     ):
         result = CliRunner().invoke(cli, [*base, *extra])
-        assert result.exit_code == 1 and message in result.output and "Traceback" not in result.output, extra
+        assert result.exit_code == code, (extra, result.output)
+        assert message in result.output and "Traceback" not in result.output, extra
     assert not (tmp_path / "x.pt").exists()

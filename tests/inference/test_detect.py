@@ -15,7 +15,9 @@ import torch
 from rcnn_cli.data import load_images, read_image
 from rcnn_cli.errors import ArtifactError
 from rcnn_cli.evaluation.coco_format import dataset_to_coco
-from rcnn_cli.inference.detect import DetectConfig, Detector, detect_records, folder_proposals
+from rcnn_cli.inference.detect import DetectConfig, Detector
+from rcnn_cli.inference.detections_folder import detect_records
+from rcnn_cli.proposals.sources import folder_source
 from support.inference import CLASS_NAMES, TableModel, write_images, write_proposals
 
 P0, P1, P2 = [0.0, 0.0, 10.0, 10.0], [1.0, 1.0, 11.0, 11.0], [20.0, 20.0, 30.0, 30.0]
@@ -36,7 +38,7 @@ def _setup(tmp_path: Path, count: int = 2):
 def test_known_case_writes_coco_results_per_image_json_and_pictures(tmp_path: Path) -> None:
     dataset, props = _setup(tmp_path)
     out = tmp_path / "out"
-    summary = detect_records(_detector(), dataset.records, folder_proposals(props), out, params={"p": 1})
+    summary = detect_records(_detector(), dataset.records, folder_source(props), out, params={"p": 1})
     assert summary.processed == 2 and not summary.skipped
     results = json.loads((out / "detections.json").read_text())
     # Per image: class 1 at P0 (.8), class 2 at P1 (.3) and P2 (.06), as in test_postprocess.
@@ -57,7 +59,7 @@ def test_detections_json_is_accepted_by_pycocotools_loadres_as_it_is(tmp_path: P
     from pycocotools.coco import COCO
 
     dataset, props = _setup(tmp_path)
-    detect_records(_detector(), dataset.records, folder_proposals(props), tmp_path / "out", params={})
+    detect_records(_detector(), dataset.records, folder_source(props), tmp_path / "out", params={})
     with contextlib.redirect_stdout(io.StringIO()):
         gt = COCO()
         gt.dataset = dataset_to_coco(dataset.records, CLASS_NAMES)
@@ -69,9 +71,7 @@ def test_detections_json_is_accepted_by_pycocotools_loadres_as_it_is(tmp_path: P
 def test_every_stage_is_timed(tmp_path: Path) -> None:
     dataset, props = _setup(tmp_path)
     detector = _detector()
-    detect_records(
-        detector, dataset.records, folder_proposals(props), tmp_path / "out", params={}, draw=False
-    )
+    detect_records(detector, dataset.records, folder_source(props), tmp_path / "out", params={}, draw=False)
     seconds = detector.timer.seconds
     for stage in ("read", "proposals", "conv", "roi_pool", "fc6", "fc7", "head", "nms"):
         assert seconds[stage] > 0, stage
@@ -83,14 +83,14 @@ def test_every_stage_is_timed(tmp_path: Path) -> None:
 def test_rerun_resumes_and_other_settings_are_refused(tmp_path: Path) -> None:
     dataset, props = _setup(tmp_path)
     out = tmp_path / "out"
-    first = detect_records(_detector(), dataset.records, folder_proposals(props), out, params={"nms": 0.3})
-    again = detect_records(_detector(), dataset.records, folder_proposals(props), out, params={"nms": 0.3})
+    first = detect_records(_detector(), dataset.records, folder_source(props), out, params={"nms": 0.3})
+    again = detect_records(_detector(), dataset.records, folder_source(props), out, params={"nms": 0.3})
     assert again.processed == 0 and again.resumed == 2
     assert again.results == first.results
     with pytest.raises(ArtifactError, match=r"nms: 0\.3 on disk, 0\.5 now.*--overwrite"):
-        detect_records(_detector(), dataset.records, folder_proposals(props), out, params={"nms": 0.5})
+        detect_records(_detector(), dataset.records, folder_source(props), out, params={"nms": 0.5})
     new = detect_records(
-        _detector(), dataset.records, folder_proposals(props), out, params={"nms": 0.5}, overwrite=True
+        _detector(), dataset.records, folder_source(props), out, params={"nms": 0.5}, overwrite=True
     )
     assert new.processed == 2 and new.resumed == 0
 
@@ -110,7 +110,7 @@ def test_bad_image_and_missing_proposals_are_skipped_and_reported(tmp_path: Path
 
     out = tmp_path / "out"
     summary = detect_records(
-        _detector(), dataset.records, folder_proposals(props), out, params={}, reporter=Log()
+        _detector(), dataset.records, folder_source(props), out, params={}, reporter=Log()
     )
     assert summary.processed == 1 and len(summary.skipped) == 2
     assert any("img1.npz" in m for m in logged) and any("img2.jpg" in m for m in logged)

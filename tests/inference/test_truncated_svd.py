@@ -7,11 +7,7 @@ import torch
 from torch import nn
 
 from rcnn_cli.errors import RcnnError
-from rcnn_cli.inference.truncated_svd import (
-    compress_layers,
-    parse_ranks,
-    truncated_svd,
-)
+from rcnn_cli.inference.truncated_svd import compress_layers, truncated_svd
 from rcnn_cli.models.low_rank import apply_low_rank_structure
 
 
@@ -103,15 +99,3 @@ def test_bad_ranks_are_refused_before_anything_changes() -> None:
         compress_layers(head, {"fc6": 4})
     with pytest.raises(RcnnError, match="no layer 'fc8'"):
         compress_layers(head, {"fc8": 4})
-
-
-def test_parse_ranks() -> None:
-    assert parse_ranks("fc6=1024,fc7=256") == {"fc6": 1024, "fc7": 256}
-    assert parse_ranks(None, rank_all=256) == {"fc6": 256, "fc7": 256}
-    assert parse_ranks("fc7=64", rank_all=256) == {"fc6": 256, "fc7": 64}
-    assert parse_ranks(None) == {}
-    for bad in ("fc6", "fc6=x", "fc9=3", "fc6=-1"):
-        with pytest.raises(RcnnError, match="svd-ranks"):
-            parse_ranks(bad)
-    with pytest.raises(RcnnError, match=">= 1"):
-        parse_ranks(None, rank_all=0)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from rcnn_cli.proposals.selective_search import SelectiveSearch, rank_hierarchies, strategies
+from rcnn_cli.proposals.selective_search import SelectiveSearch, rank_hierarchies
+from rcnn_cli.proposals.strategies import strategies
 
 
 def _scene(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

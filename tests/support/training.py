@@ -1,5 +1,5 @@
 """Test helper: a DDP worker. (Proposals for a dataset: rcnn_cli.proposals.jitter.write_jittered_proposals;
-the mAP of a saved model: rcnn_cli.evaluation.evaluate.checkpoint_voc_map.)"""
+the mAP of a saved model: rcnn_cli.inference.model_map.checkpoint_voc_map.)"""
 
 from __future__ import annotations
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from rcnn_cli.data import make_synthetic_voc, open_dataset
-from rcnn_cli.evaluation.evaluate import checkpoint_voc_map
+from rcnn_cli.inference.model_map import checkpoint_voc_map
 from rcnn_cli.proposals.jitter import write_jittered_proposals
 from rcnn_cli.training.config import TrainConfig
 from rcnn_cli.training.proposals_io import load_proposals

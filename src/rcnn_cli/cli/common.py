@@ -1,7 +1,8 @@
 """What every subcommand shares: the global options' context, device choice, error reporting.
 
-Shared options are defined once here (as Flask's cli.py does) so that each command
-module stays a thin layer: parse options, build a config, call the engine.
+Shared options and parameter types are in :mod:`rcnn_cli.cli.options`, defined once (as Flask's
+cli.py does), so that each command module stays a thin layer: parse options, build a config, call
+the engine.
 """
 
 from __future__ import annotations
@@ -38,6 +39,20 @@ class Context:
         return resolve_device(self.device)
 
 
+class DeviceType(click.ParamType):
+    """``auto``, ``cpu``, ``cuda`` or ``cuda:N``; checked against the machine only when a command needs
+    tensors (so that ``rcnn --help`` does not load torch)."""
+
+    name = "auto|cpu|cuda[:N]"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        text = str(value).strip().lower()
+        kind, _, index = text.partition(":")
+        if text in ("auto", "cpu", "cuda") or (kind == "cuda" and index.isdigit()):
+            return text
+        self.fail(f"{value!r}: choose auto, cpu, cuda or cuda:N", param, ctx)
+
+
 def resolve_device(name: str) -> Any:
     import torch
 
@@ -45,7 +60,10 @@ def resolve_device(name: str) -> Any:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise RcnnError(f"--device {name}: this torch build has no CUDA device available; use --device cpu")
-    return torch.device(name)
+    device = torch.device(name)
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise RcnnError(f"--device {name}: there are {torch.cuda.device_count()} CUDA devices (cuda:0 ...)")
+    return device
 
 
 def get_context() -> Context:
@@ -67,42 +85,3 @@ def user_errors(func: F) -> F:
             raise click.ClickException("interrupted; finished outputs are kept, rerun to resume") from None
 
     return wrapper  # type: ignore[return-value]
-
-
-def proposal_options(images: str) -> Callable[[F], F]:
-    """``--proposals FOLDER`` and ``--proposal-method METHOD`` (one of them), for ``images`` (help text)."""
-    from pathlib import Path
-
-    from rcnn_cli.inference.detect import PROPOSAL_METHODS
-
-    def decorate(func: F) -> F:
-        func = click.option(
-            "--proposal-method",
-            type=click.Choice(PROPOSAL_METHODS),
-            default=None,
-            help=f"Compute proposals for {images} on the fly instead of --proposals.",
-        )(func)
-        return click.option(
-            "--proposals",
-            type=click.Path(exists=True, file_okay=False, path_type=Path),
-            help=f"Proposals folder made by 'rcnn propose' for {images}.",
-        )(func)
-
-    return decorate
-
-
-def proposal_source(
-    proposals: Any,
-    method: str | None,
-    mode: str = "fast",
-    max_proposals: int = 2000,
-    images: str = "the images",
-) -> Any:
-    """The :data:`rcnn_cli.inference.detect.ProposalSource` that :func:`proposal_options` chose."""
-    from rcnn_cli.inference.detect import folder_proposals, method_proposals
-
-    if (proposals is None) == (method is None):
-        raise RcnnError(f"give --proposals FOLDER or --proposal-method METHOD (one of them) for {images}")
-    if proposals is not None:
-        return folder_proposals(proposals)
-    return method_proposals(method, mode, max_proposals)

@@ -7,11 +7,16 @@ from pathlib import Path
 
 import click
 
-from rcnn_cli.cli.common import get_context, proposal_options, proposal_source, user_errors
+from rcnn_cli.cli.common import get_context, user_errors
+from rcnn_cli.cli.options import (
+    distill_options,
+    merge_ranks,
+    proposal_options,
+    proposal_source,
+    svd_rank_options,
+)
 from rcnn_cli.errors import RcnnError
-from rcnn_cli.inference.distill import DistillConfig
-
-_DEFAULTS = DistillConfig()
+from rcnn_cli.inference.distill_config import DistillConfig
 
 
 @click.command(
@@ -28,10 +33,13 @@ heads): it recovers most of the mAP that plain SVD loses at low ranks (docs/BENC
 )
 @click.argument("model", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True)
-@click.option("--svd-rank", type=int, default=None, help="The same rank t for every fc layer.")
-@click.option("--svd-ranks", default=None, help="Per-layer ranks, e.g. fc6=1024,fc7=256.")
+@svd_rank_options
 @click.option(
-    "--rois", default=300, show_default=True, help="RoIs per timed fc pass (the batch the head sees)."
+    "--rois",
+    type=click.IntRange(min=1),
+    default=300,
+    show_default=True,
+    help="RoIs per timed fc pass (the batch the head sees).",
 )
 @click.option(
     "--distill-on",
@@ -41,21 +49,19 @@ heads): it recovers most of the mAP that plain SVD loses at low ranks (docs/BENC
 )
 @click.option("--split", default=None, help="VOC split of --distill-on, e.g. trainval.")
 @proposal_options("the --distill-on images")
-@click.option(
-    "--distill-images", default=_DEFAULTS.images, show_default=True, help="Images to distill on (at most)."
-)
-@click.option("--distill-steps", default=_DEFAULTS.steps, show_default=True, help="Distillation steps.")
+@distill_options("Images to distill on (at most).")
 @user_errors
 def compress(
     model: Path,
     output: Path,
     svd_rank: int | None,
-    svd_ranks: str | None,
+    svd_ranks: dict[str, int] | None,
     rois: int,
     distill_on: str | None,
     split: str | None,
     proposals: Path | None,
     proposal_method: str | None,
+    proposal_mode: str,
     distill_images: int,
     distill_steps: int,
 ) -> None:
@@ -64,23 +70,19 @@ def compress(
     from rcnn_cli.inference.compress import compress_checkpoint
 
     ctx = get_context()
-    if svd_rank is None and not svd_ranks:
-        raise RcnnError("give --svd-rank T or --svd-ranks fc6=T6,fc7=T7")
-    if output.resolve() == model.resolve():
-        raise RcnnError(f"{output}: would overwrite the input model; choose another -o")
     images = None
     config = DistillConfig(images=distill_images, steps=distill_steps)
     if distill_on is None:
         if proposals is not None or proposal_method is not None or split is not None:
             raise RcnnError("--split, --proposals and --proposal-method go with --distill-on IMAGES")
     else:
-        images = _distill_images(distill_on, split, proposals, proposal_method, config)
+        source = proposal_source(proposals, proposal_method, proposal_mode, images="the --distill-on images")
+        images = _distill_images(distill_on, split, source, config)
     log = (lambda m: click.echo(m, err=True)) if ctx.verbosity > 0 else (lambda _m: None)
     result = compress_checkpoint(
         model,
         output,
-        svd_ranks,
-        svd_rank,
+        merge_ranks(svd_rank, svd_ranks),
         rois=rois,
         device=ctx.torch_device(),
         distill_images=images,
@@ -99,11 +101,10 @@ def compress(
     click.echo(f"compressed model -> {output}")
 
 
-def _distill_images(spec, split, proposals, proposal_method, config: DistillConfig):  # type: ignore[no-untyped-def]
+def _distill_images(spec, split, source, config: DistillConfig):  # type: ignore[no-untyped-def]
     """The (rgb, proposals) pairs to distill on, read lazily from ``spec``."""
     from rcnn_cli.inference.distill import open_calibration
 
-    source = proposal_source(proposals, proposal_method, images="the --distill-on images")
     # A skipped image is always worth a line, even with -q.
     return open_calibration(spec, split, source, config, lambda message: click.echo(message, err=True))
 

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import click
 
-from rcnn_cli.cli.common import get_context, proposal_options, proposal_source, user_errors
+from rcnn_cli.cli.common import get_context, user_errors
+from rcnn_cli.cli.options import merge_ranks, proposal_options, proposal_source, svd_rank_options
 from rcnn_cli.errors import RcnnError
 
 
@@ -28,33 +29,51 @@ Output: DIR/detections.json (COCO results), DIR/per_image/<id>.json, DIR/picture
 @click.option("--split", default=None, help="VOC split (ImageSets/Main/SPLIT.txt).")
 @proposal_options("the images")
 @click.option(
-    "--proposal-mode",
-    type=click.Choice(["single", "fast", "quality"]),
-    default="fast",
+    "--max-proposals",
+    type=click.IntRange(min=0),
+    default=2000,
     show_default=True,
-    help="Selective Search mode for --proposal-method selective-search/opencv.",
+    help="Use at most this many per image (0: all).",
 )
-@click.option("--max-proposals", default=2000, show_default=True, help="Use at most this many per image.")
-@click.option("--scale", type=int, default=None, help="Shorter image side [default: the model's].")
-@click.option("--max-size", type=int, default=None, help="Cap on the longer side [default: the model's].")
-@click.option("--nms", "nms_threshold", default=0.3, show_default=True, help="Per-class NMS IoU threshold.")
 @click.option(
-    "--score-threshold", default=0.05, show_default=True, help="Keep detections scoring above this."
+    "--scale", type=click.IntRange(min=1), default=None, help="Shorter image side [default: the model's]."
 )
-@click.option("--max-detections", default=100, show_default=True, help="At most this many per image.")
-@click.option("--svd-rank", type=int, default=None, help="Truncated SVD of every fc layer at this rank.")
 @click.option(
-    "--svd-ranks",
-    default=None,
-    help="Per-layer truncated SVD ranks, e.g. fc6=1024,fc7=256 (plain SVD; for low ranks, "
-    "'rcnn compress --distill-on' keeps more mAP).",
+    "--max-size", type=click.IntRange(min=1), default=None, help="Cap on the longer side [the model's]."
 )
+@click.option(
+    "--nms",
+    "nms_threshold",
+    type=click.FloatRange(0, 1),
+    default=0.3,
+    show_default=True,
+    help="Per-class NMS IoU threshold.",
+)
+@click.option(
+    "--score-threshold",
+    type=click.FloatRange(0, 1, max_open=True),
+    default=0.05,
+    show_default=True,
+    help="Keep detections scoring above this.",
+)
+@click.option(
+    "--max-detections",
+    type=click.IntRange(min=1),
+    default=100,
+    show_default=True,
+    help="At most this many per image.",
+)
+@svd_rank_options
 @click.option(
     "--timing", is_flag=True, help="Print the time per stage (proposals, conv, RoI pool, fc6, ...)."
 )
 @click.option("--no-pictures", is_flag=True, help="Do not draw the pictures with labelled boxes.")
 @click.option(
-    "--draw-threshold", default=0.5, show_default=True, help="Pictures show boxes scoring at least this."
+    "--draw-threshold",
+    type=click.FloatRange(0, 1),
+    default=0.5,
+    show_default=True,
+    help="Pictures show boxes scoring at least this.",
 )
 @click.option("--overwrite", is_flag=True, help="Replace outputs of an earlier run with other settings.")
 @user_errors
@@ -74,23 +93,21 @@ def detect(
     score_threshold: float,
     max_detections: int,
     svd_rank: int | None,
-    svd_ranks: str | None,
+    svd_ranks: dict[str, int] | None,
     timing: bool,
     no_pictures: bool,
     draw_threshold: float,
     overwrite: bool,
 ) -> None:
-    """Detect objects with a trained Fast R-CNN: per-class NMS, score threshold, labelled pictures."""
-    from rcnn_cli.artifacts import file_digest
+    """Detect objects with a trained Fast R-CNN: per-class NMS, score threshold, labelled pictures.
+
+    Plain truncated SVD with --svd-rank(s); for low ranks 'rcnn compress --distill-on' keeps more mAP."""
     from rcnn_cli.data import open_dataset
     from rcnn_cli.evaluation.report import print_rows
-    from rcnn_cli.inference.detect import (
-        DetectConfig,
-        Detector,
-        detect_records,
-    )
+    from rcnn_cli.inference.detect import DetectConfig, Detector
+    from rcnn_cli.inference.detections_folder import detect_records, detection_params
     from rcnn_cli.inference.postprocess import PostprocessConfig
-    from rcnn_cli.inference.truncated_svd import compress_layers, parse_ranks
+    from rcnn_cli.inference.truncated_svd import compress_layers
     from rcnn_cli.models import load_checkpoint
     from rcnn_cli.progress import Reporter
 
@@ -98,8 +115,12 @@ def detect(
     if bool(images) == bool(dataset_spec):
         raise RcnnError("give IMAGES (files, folders) or --dataset, not both and not neither")
     source = proposal_source(proposals, proposal_method, proposal_mode, max_proposals)
-    if not 0.0 <= nms_threshold <= 1.0 or not 0.0 <= score_threshold < 1.0 or max_detections < 1:
-        raise RcnnError("--nms must be in [0, 1], --score-threshold in [0, 1), --max-detections >= 1")
+    config = DetectConfig(
+        scale=scale,
+        max_size=max_size,
+        max_proposals=max_proposals,
+        postprocess=PostprocessConfig(score_threshold, nms_threshold, max_detections),
+    )
     spec = dataset_spec if dataset_spec else (images[0] if len(images) == 1 else list(images))
     dataset = open_dataset(spec, split)
     for problem in dataset.problems:
@@ -109,29 +130,14 @@ def detect(
 
     device = ctx.torch_device()
     net, meta = load_checkpoint(model, device)
-    ranks = parse_ranks(svd_ranks, svd_rank)
+    ranks = merge_ranks(svd_rank, svd_ranks)
     if ranks:
         for report in compress_layers(net, ranks):
             if ctx.verbosity > 1:
                 click.echo(f"{report.name}: rank {report.rank}, error {report.relative_error:.4f}", err=True)
-    config = DetectConfig(
-        scale=scale,
-        max_size=max_size,
-        max_proposals=max_proposals,
-        postprocess=PostprocessConfig(score_threshold, nms_threshold, max_detections),
-    )
     detector = Detector(net, meta["class_names"], config, device, meta.get("config"))
-    params = {
-        "model": file_digest(model),
-        "svd_ranks": {**meta.get("svd_ranks", {}), **ranks},
-        "scale": detector.scale,
-        "max_size": detector.max_size,
-        "max_proposals": max_proposals,
-        "nms": nms_threshold,
-        "score_threshold": score_threshold,
-        "max_detections": max_detections,
-        "proposals": str(proposals.resolve()) if proposals else f"{proposal_method}:{proposal_mode}",
-    }
+    where = str(proposals.resolve()) if proposals else f"{proposal_method}:{proposal_mode}"
+    params = detection_params(model, detector, {**meta.get("svd_ranks", {}), **ranks}, where)
     with Reporter("detect", total=len(dataset.records), verbosity=ctx.verbosity) as reporter:
         summary = detect_records(
             detector,

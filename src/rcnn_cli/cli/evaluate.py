@@ -7,8 +7,9 @@ from pathlib import Path
 import click
 
 from rcnn_cli.cli.common import get_context, user_errors
+from rcnn_cli.cli.options import RankSettingsType, distill_options
 from rcnn_cli.errors import RcnnError
-from rcnn_cli.inference.distill import DistillConfig
+from rcnn_cli.inference.distill_config import DistillConfig
 
 
 @click.command(
@@ -42,22 +43,31 @@ Examples:
 )
 @click.option(
     "--sweep-ranks",
+    type=RankSettingsType(),
     default=None,
     help="--svd-sweep settings split by ';', e.g. 'none;fc6=1024,fc7=256' (default: fractions of width).",
 )
 @click.option(
-    "--passes", default=3, show_default=True, help="--svd-sweep: timed rounds; each keeps its best."
+    "--passes",
+    type=click.IntRange(min=1),
+    default=3,
+    show_default=True,
+    help="--svd-sweep: timed rounds; each keeps its best.",
 )
 @click.option(
     "--distill-split",
     default=None,
     help="--svd-sweep: also distill each setting on this split of --dataset (e.g. trainval).",
 )
+@distill_options("--distill-split: images to distill on (at most).")
 @click.option(
-    "--distill-images", default=DistillConfig().images, show_default=True, help="--distill-split images."
+    "--iou",
+    "iou_threshold",
+    type=click.FloatRange(0, 1, min_open=True),
+    default=0.5,
+    show_default=True,
+    help="IoU for a VOC true positive.",
 )
-@click.option("--distill-steps", default=DistillConfig().steps, show_default=True, help="Distillation steps.")
-@click.option("--iou", "iou_threshold", default=0.5, show_default=True, help="IoU for a VOC true positive.")
 @click.option("--no-coco", is_flag=True, help="Skip the COCO metrics (VOC AP only).")
 @click.option(
     "-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write the report as JSON."
@@ -70,7 +80,7 @@ def evaluate(
     proposals: Path | None,
     svd_sweep: bool,
     model: Path | None,
-    sweep_ranks: str | None,
+    sweep_ranks: list[dict[str, int]] | None,
     passes: int,
     distill_split: str | None,
     distill_images: int,
@@ -135,18 +145,12 @@ def evaluate(
 
 def _proposal_quality(dataset, proposals: Path, console) -> dict:  # type: ignore[no-untyped-def]
     """Recall@0.5/0.7, ABO, MABO, boxes per image; difficult boxes left out, as in 'rcnn propose --eval'."""
-    from rcnn_cli.evaluation.proposal_recall import evaluate_proposals
+    from rcnn_cli.evaluation.proposal_recall import evaluate_records
     from rcnn_cli.evaluation.report import print_rows
     from rcnn_cli.proposals import ProposalStore
 
     store = ProposalStore(proposals)
-
-    def triples():  # type: ignore[no-untyped-def]
-        for record in dataset.records:
-            keep = ~record.difficult
-            yield store.read(record.image_id).boxes, record.boxes[keep], record.labels[keep]
-
-    summary = evaluate_proposals(triples()).as_dict()
+    summary = evaluate_records(dataset.records, lambda image_id: store.read(image_id).boxes).as_dict()
     print_rows("Proposal quality", [{k: _round(v) for k, v in summary.items()}], console)
     return {"kind": "proposal_evaluation", "proposals": str(proposals), **summary}
 
@@ -155,32 +159,20 @@ def _round(value: object) -> object:
     return round(value, 4) if isinstance(value, float) else value
 
 
-def _svd_sweep(source, dataset, model_path, proposals, sweep_ranks, passes, distill, ctx, console) -> dict:  # type: ignore[no-untyped-def]
+def _svd_sweep(source, dataset, model_path, proposals, settings, passes, distill, ctx, console) -> dict:  # type: ignore[no-untyped-def]
     from rcnn_cli.evaluation.evaluate import evaluate_results
     from rcnn_cli.evaluation.report import print_rows
-    from rcnn_cli.inference.detect import folder_proposals
-    from rcnn_cli.inference.svd_sweep import parse_rank_settings, svd_sweep
-    from rcnn_cli.models import load_checkpoint
+    from rcnn_cli.inference.svd_sweep import original_model_loader, svd_sweep
+    from rcnn_cli.proposals.sources import folder_source
 
     if model_path is None or proposals is None:
         raise RcnnError("--svd-sweep needs --model and --proposals")
     device = ctx.torch_device()
 
-    def load():  # type: ignore[no-untyped-def]
-        model, meta = load_checkpoint(model_path, device)
-        if meta.get("svd_ranks"):
-            raise RcnnError(
-                f"{model_path}: already compressed ({meta['svd_ranks']}); sweep the original model"
-            )
-        if tuple(meta["class_names"]) != tuple(dataset.class_names):
-            raise RcnnError(f"{model_path}: classes {meta['class_names']} differ from the dataset's")
-        return model, meta
-
     def mean_ap(results):  # type: ignore[no-untyped-def]
         mean = evaluate_results(dataset.records, dataset.class_names, results, coco=False)["mean"]
         return {"mAP": mean["voc_ap"] or 0.0, "mAP07": mean["voc07_ap"] or 0.0}
 
-    settings = parse_rank_settings(sweep_ranks) if sweep_ranks else None
     log = (lambda m: click.echo(m, err=True)) if ctx.verbosity > 0 else (lambda m: None)
     distill_images, distill_config = None, DistillConfig()
     if distill is not None:
@@ -193,14 +185,14 @@ def _svd_sweep(source, dataset, model_path, proposals, sweep_ranks, passes, dist
         distill_images = open_calibration(
             spec,
             distill_split,
-            folder_proposals(proposals),
+            folder_source(proposals),
             distill_config,
             lambda m: click.echo(m, err=True),
         )
     rows = svd_sweep(
-        load,
+        original_model_loader(model_path, dataset.class_names, device),
         dataset.records,
-        folder_proposals(proposals),
+        folder_source(proposals),
         mean_ap,
         settings,
         device=device,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from rcnn_cli.cli.common import get_context, user_errors
+from rcnn_cli.cli.options import backbone_option
 
 
 @click.command(
@@ -18,16 +19,13 @@ Examples:
 @click.argument("dataset")
 @click.option("--split", default=None, help="VOC split, e.g. trainval.")
 @click.option("-o", "--out", "out_dir", required=True, type=click.Path(), help="Features folder.")
-@click.option(
-    "--backbone",
-    type=click.Choice(["small", "caffenet", "vgg_cnn_m_1024", "vgg16"]),
-    default="small",
-    show_default=True,
-)
+@backbone_option
 @click.option("--weights", type=click.Path(), default=None, help="torchvision-layout state dict (.pth).")
 @click.option("--model", "model_path", type=click.Path(), default=None, help="A trained model.pt instead.")
-@click.option("--scale", type=int, default=None, help="Shorter side [600; small: 400].")
-@click.option("--max-size", type=int, default=None, help="Cap on the longer side [1000; small: 700].")
+@click.option("--scale", type=click.IntRange(min=1), default=None, help="Shorter side [600; small: 400].")
+@click.option(
+    "--max-size", type=click.IntRange(min=1), default=None, help="Cap on the longer side [1000; small: 700]."
+)
 @click.option("--flip", is_flag=True, help="Also store the maps of the mirrored images (for flip training).")
 @user_errors
 def extract(

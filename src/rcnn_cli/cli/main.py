@@ -6,7 +6,7 @@ import click
 
 from rcnn_cli import __version__
 from rcnn_cli.cli.check import check
-from rcnn_cli.cli.common import Context
+from rcnn_cli.cli.common import Context, DeviceType
 from rcnn_cli.cli.compress import compress
 from rcnn_cli.cli.detect import detect
 from rcnn_cli.cli.evaluate import evaluate
@@ -31,7 +31,7 @@ Example, the whole chain on a VOC-layout dataset:
 @click.version_option(__version__, "--version", prog_name="rcnn")
 @click.option(
     "--device",
-    type=click.Choice(["auto", "cpu", "cuda"]),
+    type=DeviceType(),
     default="auto",
     show_default=True,
     help="Where tensors live; auto picks CUDA when a GPU is present.",
@@ -40,7 +40,9 @@ Example, the whole chain on a VOC-layout dataset:
 @click.option("-v", "--verbose", count=True, help="More detail (repeat for more).")
 @click.pass_context
 def cli(ctx: click.Context, device: str, quiet: bool, verbose: int) -> None:
-    """R-CNN, SPPnet and Fast R-CNN stage by stage: every stage leaves its output on disk."""
+    """R-CNN, SPPnet and Fast R-CNN stage by stage: every stage leaves its output on disk.
+
+    The layers of the code behind these commands are described in docs/ARCHITECTURE.md."""
     ctx.obj = Context(device=device, verbosity=0 if quiet else 1 + verbose)
 
 

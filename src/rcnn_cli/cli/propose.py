@@ -11,31 +11,9 @@ import sys
 import click
 
 from rcnn_cli.cli.common import get_context, user_errors
+from rcnn_cli.cli.options import mode_option
 from rcnn_cli.errors import RcnnError
-
-METHODS = ("selective-search", "selectivesearch", "opencv", "dense", "file")
-
-
-def _make_method(method: str, mode: str, max_proposals: int, min_size: float, seed: int, source, mat_layout):
-    from rcnn_cli.proposals import (
-        DenseWindows,
-        FileProposals,
-        OpenCVSelectiveSearch,
-        SelectiveSearch,
-        SelectivesearchPackage,
-    )
-
-    if method == "selective-search":
-        return SelectiveSearch(mode=mode, max_proposals=max_proposals, min_size=min_size, seed=seed)
-    if method == "selectivesearch":
-        return SelectivesearchPackage(max_proposals=max_proposals, min_size=min_size)
-    if method == "opencv":
-        return OpenCVSelectiveSearch(mode=mode, max_proposals=max_proposals, min_size=min_size)
-    if method == "dense":
-        return DenseWindows(max_proposals=max_proposals, min_size=min_size, seed=seed)
-    if source is None:
-        raise RcnnError("--method file needs --from FOLDER_OR_FILE (the precomputed proposals)")
-    return FileProposals(str(source), mat_layout=mat_layout, max_proposals=max_proposals, min_size=min_size)
+from rcnn_cli.proposals.registry import MAT_LAYOUTS, METHODS
 
 
 def _print_eval(quality, seconds_per_image: float, quiet: bool) -> None:
@@ -70,20 +48,30 @@ Examples:
 )
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=str))
 @click.option("-o", "--output", required=True, type=click.Path(file_okay=False), help="Proposals folder.")
-@click.option("--method", type=click.Choice(METHODS), default="selective-search", show_default=True)
+@click.option(
+    "--method",
+    type=click.Choice(tuple(METHODS)),
+    default="selective-search",
+    show_default=True,
+    help="; ".join(f"{name}: {entry.summary}" for name, entry in METHODS.items()) + ".",
+)
 @click.option(
     "--split", default=None, help="VOC split (ImageSets/Main/SPLIT.txt) when INPUT is a VOC folder."
 )
+@mode_option("--mode")
 @click.option(
-    "--mode",
-    type=click.Choice(["single", "fast", "quality"]),
-    default="fast",
+    "--max-proposals",
+    type=click.IntRange(min=0),
+    default=2000,
     show_default=True,
-    help="Selective Search strategies: 1, 8 or 80 (colour spaces x k x similarity sets).",
+    help="Best boxes kept per image (0: all).",
 )
-@click.option("--max-proposals", default=2000, show_default=True, help="Best boxes kept per image (0: all).")
 @click.option(
-    "--min-size", default=0.0, show_default=True, help="Drop boxes narrower or lower than this (pixels)."
+    "--min-size",
+    type=click.FloatRange(min=0),
+    default=0.0,
+    show_default=True,
+    help="Drop boxes narrower or lower than this (pixels).",
 )
 @click.option(
     "--seed", default=0, show_default=True, help="Seed of Selective Search's pseudo-random ranking."
@@ -93,12 +81,18 @@ Examples:
 )
 @click.option(
     "--mat-layout",
-    type=click.Choice(["x1y1x2y2-0based", "y1x1y2x2-1based"]),
+    type=click.Choice(MAT_LAYOUTS),
     default="x1y1x2y2-0based",
     show_default=True,
     help=".mat box layout: Fast R-CNN demo files, or the VOC selective-search release.",
 )
-@click.option("--workers", default=1, show_default=True, help="Processes, one image each at a time.")
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Processes, one image each at a time.",
+)
 @click.option(
     "--shard", default=None, help="i/n: this process does every n-th image from i (default: RANK/WORLD_SIZE)."
 )
@@ -139,18 +133,18 @@ def propose(
     manifest.json. A rerun resumes; other settings into the same folder are refused."""
     from rcnn_cli.data import open_dataset
     from rcnn_cli.progress import Reporter
+    from rcnn_cli.proposals.registry import ProposalSettings, build_method
     from rcnn_cli.proposals.runner import run_proposals
     from rcnn_cli.proposals.storage import ProposalStore, parse_shard, shard_items
 
     ctx = get_context()
-    if workers < 1:
-        raise RcnnError(f"--workers {workers}: need at least 1")
+    settings = ProposalSettings(method, mode, max_proposals, min_size, seed, source, mat_layout)
     shard_index, shard_count = parse_shard(shard)
     spec = inputs[0] if len(inputs) == 1 else list(inputs)
     dataset = open_dataset(spec, split, on_error="raise" if on_error == "stop" else "skip")
     if not dataset.records and not dataset.problems:
         raise RcnnError(f"{', '.join(inputs)}: no images found")
-    chosen = _make_method(method, mode, max_proposals, min_size, seed, source, mat_layout)
+    chosen = build_method(settings)
     store = ProposalStore(output)
     params = {"method": chosen.name, **chosen.params()}
     store.prepare(params, [r.image_id for r in dataset.records], overwrite=overwrite)
@@ -189,15 +183,10 @@ def propose(
 
 
 def _evaluate(store, records, seconds_per_image: float, quiet: bool) -> None:
-    from rcnn_cli.evaluation.proposal_recall import evaluate_proposals
+    from rcnn_cli.evaluation.proposal_recall import evaluate_records
 
     labelled = [r for r in records if r.num_boxes and store.exists(r.image_id)]
     if not labelled:
         raise RcnnError("--eval needs ground truth: give a VOC folder or COCO JSON with boxes")
-
-    def pairs():
-        for r in labelled:
-            keep = ~r.difficult
-            yield store.read(r.image_id).boxes, r.boxes[keep], r.labels[keep]
-
-    _print_eval(evaluate_proposals(pairs()), seconds_per_image, quiet)
+    quality = evaluate_records(labelled, lambda image_id: store.read(image_id).boxes)
+    _print_eval(quality, seconds_per_image, quiet)

@@ -11,8 +11,9 @@ Shapes: N proposals and G ground-truth boxes per image, xyxy in original pixels.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -97,3 +98,15 @@ def evaluate_proposals(
         abo=mabo(best),
         mabo=mabo(best, all_labels),
     )
+
+
+def evaluate_records(records: Iterable[Any], boxes_of: Callable[[str], np.ndarray]) -> ProposalQuality:
+    """:func:`evaluate_proposals` over dataset records, with each image's proposals from
+    ``boxes_of(image_id)``; VOC "difficult" boxes are left out of the ground truth (as the paper)."""
+
+    def triples() -> Iterable[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        for record in records:
+            keep = ~record.difficult
+            yield boxes_of(record.image_id), record.boxes[keep], record.labels[keep]
+
+    return evaluate_proposals(triples())

@@ -13,8 +13,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from rcnn_cli.errors import RcnnError
 from rcnn_cli.inference.distill import DistillConfig, DistillReport
-from rcnn_cli.inference.truncated_svd import compress_layers, parse_ranks, reconstruction_error
+from rcnn_cli.inference.truncated_svd import compress_layers, reconstruction_error
 
 
 def time_layer(layer: nn.Module, x: torch.Tensor, repeats: int = 5, budget_s: float = 0.3) -> float:
@@ -54,8 +55,7 @@ class CompressResult:
 def compress_checkpoint(
     model_path: str | Path,
     output: str | Path,
-    svd_ranks: str | None,
-    svd_rank: int | None,
+    ranks: dict[str, int],
     *,
     rois: int = 300,
     device: Any = "cpu",
@@ -65,8 +65,9 @@ def compress_checkpoint(
     distill_source: str = "",
     log: Callable[[str], None] = lambda _m: None,
 ) -> CompressResult:
-    """Write ``output``: ``model_path`` with fc layers factorized (and distilled on ``distill_images``,
-    (rgb, proposals) pairs, when given; ``distill_source`` says where they came from, for the record).
+    """Write ``output``: ``model_path`` with fc layers factorized at ``ranks`` ({layer: t}); distilled
+    on ``distill_images`` ((rgb, proposals) pairs) when given, ``distill_source`` saying where they
+    came from, for the record.
 
     fc time is measured per layer on a batch of ``rois`` random inputs (what the head sees for ``rois``
     proposals), before and after, in the same process.
@@ -75,8 +76,11 @@ def compress_checkpoint(
     from rcnn_cli.inference.distill import collect_rois, distill_layers, teacher_copy
     from rcnn_cli.models import load_checkpoint, save_checkpoint
 
+    if not ranks:
+        raise RcnnError("give --svd-rank T or --svd-ranks fc6=T6,fc7=T7")
+    if Path(output).resolve() == Path(model_path).resolve():
+        raise RcnnError(f"{output}: would overwrite the input model; choose another -o")
     model, meta = load_checkpoint(model_path, device)
-    ranks = parse_ranks(svd_ranks, svd_rank)
     generator = torch.Generator().manual_seed(0)
     inputs = {
         name: torch.rand(rois, _in_features(getattr(model, name)), generator=generator).to(device)

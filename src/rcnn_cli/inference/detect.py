@@ -1,11 +1,6 @@
-"""The Fast R-CNN detection engine (paper §3): one conv pass per image, the RoI head over its proposals,
-then per-class NMS. Writes the ``detections/`` folder (docs/FORMATS.md, "## detections"):
-
-    detections.json        COCO results for all images (image_id, category_id, bbox xywh, score)
-    per_image/<id>.json    one image's detections with class names and xyxy boxes
-    pictures/<id>.jpg      the image with labelled boxes (class name + score)
-    timing.json            seconds per stage (Fig. 2 of the paper)
-    manifest.json          what made the folder; a rerun with the same settings resumes
+"""The Fast R-CNN detector (paper §3): one conv pass per image, the RoI head over its proposals, then
+per-class NMS. :mod:`rcnn_cli.inference.detections_folder` runs it over a dataset and writes the
+``detections/`` folder.
 
 The model is anything that follows the ``rcnn_cli.models.FastRCNN`` contract: ``features(images)``,
 ``head(features, rois)``, and ``pool``/``fc6``/``fc7`` modules (timed by hooks).
@@ -13,35 +8,35 @@ The model is anything that follows the ``rcnn_cli.models.FastRCNN`` contract: ``
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
-from rcnn_cli.errors import DataError, RcnnError
+from rcnn_cli.errors import RcnnError
 from rcnn_cli.inference.postprocess import ImageDetections, PostprocessConfig, postprocess_detections
 from rcnn_cli.inference.timing import StageTimer
-
-MANIFEST_KIND = "detections"
-FORMAT_VERSION = 1
-
-#: (record, rgb image or None) -> proposals float32 [R, 4] in original pixels, best first.
-ProposalSource = Callable[[Any, "np.ndarray | None"], np.ndarray]
 
 
 @dataclass(frozen=True)
 class DetectConfig:
-    """Test-time settings. ``scale``/``max_size`` None: the model's own (first) training scale."""
+    """Test-time settings, checked when built. ``scale``/``max_size`` None: the model's own (first)
+    training scale. ``max_proposals``: the first (best) proposals used per image, 0 uses all."""
 
     scale: int | None = None
     max_size: int | None = None
     max_proposals: int = 2000
     postprocess: PostprocessConfig = field(default_factory=PostprocessConfig)
+
+    def __post_init__(self) -> None:
+        for option, value in (("--scale", self.scale), ("--max-size", self.max_size)):
+            if value is not None and value < 1:
+                raise RcnnError(f"{option} {value}: must be >= 1 pixel")
+        if self.max_proposals < 0:
+            raise RcnnError(f"--max-proposals {self.max_proposals}: must be >= 0 (0 uses all)")
 
 
 class Detector:
@@ -112,179 +107,3 @@ def _no_detections(device: torch.device) -> ImageDetections:
         torch.zeros(0, device=device),
         torch.zeros(0, dtype=torch.int64, device=device),
     )
-
-
-def image_json(record: Any, coco_id: int | str, dets: ImageDetections, class_names: Sequence[str]) -> dict:
-    """The per-image JSON document (boxes xyxy in original pixels, best first)."""
-    return {
-        "image_id": record.image_id,
-        "coco_image_id": coco_id,
-        "file": str(record.path),
-        "width": int(record.width),
-        "height": int(record.height),
-        "detections": [
-            {
-                "label": int(label),
-                "class": class_names[int(label) - 1],
-                "score": round(float(score), 5),
-                "box": [round(float(v), 2) for v in box],
-            }
-            for box, score, label in zip(
-                dets.boxes.tolist(), dets.scores.tolist(), dets.labels.tolist(), strict=True
-            )
-        ],
-    }
-
-
-def detections_from_json(doc: dict[str, Any]) -> ImageDetections:
-    """Inverse of :func:`image_json` (for resuming)."""
-    dets = doc["detections"]
-    return ImageDetections(
-        boxes=torch.tensor([d["box"] for d in dets], dtype=torch.float32).reshape(-1, 4),
-        scores=torch.tensor([d["score"] for d in dets], dtype=torch.float32),
-        labels=torch.tensor([d["label"] for d in dets], dtype=torch.int64),
-    )
-
-
-@dataclass
-class DetectSummary:
-    """What a run did. ``results``: COCO results entries of all processed images."""
-
-    results: list[dict[str, Any]]
-    processed: int
-    resumed: int
-    skipped: list[str]
-    timer: StageTimer
-
-
-def detect_records(
-    detector: Detector,
-    records: Sequence[Any],
-    proposal_source: ProposalSource,
-    out_dir: str | Path,
-    *,
-    params: dict[str, Any],
-    draw: bool = True,
-    reporter: Any = None,
-    overwrite: bool = False,
-    draw_threshold: float = 0.5,
-) -> DetectSummary:
-    """Detect on every record, writing ``out_dir`` as described in the module docstring.
-
-    A bad image or missing proposals for one image is reported through ``reporter.log`` and skipped; the
-    rest are processed. Images whose per-image JSON exists from a compatible earlier run are reused;
-    an earlier run with other ``params`` is refused unless ``overwrite`` (which deletes its outputs).
-    """
-    from rcnn_cli.artifacts import Manifest, atomic_write_json, read_manifest, write_manifest
-    from rcnn_cli.data import read_image
-    from rcnn_cli.errors import ArtifactError
-    from rcnn_cli.evaluation.coco_format import coco_image_ids, detections_to_coco
-    from rcnn_cli.inference.drawing import draw_detections
-
-    out = Path(out_dir)
-    per_image = out / "per_image"
-    pictures = out / "pictures"
-    per_image.mkdir(parents=True, exist_ok=True)
-    if draw:
-        pictures.mkdir(exist_ok=True)
-    if (out / "manifest.json").exists():
-        try:
-            read_manifest(out, MANIFEST_KIND).check_compatible(out, params)
-        except ArtifactError as exc:
-            if not overwrite:
-                raise ArtifactError(f"{exc}; choose another -o folder, or --overwrite") from None
-            overwrite = True
-        else:
-            overwrite = False  # same settings: resume
-    if overwrite:
-        for stale in [*per_image.glob("*.json"), *pictures.glob("*.jpg")]:
-            stale.unlink()
-    write_manifest(out, Manifest(kind=MANIFEST_KIND, format_version=FORMAT_VERSION, params=params))
-
-    ids = coco_image_ids(r.image_id for r in records)
-    timer = detector.timer
-    results: list[dict[str, Any]] = []
-    skipped: list[str] = []
-    processed = resumed = 0
-    for record in records:
-        json_path = per_image / f"{record.image_id}.json"
-        if json_path.exists():
-            try:
-                dets = detections_from_json(json.loads(json_path.read_text()))
-                resumed += 1
-            except (OSError, ValueError, KeyError):
-                dets = None  # damaged: detect again
-            if dets is not None:
-                results += detections_to_coco(
-                    ids[record.image_id], dets.boxes.numpy(), dets.scores, dets.labels
-                )
-                _advance(reporter)
-                continue
-        try:
-            with timer.stage("read"):
-                rgb = read_image(record.path)
-            with timer.stage("proposals"):
-                boxes = proposal_source(record, rgb)
-        except DataError as exc:
-            skipped.append(str(exc))
-            if reporter is not None:
-                reporter.log(f"skipped: {exc}")
-            _advance(reporter)
-            continue
-        dets = detector.detect(rgb, boxes)
-        dets = ImageDetections(dets.boxes.cpu(), dets.scores.cpu(), dets.labels.cpu())
-        atomic_write_json(json_path, image_json(record, ids[record.image_id], dets, detector.class_names))
-        if draw:
-            picture = pictures / f"{record.image_id}.jpg"
-            draw_detections(rgb, dets, detector.class_names, picture, draw_threshold)
-        results += detections_to_coco(ids[record.image_id], dets.boxes.numpy(), dets.scores, dets.labels)
-        processed += 1
-        _advance(reporter, len(dets))
-    atomic_write_json(out / "detections.json", results)
-    atomic_write_json(out / "timing.json", timer.to_dict())
-    return DetectSummary(results=results, processed=processed, resumed=resumed, skipped=skipped, timer=timer)
-
-
-def _advance(reporter: Any, found: int | None = None) -> None:
-    if reporter is not None:
-        reporter.advance(extra="" if found is None else f"{found} dets")
-
-
-def folder_proposals(folder: str | Path) -> ProposalSource:
-    """Proposals read from a proposals folder (``rcnn propose``'s output, docs/FORMATS.md)."""
-    from rcnn_cli.proposals import ProposalStore
-
-    store = ProposalStore(folder)
-
-    def read(record: Any, _rgb: np.ndarray | None) -> np.ndarray:
-        return store.read(record.image_id).boxes
-
-    return read
-
-
-PROPOSAL_METHODS = ("selective-search", "selectivesearch", "opencv", "dense")
-
-
-def method_proposals(name: str, mode: str = "fast", max_proposals: int = 2000) -> ProposalSource:
-    """Proposals computed on the fly by a :mod:`rcnn_cli.proposals` method (timed as "proposals")."""
-    from rcnn_cli.proposals import (
-        DenseWindows,
-        OpenCVSelectiveSearch,
-        SelectiveSearch,
-        SelectivesearchPackage,
-    )
-
-    methods = {
-        "selective-search": lambda: SelectiveSearch(mode=mode, max_proposals=max_proposals),
-        "selectivesearch": lambda: SelectivesearchPackage(max_proposals=max_proposals),
-        "opencv": lambda: OpenCVSelectiveSearch(mode=mode, max_proposals=max_proposals),
-        "dense": lambda: DenseWindows(max_proposals=max_proposals),
-    }
-    if name not in methods:
-        raise RcnnError(f"unknown proposal method {name!r}; choose one of: {', '.join(methods)}")
-    method = methods[name]()
-
-    def propose(record: Any, rgb: np.ndarray | None) -> np.ndarray:
-        return method.propose(rgb, record).boxes
-
-    return propose

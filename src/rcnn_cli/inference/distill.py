@@ -39,6 +39,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from rcnn_cli.errors import RcnnError
+from rcnn_cli.inference.distill_config import DistillConfig
 from rcnn_cli.models.heads import fc_layers
 
 if TYPE_CHECKING:
@@ -46,24 +47,6 @@ if TYPE_CHECKING:
 
 #: A teacher probability above this marks a RoI as object-like for the bank's "hot" half.
 HOT_SCORE = 0.01
-
-
-@dataclass(frozen=True)
-class DistillConfig:
-    """Calibration images and optimization; the defaults took ~1 min on 2 CPU cores for the small head."""
-
-    images: int = 150
-    rois_per_image: int = 256
-    steps: int = 2000
-    batch_size: int = 1024
-    lr: float = 3e-4
-    seed: int = 0
-    #: Upper bound on the pooled features kept in memory; fewer RoIs per image are taken above it.
-    max_bank_mib: int = 2048
-
-    def __post_init__(self) -> None:
-        if self.images < 1 or self.steps < 1:
-            raise RcnnError("--distill-images and --distill-steps must be >= 1")
 
 
 @dataclass

@@ -20,6 +20,7 @@ import torch
 from torch import Tensor
 
 from rcnn_cli.boxes import BoxCoder, clip_boxes
+from rcnn_cli.errors import RcnnError
 
 # bbox_pred is saved with the target means/stds folded in, so deltas are decoded as they are.
 RAW_DELTAS = BoxCoder(means=(0.0, 0.0, 0.0, 0.0), stds=(1.0, 1.0, 1.0, 1.0))
@@ -32,6 +33,15 @@ class PostprocessConfig:
     score_threshold: float = 0.05
     nms_threshold: float = 0.3
     max_detections: int = 100
+
+    def __post_init__(self) -> None:
+        # ``not a <= x`` rather than ``x < a``: NaN fails every comparison and must be refused too.
+        if not 0.0 <= self.score_threshold < 1.0:
+            raise RcnnError(f"--score-threshold {self.score_threshold}: must be in [0, 1)")
+        if not 0.0 <= self.nms_threshold <= 1.0:
+            raise RcnnError(f"--nms {self.nms_threshold}: must be in [0, 1]")
+        if self.max_detections < 1:
+            raise RcnnError(f"--max-detections {self.max_detections}: must be >= 1")
 
 
 @dataclass(frozen=True)

@@ -7,15 +7,18 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 from torch import nn
 
-from rcnn_cli.inference.detect import DetectConfig, Detector, ProposalSource
+from rcnn_cli.errors import RcnnError
+from rcnn_cli.inference.detect import DetectConfig, Detector
 from rcnn_cli.inference.distill import DistillConfig, collect_rois, distill_layers
 from rcnn_cli.inference.timing import StageTimer
-from rcnn_cli.inference.truncated_svd import compress_layers, parse_ranks
+from rcnn_cli.inference.truncated_svd import compress_layers
+from rcnn_cli.proposals.sources import ProposalSource
 
 
 def default_rank_settings(model: nn.Module) -> list[dict[str, int]]:
@@ -28,9 +31,24 @@ def default_rank_settings(model: nn.Module) -> list[dict[str, int]]:
     return settings
 
 
-def parse_rank_settings(text: str) -> list[dict[str, int]]:
-    """``"none;fc6=1024,fc7=256;fc6=512,fc7=128"`` -> [{}, {...}, {...}]."""
-    return [{} if item.strip() in ("", "none", "full") else parse_ranks(item) for item in text.split(";")]
+def original_model_loader(
+    model_path: str | Path, class_names: Sequence[str], device: Any = "cpu"
+) -> Callable[[], tuple[nn.Module, dict[str, Any]]]:
+    """A fresh copy of the model at ``model_path`` per call, for :func:`svd_sweep`; refused when it is
+    already compressed (the sweep factorizes the original) or trained for other classes."""
+    from rcnn_cli.models import load_checkpoint
+
+    def load() -> tuple[nn.Module, dict[str, Any]]:
+        model, meta = load_checkpoint(model_path, device)
+        if meta.get("svd_ranks"):
+            raise RcnnError(
+                f"{model_path}: already compressed ({meta['svd_ranks']}); sweep the original model"
+            )
+        if tuple(meta["class_names"]) != tuple(class_names):
+            raise RcnnError(f"{model_path}: classes {meta['class_names']} differ from the dataset's")
+        return model, meta
+
+    return load
 
 
 def svd_sweep(

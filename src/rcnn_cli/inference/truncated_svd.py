@@ -18,7 +18,7 @@ ranks a checkpoint records, before loading its weights.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import torch
@@ -121,28 +121,3 @@ def compress_layers(model: nn.Module, ranks: Mapping[str, int]) -> list[SvdLayer
             )
         )
     return reports
-
-
-def parse_ranks(
-    text: str | None, rank_all: int | None = None, layers: Sequence[str] = FC_LAYERS
-) -> dict[str, int]:
-    """``--svd-ranks fc6=1024,fc7=256`` and/or ``--svd-rank 256`` (every fc layer) as {layer: t}.
-
-    Per-layer values win over ``rank_all``. Unknown layer names and malformed items are refused.
-    """
-    ranks: dict[str, int] = {name: rank_all for name in layers} if rank_all is not None else {}
-    for item in (text or "").split(","):
-        item = item.strip()
-        if not item:
-            continue
-        name, sep, value = item.partition("=")
-        name = name.strip()
-        if not sep or not value.strip().isdigit():
-            raise RcnnError(f"--svd-ranks: {item!r} is not LAYER=RANK (e.g. fc6=1024,fc7=256)")
-        if name not in layers:
-            raise RcnnError(f"--svd-ranks: unknown layer {name!r}; choose from {', '.join(layers)}")
-        ranks[name] = int(value)
-    for name, rank in ranks.items():
-        if rank < 1:
-            raise RcnnError(f"SVD rank for {name} must be >= 1, got {rank}")
-    return ranks

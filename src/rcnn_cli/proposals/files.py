@@ -27,11 +27,11 @@ import numpy as np
 
 from rcnn_cli.errors import DataError
 from rcnn_cli.proposals.base import Proposals, finalize_boxes
+from rcnn_cli.proposals.registry import MAT_LAYOUTS
 
 if TYPE_CHECKING:
     from rcnn_cli.data import ImageRecord
 
-MAT_LAYOUTS = ("x1y1x2y2-0based", "y1x1y2x2-1based")
 # Share of boxes allowed to reach outside the image by more than a pixel before the
 # import is refused: more than that means the wrong layout (or file) was chosen.
 _MAX_OUTSIDE_FRACTION = 0.05

@@ -16,7 +16,6 @@ by all similarity sets of a (colour space, k).
 
 from __future__ import annotations
 
-import itertools
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -26,24 +25,10 @@ import torch
 from rcnn_cli.ops._extension import ops
 from rcnn_cli.proposals.base import Proposals, finalize_boxes
 from rcnn_cli.proposals.colour_spaces import convert_colour
+from rcnn_cli.proposals.strategies import MODES, SIMILARITY_TERMS
 
 if TYPE_CHECKING:
     from rcnn_cli.data import ImageRecord
-
-# Similarity sets by the paper's letters: Colour, Texture, Size, Fill.
-SIMILARITY_TERMS = "CTSF"
-MODES: dict[str, dict[str, tuple]] = {
-    # The paper's single best strategy (Table 1-3): HSV, C+T+S+F, k = 100.
-    "single": {"colour_spaces": ("hsv",), "ks": (100,), "similarities": ("CTSF",)},
-    # Selective Search Fast: 2 x 2 x 2 = 8 strategies.
-    "fast": {"colour_spaces": ("hsv", "lab"), "ks": (50, 100), "similarities": ("CTSF", "TSF")},
-    # Selective Search Quality: 5 x 4 x 4 = 80 strategies.
-    "quality": {
-        "colour_spaces": ("hsv", "lab", "rgi", "h", "i"),
-        "ks": (50, 100, 150, 300),
-        "similarities": ("CTSF", "TSF", "F", "S"),
-    },
-}
 
 
 def similarity_flags(similarities: tuple[str, ...]) -> torch.Tensor:
@@ -161,9 +146,3 @@ class SelectiveSearch:
         boxes = boxes.astype(np.float32)
         boxes[:, 2:] += 1.0
         return finalize_boxes(boxes, -priorities, width, height, self.min_size, self.max_proposals)
-
-
-def strategies(mode: str) -> list[tuple[str, int, str]]:
-    """The (colour space, k, similarity set) triples of a mode, in the order they run."""
-    s = MODES[mode]
-    return list(itertools.product(s["colour_spaces"], s["ks"], s["similarities"]))
