@@ -70,6 +70,55 @@ def atomic_torch_save(obj: Any, path: str | os.PathLike[str]) -> None:
         torch.save(obj, tmp)
 
 
+def read_torch_file(path: str | os.PathLike[str], what: str) -> Any:
+    """``torch.load(path, weights_only=True)`` on the CPU; any failure is one :class:`ArtifactError` line
+    naming ``path`` and what is wrong. Every ``.pt``/``.pth`` the toolkit reads goes through here.
+
+    ``weights_only=True`` lets a file hold only tensors and plain data, never code. torch's own message
+    for a refused file advises ``weights_only=False``, which would run whatever code the file carries:
+    that advice is dropped, and only torch's reason is kept.
+    """
+    import torch
+
+    path = Path(path)
+    if not path.is_file():
+        raise ArtifactError(f"{path}: {what} not found")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # zip, pickle, EOF, OS and torch errors alike: not what it claims to be
+        raise ArtifactError(f"{path}: {_why_unreadable(path, what, exc)}") from None
+
+
+def _why_unreadable(path: Path, what: str, exc: Exception) -> str:
+    import pickle
+    import zipfile
+
+    if not zipfile.is_zipfile(path):  # torch.save has written zip archives since torch 1.6
+        return f"not a {what} (not a file written by torch.save)"
+    if isinstance(exc, pickle.UnpicklingError):
+        return (
+            f"not a {what} this toolkit can read safely ({_unpickling_reason(str(exc))}); "
+            "it reads only files of tensors and plain data"
+        )
+    return f"not a readable {what} ({type(exc).__name__}: {_short(str(exc))})"
+
+
+def _unpickling_reason(message: str) -> str:
+    """torch's reason for refusing a file, without its advice (weights_only=False, filing an issue)."""
+    advice = ("weights only load failed", "weights_only", "please file an issue", "check the documentation")
+    for paragraph in message.split("\n\n"):
+        line = paragraph.strip()
+        if line and not any(word in line.lower() for word in advice):
+            return _short(line)
+    return "unpickling failed"
+
+
+def _short(text: str, limit: int = 160) -> str:
+    """The first line of ``text``, at most ``limit`` characters (a message stays one line)."""
+    line = text.strip().splitlines()[0] if text.strip() else ""
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
 def atomic_save_npz(path: str | os.PathLike[str], **arrays: np.ndarray) -> None:
     with atomic_path(path) as tmp, open(tmp, "wb") as f:
         np.savez(f, **arrays)

@@ -1,7 +1,7 @@
 """Axis-aligned boxes: area, IoU, clipping, flipping, and the R-CNN box parametrisation.
 
 Every box is ``[x1, y1, x2, y2]`` in continuous pixel coordinates of the original image
-(DESIGN.md §3), so a box's width is ``x2 - x1`` with no ``+ 1``. All functions are
+(docs/ARCHITECTURE.md, "Conventions"), so a box's width is ``x2 - x1`` with no ``+ 1``. All functions are
 vectorized over a leading dimension and keep the input's dtype and device.
 """
 

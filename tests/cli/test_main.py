@@ -44,3 +44,29 @@ def test_device_cuda_without_gpu_is_a_one_line_error() -> None:
         assert "--device cpu" in str(exc)
     else:
         raise AssertionError("expected RcnnError")
+
+
+def test_importing_the_cli_and_its_help_load_no_torch() -> None:
+    """``rcnn --help`` and every command's ``--help`` stay fast: torch (~2 s to import) is loaded only
+    by a command that computes. A fresh interpreter, since this one has torch loaded already."""
+    import subprocess
+    import sys
+
+    script = (
+        "import sys\n"
+        "from click.testing import CliRunner\n"
+        "from rcnn_cli.cli.main import cli\n"
+        "for args in (['--help'], *[[c, '--help'] for c in cli.commands]):\n"
+        "    assert CliRunner().invoke(cli, args).exit_code == 0, args\n"
+        "heavy = sorted(m for m in ('torch', 'cv2', 'scipy', 'skimage') if m in sys.modules)\n"
+        "print(','.join(heavy))\n"
+    )
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert run.stdout.strip() == "", f"imported at start-up: {run.stdout.strip()}"
+
+
+def test_the_backbone_choices_are_the_models() -> None:
+    from rcnn_cli.cli.options import BACKBONES
+    from rcnn_cli.models import SPECS
+
+    assert set(BACKBONES) == set(SPECS)

@@ -40,9 +40,7 @@ Example, the whole chain on a VOC-layout dataset:
 @click.option("-v", "--verbose", count=True, help="More detail (repeat for more).")
 @click.pass_context
 def cli(ctx: click.Context, device: str, quiet: bool, verbose: int) -> None:
-    """R-CNN, SPPnet and Fast R-CNN stage by stage: every stage leaves its output on disk.
-
-    The layers of the code behind these commands are described in docs/ARCHITECTURE.md."""
+    """R-CNN, SPPnet and Fast R-CNN stage by stage: every stage leaves its output on disk."""
     ctx.obj = Context(device=device, verbosity=0 if quiet else 1 + verbose)
 
 

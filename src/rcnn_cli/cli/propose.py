@@ -13,7 +13,8 @@ import click
 from rcnn_cli.cli.common import get_context, user_errors
 from rcnn_cli.cli.options import mode_option
 from rcnn_cli.errors import RcnnError
-from rcnn_cli.proposals.registry import MAT_LAYOUTS, METHODS
+from rcnn_cli.proposals.mat_layouts import MAT_LAYOUTS
+from rcnn_cli.proposals.registry import METHODS
 
 
 def _print_eval(quality, seconds_per_image: float, quiet: bool) -> None:

@@ -1,6 +1,6 @@
 """Datasets: one :class:`ImageRecord` per image, loaded from VOC, COCO JSON or plain image files.
 
-Conventions (DESIGN.md §3): boxes float32 [G, 4] xyxy in continuous pixels of the EXIF-oriented
+Conventions (docs/ARCHITECTURE.md): boxes float32 [G, 4] xyxy in continuous pixels of the EXIF-oriented
 image, labels int64 in 1..K (0 = background), ``Dataset.class_names`` without background.
 """
 

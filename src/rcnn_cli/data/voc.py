@@ -1,7 +1,7 @@
 """PASCAL VOC layout: ``Annotations/ID.xml``, ``JPEGImages/ID.jpg``, ``ImageSets/Main/SPLIT.txt``.
 
 VOC boxes are 1-based and inclusive (``xmin..xmax`` covers pixels xmin to xmax); ours are
-continuous, so a VOC box becomes ``[xmin - 1, ymin - 1, xmax, ymax]`` (DESIGN.md §3).
+continuous, so a VOC box becomes ``[xmin - 1, ymin - 1, xmax, ymax]`` (docs/ARCHITECTURE.md, "Conventions").
 Handled quirks: empty ``<difficult/>``, float coordinates, boxes touching the border (and
 overshooting it by at most ``BORDER_TOLERANCE`` px: clipped), images without objects, upper-case
 extensions, a ``<filename>`` that disagrees with the id. A box with ``xmax <= xmin`` or

@@ -17,7 +17,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from rcnn_cli.errors import ArtifactError
+from rcnn_cli.errors import ArtifactError, RcnnError
 from rcnn_cli.models.fast_rcnn import FastRCNN, ModelConfig
 from rcnn_cli.models.low_rank import apply_low_rank_structure, svd_ranks_of
 
@@ -87,32 +87,55 @@ def load_checkpoint(path: str | Path, device: Any = "cpu") -> tuple[FastRCNN, di
     """Read a checkpoint written by :func:`save_checkpoint`; returns (model in eval mode, meta).
 
     ``meta`` holds ``class_names``, ``config`` (a :class:`ModelConfig`), ``svd_ranks`` and saved keys.
+    Whatever is wrong with the file (unreadable, another kind, a partial config, weights that do not
+    fit) is one :class:`ArtifactError` naming it.
     """
+    from rcnn_cli.artifacts import read_torch_file
+
     path = Path(path)
-    if not path.is_file():
-        raise ArtifactError(f"{path}: model file not found")
+    checkpoint = read_torch_file(path, "model checkpoint")
     try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise ArtifactError(
-            f"{path}: not a readable model checkpoint ({type(exc).__name__}: {exc})"
-        ) from None
-    if not isinstance(checkpoint, dict) or checkpoint.get("kind") != KIND:
-        raise ArtifactError(f"{path}: not a Fast R-CNN checkpoint (kind {checkpoint.get('kind')!r})")
-    if checkpoint.get("format_version") != FORMAT_VERSION:
-        raise ArtifactError(
-            f"{path}: checkpoint format {checkpoint.get('format_version')}, "
-            f"this version reads {FORMAT_VERSION}"
-        )
-    config = ModelConfig.from_dict(checkpoint["config"])
-    model = FastRCNN(config)
-    ranks = dict(checkpoint.get("svd_ranks") or {})
-    apply_low_rank_structure(model, ranks)
-    try:
+        config, ranks = _check_layout(checkpoint)
+        model = FastRCNN(config)
+        apply_low_rank_structure(model, ranks)
         model.load_state_dict(checkpoint["state_dict"])
-    except RuntimeError as exc:
-        raise ArtifactError(f"{path}: weights do not fit the stored config: {exc}") from None
+    except RcnnError as exc:
+        raise ArtifactError(f"{path}: {exc}") from None
+    except (RuntimeError, ValueError, TypeError) as exc:  # load_state_dict: missing keys, wrong shapes
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ArtifactError(f"{path}: weights do not fit the stored config ({first[:200]})") from None
     model.to(device).eval()
     meta = dict(checkpoint.get("meta") or {})
     meta.update(class_names=list(checkpoint["class_names"]), config=config, svd_ranks=ranks)
     return model, meta
+
+
+def _check_layout(checkpoint: Any) -> tuple[ModelConfig, dict[str, int]]:
+    """The config and SVD ranks of a checkpoint dict, after checking every part that loading uses."""
+    if not isinstance(checkpoint, dict):
+        raise RcnnError(f"not a Fast R-CNN checkpoint (holds a {type(checkpoint).__name__}, not a dict)")
+    if checkpoint.get("kind") != KIND:
+        raise RcnnError(f"not a Fast R-CNN checkpoint (kind {checkpoint.get('kind')!r})")
+    if checkpoint.get("format_version") != FORMAT_VERSION:
+        raise RcnnError(
+            f"checkpoint format {checkpoint.get('format_version')!r}, this version reads {FORMAT_VERSION}"
+        )
+    if not isinstance(checkpoint.get("config"), dict):
+        raise RcnnError("the checkpoint has no model config")
+    config = ModelConfig.from_dict(checkpoint["config"])
+    names = checkpoint.get("class_names")
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise RcnnError("class_names is not a list of names")
+    if len(names) != config.num_classes:
+        raise RcnnError(f"{len(names)} class names for a model of {config.num_classes} classes")
+    state = checkpoint.get("state_dict")
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise RcnnError("state_dict is not a mapping of names to tensors")
+    ranks = checkpoint.get("svd_ranks") or {}
+    if not isinstance(ranks, dict) or not all(
+        isinstance(r, int) and not isinstance(r, bool) and r >= 1 for r in ranks.values()
+    ):
+        raise RcnnError(f"svd_ranks {ranks!r} is not a mapping of layer names to ranks >= 1")
+    if not isinstance(checkpoint.get("meta") or {}, dict):
+        raise RcnnError("meta is not a mapping")
+    return config, dict(ranks)

@@ -7,13 +7,15 @@ box deltas 4·(K+1) (class-specific regression, paper §2.2). RoIs are Tensor[R,
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
 from torch import Tensor, nn
 
+from rcnn_cli.errors import RcnnError
 from rcnn_cli.models.backbones import SPECS, build_backbone
-from rcnn_cli.models.heads import fc_layers, init_fc, init_predictors, make_pool, pooled_bins
+from rcnn_cli.models.heads import POOL_KINDS, fc_layers, init_fc, init_predictors, make_pool, pooled_bins
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -42,14 +44,47 @@ class ModelConfig:
     pixel_mean: tuple[float, float, float] = IMAGENET_MEAN
     pixel_std: tuple[float, float, float] = IMAGENET_STD
 
+    def __post_init__(self) -> None:
+        """Refuse what cannot make a network, with the field's name (also for configs read from files)."""
+        if self.backbone not in SPECS:
+            raise RcnnError(f"backbone {self.backbone!r}: choose one of {', '.join(SPECS)}")
+        if self.pool not in POOL_KINDS:
+            raise RcnnError(f"pool {self.pool!r}: choose one of {', '.join(POOL_KINDS)}")
+        for name in ("num_classes", "output_size", "fc6_dim", "fc7_dim", "max_size"):
+            _check_int(name, getattr(self, name), minimum=1)
+        _check_int("sampling_ratio", self.sampling_ratio, minimum=0)
+        for name in ("levels", "scales"):
+            values = getattr(self, name)
+            if not isinstance(values, tuple) or not values:
+                raise RcnnError(f"{name} {values!r}: expected one or more integers")
+            for value in values:
+                _check_int(name, value, minimum=1)
+        if not isinstance(self.dropout, (int, float)) or not 0.0 <= self.dropout < 1.0:
+            raise RcnnError(f"dropout {self.dropout!r}: must be in [0, 1)")
+        for name in ("pixel_mean", "pixel_std"):
+            values = getattr(self, name)
+            if len(values) != 3 or not all(isinstance(v, (int, float)) and math.isfinite(v) for v in values):
+                raise RcnnError(f"{name} {values!r}: expected three finite RGB numbers")
+        if not all(v > 0 for v in self.pixel_std):
+            raise RcnnError(f"pixel_std {self.pixel_std!r}: must be positive")
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ModelConfig:
+        """The inverse of :meth:`to_dict`; unknown keys are ignored, missing required ones refused."""
         names = {f.name for f in fields(cls)}
+        missing = [name for name in ("backbone", "num_classes") if name not in data]
+        if missing:
+            raise RcnnError(f"model config lacks {', '.join(missing)}")
         kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items() if k in names}
         return cls(**kwargs)
+
+
+def _check_int(name: str, value: Any, minimum: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise RcnnError(f"{name} {value!r}: expected an integer >= {minimum}")
 
 
 #: Per-backbone defaults: the paper's for S/M/L; for ``small``, a scale that keeps CPU training short.

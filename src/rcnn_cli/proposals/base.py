@@ -7,7 +7,7 @@ two-member interface, and so can a trained region proposal network later: it nee
 only ``propose(image, record)`` and ``params()``.
 
 Shapes: N proposals per image; boxes are float32 [N, 4] ``x1, y1, x2, y2`` in
-continuous pixels of the original image (DESIGN.md §3), best first when the method
+continuous pixels of the original image (docs/ARCHITECTURE.md, "Conventions"), best first when the method
 ranks them.
 """
 

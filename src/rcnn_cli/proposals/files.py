@@ -27,7 +27,7 @@ import numpy as np
 
 from rcnn_cli.errors import DataError
 from rcnn_cli.proposals.base import Proposals, finalize_boxes
-from rcnn_cli.proposals.registry import MAT_LAYOUTS
+from rcnn_cli.proposals.mat_layouts import MAT_LAYOUTS
 
 if TYPE_CHECKING:
     from rcnn_cli.data import ImageRecord

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from rcnn_cli.errors import RcnnError
+from rcnn_cli.proposals.mat_layouts import MAT_LAYOUTS
 from rcnn_cli.proposals.strategies import MODES
 
 if TYPE_CHECKING:
@@ -53,7 +54,6 @@ METHODS: dict[str, MethodEntry] = {
 ON_THE_FLY_METHODS: tuple[str, ...] = tuple(n for n, e in METHODS.items() if not e.imports_boxes)
 #: Selective Search modes (``--mode``): 1, 8 or 80 strategies.
 SELECTIVE_SEARCH_MODES: tuple[str, ...] = tuple(MODES)
-MAT_LAYOUTS: tuple[str, ...] = ("x1y1x2y2-0based", "y1x1y2x2-1based")
 
 
 @dataclass(frozen=True)
