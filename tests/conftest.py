@@ -23,3 +23,18 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _private_fingerprint_cache(tmp_path_factory):
+    """The digest cache of rcnn_cli.fingerprints in a folder of the test run, not the user's ~/.cache
+    (subprocesses of the tests inherit it through the environment)."""
+    import os
+
+    before = os.environ.get("RCNN_CACHE_DIR")
+    os.environ["RCNN_CACHE_DIR"] = str(tmp_path_factory.mktemp("rcnn_cache"))
+    yield
+    if before is None:
+        os.environ.pop("RCNN_CACHE_DIR", None)
+    else:
+        os.environ["RCNN_CACHE_DIR"] = before

@@ -83,11 +83,12 @@ def test_proposal_quality(tmp_path: Path) -> None:
     root = sample_dataset_path()
     dataset = open_dataset(root, "val")
     props = tmp_path / "proposals"
-    props.mkdir()
+    store = ProposalStore(props)
+    store.prepare({"method": "test"}, [r.image_id for r in dataset.records])
     for i, r in enumerate(dataset.records):
         # Half of the images get their exact ground truth (best overlap 1), the others boxes far away (0).
         boxes = r.boxes + (0.0 if i % 2 == 0 else 5000.0)
-        ProposalStore(props).write(r.image_id, Proposals.ranked(boxes), r.width, r.height)
+        store.write(r.image_id, Proposals.ranked(boxes), r.width, r.height)
     out = tmp_path / "p.json"
     args = ["evaluate", "--dataset", str(root), "--split", "val", "--proposals", str(props), "-o", str(out)]
     result = CliRunner().invoke(cli, args)
@@ -116,9 +117,11 @@ def test_svd_sweep_table(tmp_path: Path) -> None:
     dataset = open_dataset(root, "trainval")
     model = small_checkpoint(tmp_path / "m.pt", class_names=dataset.class_names)
     props = tmp_path / "props"
+    store = ProposalStore(props)
+    store.prepare({"method": "test"}, [r.image_id for r in dataset.records])
     for r in dataset.records:  # the ground truth plus two loose boxes
         boxes = np.concatenate([r.boxes, [[0, 0, 32, 24], [20, 10, 60, 44]]]).astype(np.float32)
-        ProposalStore(props).write(r.image_id, Proposals.ranked(boxes), r.width, r.height)
+        store.write(r.image_id, Proposals.ranked(boxes), r.width, r.height)
     out = tmp_path / "sweep.json"
     args = ["evaluate", "--svd-sweep", "--model", str(model), "--dataset", str(root), "--split", "trainval"]
     result = CliRunner().invoke(
@@ -141,9 +144,11 @@ def test_svd_sweep_with_distillation_adds_a_distilled_row_per_setting(tmp_path: 
     full = open_dataset(root)
     model = small_checkpoint(tmp_path / "m.pt", class_names=full.class_names)
     props = tmp_path / "props"
+    store = ProposalStore(props)
+    store.prepare({"method": "test"}, [r.image_id for r in full.records])
     for r in full.records:  # every split's images: the ground truth plus two loose boxes
         boxes = np.concatenate([r.boxes, [[0, 0, 32, 24], [20, 10, 60, 44]]]).astype(np.float32)
-        ProposalStore(props).write(r.image_id, Proposals.ranked(boxes), r.width, r.height)
+        store.write(r.image_id, Proposals.ranked(boxes), r.width, r.height)
     out = tmp_path / "sweep.json"
     args = ["evaluate", "--svd-sweep", "--model", str(model), "--dataset", str(root), "--split", "test"]
     args += ["--proposals", str(props), "--sweep-ranks", "none;fc6=4,fc7=2", "--passes", "1"]

@@ -72,9 +72,10 @@ def write_proposals(folder: Path, image_ids: list[str], boxes: np.ndarray) -> Pa
     """The same ``boxes`` (best first) for every image, in the proposals folder format."""
     from rcnn_cli.proposals import Proposals, ProposalStore
 
-    folder.mkdir(parents=True, exist_ok=True)
+    store = ProposalStore(folder)
+    store.prepare({"method": "fixed-boxes"}, image_ids)
     for image_id in image_ids:
-        ProposalStore(folder).write(image_id, Proposals.ranked(np.asarray(boxes)), width=64, height=48)
+        store.write(image_id, Proposals.ranked(np.asarray(boxes)), width=64, height=48)
     return folder
 
 

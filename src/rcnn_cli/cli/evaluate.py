@@ -147,10 +147,10 @@ def _proposal_quality(dataset, proposals: Path, console) -> dict:  # type: ignor
     """Recall@0.5/0.7, ABO, MABO, boxes per image; difficult boxes left out, as in 'rcnn propose --eval'."""
     from rcnn_cli.evaluation.proposal_recall import evaluate_records
     from rcnn_cli.evaluation.report import print_rows
-    from rcnn_cli.proposals import ProposalStore
+    from rcnn_cli.proposals.sources import folder_source
 
-    store = ProposalStore(proposals)
-    summary = evaluate_records(dataset.records, lambda image_id: store.read(image_id).boxes).as_dict()
+    source = folder_source(proposals)
+    summary = evaluate_records(dataset.records, lambda record: source(record, None)).as_dict()
     print_rows("Proposal quality", [{k: _round(v) for k, v in summary.items()}], console)
     return {"kind": "proposal_evaluation", "proposals": str(proposals), **summary}
 

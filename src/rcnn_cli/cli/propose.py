@@ -165,7 +165,13 @@ def propose(
         if done_before:
             report.advance(done_before, extra="already done")
         summary = run_proposals(
-            chosen, records, store, workers=workers, on_error=on_error, on_result=on_result
+            chosen,
+            records,
+            store,
+            workers=workers,
+            on_error=on_error,
+            on_result=on_result,
+            replace_foreign=overwrite,
         )
 
     shard_note = f" (shard {shard_index}/{shard_count})" if shard_count > 1 else ""
@@ -189,5 +195,5 @@ def _evaluate(store, records, seconds_per_image: float, quiet: bool) -> None:
     labelled = [r for r in records if r.num_boxes and store.exists(r.image_id)]
     if not labelled:
         raise RcnnError("--eval needs ground truth: give a VOC folder or COCO JSON with boxes")
-    quality = evaluate_records(labelled, lambda image_id: store.read(image_id).boxes)
+    quality = evaluate_records(labelled, lambda record: store.read(record.image_id).boxes)
     _print_eval(quality, seconds_per_image, quiet)

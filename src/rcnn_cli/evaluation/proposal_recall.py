@@ -100,13 +100,13 @@ def evaluate_proposals(
     )
 
 
-def evaluate_records(records: Iterable[Any], boxes_of: Callable[[str], np.ndarray]) -> ProposalQuality:
+def evaluate_records(records: Iterable[Any], boxes_of: Callable[[Any], np.ndarray]) -> ProposalQuality:
     """:func:`evaluate_proposals` over dataset records, with each image's proposals from
-    ``boxes_of(image_id)``; VOC "difficult" boxes are left out of the ground truth (as the paper)."""
+    ``boxes_of(record)``; VOC "difficult" boxes are left out of the ground truth (as the paper)."""
 
     def triples() -> Iterable[tuple[np.ndarray, np.ndarray, np.ndarray]]:
         for record in records:
             keep = ~record.difficult
-            yield boxes_of(record.image_id), record.boxes[keep], record.labels[keep]
+            yield boxes_of(record), record.boxes[keep], record.labels[keep]
 
     return evaluate_proposals(triples())

@@ -27,12 +27,20 @@ MANIFEST_KIND = "detections"
 FORMAT_VERSION = 1
 
 
-def image_json(record: Any, coco_id: int | str, dets: ImageDetections, class_names: Sequence[str]) -> dict:
-    """The per-image JSON document (boxes xyxy in original pixels, best first)."""
+def image_json(
+    record: Any,
+    coco_id: int | str,
+    dets: ImageDetections,
+    class_names: Sequence[str],
+    fingerprint: str = "",
+) -> dict:
+    """The per-image JSON document (boxes xyxy in original pixels, best first); ``fingerprint`` is the
+    image file's (rcnn_cli.fingerprints), so that a rerun never keeps detections of another image."""
     return {
         "image_id": record.image_id,
         "coco_image_id": coco_id,
         "file": str(record.path),
+        "image_fingerprint": fingerprint,
         "width": int(record.width),
         "height": int(record.height),
         "detections": [
@@ -114,8 +122,10 @@ def detect_records(
     from rcnn_cli.data import read_image
     from rcnn_cli.errors import ArtifactError
     from rcnn_cli.evaluation.coco_format import coco_image_ids, detections_to_coco
+    from rcnn_cli.fingerprints import Fingerprints, describe_mismatch
     from rcnn_cli.inference.drawing import draw_detections
 
+    replace_foreign = overwrite
     out = Path(out_dir)
     per_image = out / "per_image"
     pictures = out / "pictures"
@@ -141,15 +151,26 @@ def detect_records(
     results: list[dict[str, Any]] = []
     skipped: list[str] = []
     processed = resumed = 0
+    fingerprints = Fingerprints()
     for record in records:
         json_path = per_image / f"{record.image_id}.json"
+        fingerprint = fingerprints.of(record.path) if Path(record.path).is_file() else ""
         if json_path.exists():
             try:
-                dets = detections_from_json(json.loads(json_path.read_text()))
-                resumed += 1
-            except (OSError, ValueError, KeyError):
+                doc = json.loads(json_path.read_text())
+                dets = detections_from_json(doc)
+            except (OSError, ValueError, KeyError, TypeError):
                 dets = None  # damaged: detect again
+            stored = doc.get("image_fingerprint", "") if dets is not None else ""
+            if dets is not None and stored and fingerprint and stored != fingerprint:
+                if not replace_foreign:
+                    raise ArtifactError(
+                        describe_mismatch(json_path, record.path, stored)
+                        + "; choose another -o folder, or --overwrite"
+                    )
+                dets = None  # --overwrite: detect this image again
             if dets is not None:
+                resumed += 1
                 results += detections_to_coco(
                     ids[record.image_id], dets.boxes.numpy(), dets.scores, dets.labels
                 )
@@ -168,10 +189,11 @@ def detect_records(
             continue
         dets = detector.detect(rgb, boxes)
         dets = ImageDetections(dets.boxes.cpu(), dets.scores.cpu(), dets.labels.cpu())
-        atomic_write_json(json_path, image_json(record, ids[record.image_id], dets, detector.class_names))
-        if draw:
+        if draw:  # the picture before the JSON: an image whose JSON exists is finished, picture and all
             picture = pictures / f"{record.image_id}.jpg"
             draw_detections(rgb, dets, detector.class_names, picture, draw_threshold)
+        document = image_json(record, ids[record.image_id], dets, detector.class_names, fingerprint)
+        atomic_write_json(json_path, document)
         results += detections_to_coco(ids[record.image_id], dets.boxes.numpy(), dets.scores, dets.labels)
         processed += 1
         _advance(reporter, len(dets))

@@ -22,6 +22,7 @@ from rcnn_cli.proposals.storage import ProposalStore
 
 if TYPE_CHECKING:
     from rcnn_cli.data import ImageRecord
+    from rcnn_cli.fingerprints import Fingerprints
 
 
 @dataclass(frozen=True)
@@ -60,17 +61,26 @@ def _init_worker() -> None:
     cv2.setNumThreads(1)
 
 
+def image_fingerprint(record: ImageRecord, fingerprints: Fingerprints) -> str:
+    """The fingerprint of the record's image file, "" when there is no file to read (``--method file``
+    over records whose images are elsewhere)."""
+    return fingerprints.of(record.path) if Path(record.path).is_file() else ""
+
+
 def propose_one(method: ProposalMethod, record: ImageRecord, folder: str) -> ImageResult:
     """Read one image, run ``method``, write its file. Bad input becomes ``ImageResult.error``."""
     from rcnn_cli.data import read_image
+    from rcnn_cli.fingerprints import Fingerprints
 
     try:
+        with Fingerprints() as fingerprints:
+            fingerprint = image_fingerprint(record, fingerprints)
         image = read_image(record.path) if method.needs_image else None
         start = time.perf_counter()
         proposals = method.propose(image, record)
         seconds = time.perf_counter() - start
         height, width = image.shape[:2] if image is not None else (record.height, record.width)
-        ProposalStore(folder).write(record.image_id, proposals, width, height)
+        ProposalStore(folder).write(record.image_id, proposals, width, height, fingerprint)
         return ImageResult(record.image_id, str(record.path), len(proposals), seconds)
     except RcnnError as exc:
         message = str(exc) if isinstance(exc, DataError) and exc.path else f"{record.path}: {exc}"
@@ -85,16 +95,24 @@ def run_proposals(
     workers: int = 1,
     on_error: str = "skip",
     on_result: Callable[[ImageResult], None] | None = None,
+    replace_foreign: bool = False,
 ) -> RunSummary:
-    """Propose for every record not yet in ``store``; ``on_result`` sees each finished image."""
+    """Propose for every record not yet in ``store``; ``on_result`` sees each finished image.
+
+    A file made from another image with the same id stops the run (ArtifactError naming it) unless
+    ``replace_foreign``, when it is computed again."""
+    from rcnn_cli.fingerprints import Fingerprints
+
     summary = RunSummary()
     start = time.perf_counter()
     todo = []
-    for record in records:
-        if store.exists(record.image_id):
-            summary.existing += 1
-        else:
-            todo.append(record)
+    with Fingerprints() as fingerprints:
+        for record in records:
+            fingerprint = image_fingerprint(record, fingerprints)
+            if store.is_done(record.image_id, fingerprint, replace_foreign):
+                summary.existing += 1
+            else:
+                todo.append(record)
 
     def handle(result: ImageResult) -> None:
         (summary.failed if result.error else summary.written).append(result)

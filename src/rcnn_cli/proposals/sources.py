@@ -21,13 +21,18 @@ ProposalSource = Callable[[Any, "np.ndarray | None"], np.ndarray]
 
 
 def folder_source(folder: str | Path) -> ProposalSource:
-    """Proposals read from a proposals folder (``rcnn propose``'s output, docs/FORMATS.md)."""
-    from rcnn_cli.proposals.storage import ProposalStore
+    """Proposals read from a proposals folder (``rcnn propose``'s output, docs/FORMATS.md): its manifest
+    is checked when the source is made, and each image's file against the image it is read for (made
+    from the same bytes, of the same size), so a stale or foreign folder is refused, naming the file."""
+    from rcnn_cli.fingerprints import Fingerprints
+    from rcnn_cli.proposals.storage import open_proposals
 
-    store = ProposalStore(folder)
+    store, _manifest = open_proposals(folder)
+    fingerprints = Fingerprints()
 
     def read(record: Any, _rgb: np.ndarray | None) -> np.ndarray:
-        return store.read(record.image_id).boxes
+        fingerprint = fingerprints.of(record.path) if Path(record.path).is_file() else ""
+        return store.read_checked(record, fingerprint).boxes
 
     return read
 

@@ -14,6 +14,7 @@ import os
 import re
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -26,10 +27,15 @@ from rcnn_cli.artifacts import (
     write_manifest,
 )
 from rcnn_cli.errors import ArtifactError, DataError, RcnnError
+from rcnn_cli.fingerprints import describe_mismatch
 from rcnn_cli.proposals.base import Proposals
 
+if TYPE_CHECKING:
+    from rcnn_cli.data import ImageRecord
+
 KIND = "proposals"
-FORMAT_VERSION = 1
+#: 2: every image's file records the fingerprint of the image it was made from (rcnn_cli.fingerprints).
+FORMAT_VERSION = 2
 _SAFE = re.compile(r"[^A-Za-z0-9._-]")
 
 
@@ -120,7 +126,10 @@ class ProposalStore:
         write_manifest(self.folder, manifest)
         return manifest
 
-    def write(self, image_id: str, proposals: Proposals, width: int, height: int) -> Path:
+    def write(
+        self, image_id: str, proposals: Proposals, width: int, height: int, fingerprint: str = ""
+    ) -> Path:
+        """Write one image's file; ``fingerprint``: of the image file the boxes were computed from."""
         path = self.path(image_id)
         atomic_save_npz(
             path,
@@ -128,8 +137,55 @@ class ProposalStore:
             scores=proposals.scores,
             image_size=np.array([height, width], np.int32),
             image_id=np.array(image_id),
+            image_fingerprint=np.array(fingerprint),
         )
         return path
+
+    def stored_fingerprint(self, image_id: str) -> str | None:
+        """The fingerprint recorded in an image's file: None without a file, "" when it records none
+        (a file from an older version, or one the user made)."""
+        path = self.path(image_id)
+        if not path.is_file():
+            return None
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                return str(data["image_fingerprint"]) if "image_fingerprint" in data else ""
+        except (OSError, ValueError, KeyError) as exc:
+            raise DataError(path, f"unreadable proposals file ({exc})") from None
+
+    def is_done(self, image_id: str, fingerprint: str, replace_foreign: bool = False) -> bool:
+        """True when the image's file exists and was made from the image whose fingerprint is given.
+        A file made from another image with the same id is :class:`ArtifactError`, or, with
+        ``replace_foreign`` (``--overwrite``), not done: it will be replaced."""
+        stored = self.stored_fingerprint(image_id)
+        if stored is None:
+            return False
+        if stored and fingerprint and stored != fingerprint:
+            if replace_foreign:
+                return False
+            raise ArtifactError(
+                describe_mismatch(self.path(image_id), image_id, stored)
+                + "; use a new -o folder, or --overwrite to replace them"
+            )
+        return True
+
+    def read_checked(self, record: ImageRecord, fingerprint: str) -> Proposals:
+        """One image's proposals for a later stage: refused (ArtifactError naming the file) when they
+        were made from another image (fingerprint) or an image of another size."""
+        path = self.path(record.image_id)
+        stored = self.stored_fingerprint(record.image_id)
+        if stored is None:
+            raise DataError(path, f"no proposals for image {record.image_id!r} in {self.folder}")
+        if stored and fingerprint and stored != fingerprint:
+            raise ArtifactError(describe_mismatch(path, record.path, stored) + "; rerun 'rcnn propose'")
+        with np.load(path, allow_pickle=False) as data:
+            size = tuple(int(v) for v in data["image_size"]) if "image_size" in data else None
+        if size is not None and size != (record.height, record.width):
+            raise ArtifactError(
+                f"{path}: stale proposals: made for a {size[1]}x{size[0]} image, {record.path.name} is "
+                f"{record.width}x{record.height}; rerun 'rcnn propose' on this dataset"
+            )
+        return self.read(record.image_id)
 
     def read(self, image_id: str) -> Proposals:
         """The stored proposals of one image (DataError naming the file when missing or bad)."""
@@ -138,6 +194,8 @@ class ProposalStore:
             raise DataError(path, f"no proposals for image {image_id!r} in {self.folder}")
         try:
             with np.load(path, allow_pickle=False) as data:
+                if "scores" not in data:  # a file the user made: its boxes are taken as best first
+                    return Proposals.ranked(np.asarray(data["boxes"], dtype=np.float32).reshape(-1, 4))
                 return Proposals(data["boxes"], data["scores"])
         except (OSError, ValueError, KeyError) as exc:
             raise DataError(path, f"unreadable proposals file ({exc})") from None

@@ -7,13 +7,13 @@ Everything is checked before training starts, so a missing, partial or stale fol
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor
 
-from rcnn_cli.errors import ArtifactError
-from rcnn_cli.proposals.storage import KIND, file_name
+from rcnn_cli.errors import ArtifactError, DataError
 
 
 def load_proposals(folder: str | Path, records: list, max_proposals: int | None = None) -> dict[str, Tensor]:
@@ -22,11 +22,12 @@ def load_proposals(folder: str | Path, records: list, max_proposals: int | None 
     Raises ArtifactError when the folder or manifest is missing, when images have no file (partial), or
     when a file does not fit its image (stale: made for other images).
     """
-    from rcnn_cli.artifacts import read_manifest
+    from rcnn_cli.fingerprints import Fingerprints
+    from rcnn_cli.proposals.storage import open_proposals
 
     folder = Path(folder)
-    read_manifest(folder, KIND)
-    missing = [r.image_id for r in records if not (folder / file_name(r.image_id)).is_file()]
+    store, _manifest = open_proposals(folder)
+    missing = [r.image_id for r in records if not store.exists(r.image_id)]
     if missing:
         shown = ", ".join(missing[:5]) + (" ..." if len(missing) > 5 else "")
         raise ArtifactError(
@@ -34,38 +35,40 @@ def load_proposals(folder: str | Path, records: list, max_proposals: int | None 
             f"<image_id>.npz ({shown}); rerun 'rcnn propose' on this dataset to complete it"
         )
     out: dict[str, Tensor] = {}
-    for record in records:
-        path = folder / file_name(record.image_id)
-        try:
-            with np.load(path, allow_pickle=False) as data:
-                boxes = np.asarray(data["boxes"], dtype=np.float32)
-                scores = np.asarray(data["scores"]) if "scores" in data else None
-                size = tuple(int(v) for v in data["image_size"]) if "image_size" in data else None
-        except Exception as exc:
-            raise ArtifactError(f"{path}: unreadable proposals file ({type(exc).__name__}: {exc})") from None
-        if boxes.ndim != 2 or boxes.shape[1] != 4 or not np.isfinite(boxes).all():
-            raise ArtifactError(f"{path}: 'boxes' must be finite float [P, 4], got shape {boxes.shape}")
-        if size is not None and size != (record.height, record.width):
-            raise ArtifactError(
-                f"{path}: stale proposals: made for a {size[1]}x{size[0]} image, {record.path.name} is "
-                f"{record.width}x{record.height}; rerun 'rcnn propose' on this dataset"
-            )
-        slack = 2.0
-        if len(boxes) and (
-            boxes[:, :2].min() < -slack
-            or boxes[:, 2].max() > record.width + slack
-            or boxes[:, 3].max() > record.height + slack
-        ):
-            raise ArtifactError(
-                f"{path}: stale proposals: boxes reach beyond the {record.width}x{record.height} image "
-                f"{record.path.name}; the folder was made for other images, rerun 'rcnn propose'"
-            )
-        if scores is not None and len(scores) == len(boxes) and len(boxes) > 1:
-            boxes = boxes[np.argsort(-scores, kind="stable")]
-        if max_proposals is not None:
-            boxes = boxes[:max_proposals]
-        boxes[:, 0::2] = boxes[:, 0::2].clip(0, record.width)
-        boxes[:, 1::2] = boxes[:, 1::2].clip(0, record.height)
-        keep = (boxes[:, 2] - boxes[:, 0] >= 1) & (boxes[:, 3] - boxes[:, 1] >= 1)
-        out[record.image_id] = torch.from_numpy(np.ascontiguousarray(boxes[keep]))
+    with Fingerprints() as fingerprints:
+        for record in records:
+            path = store.path(record.image_id)
+            # Made from these very images (fingerprints) and of their sizes, else refused naming the file.
+            try:
+                found = store.read_checked(record, fingerprints.of(record.path))
+            except DataError as exc:
+                raise ArtifactError(str(exc)) from None
+            out[record.image_id] = _usable_boxes(path, record, found.boxes, found.scores, max_proposals)
     return out
+
+
+def _usable_boxes(
+    path: Path, record: Any, boxes: np.ndarray, scores: np.ndarray, max_proposals: int | None
+) -> Tensor:
+    """Checked, best-first, clipped boxes Tensor[P, 4] with at least a pixel of width and height."""
+    if not np.isfinite(boxes).all():
+        raise ArtifactError(f"{path}: 'boxes' must be finite float [P, 4]")
+    slack = 2.0
+    if len(boxes) and (
+        boxes[:, :2].min() < -slack
+        or boxes[:, 2].max() > record.width + slack
+        or boxes[:, 3].max() > record.height + slack
+    ):
+        raise ArtifactError(
+            f"{path}: stale proposals: boxes reach beyond the {record.width}x{record.height} image "
+            f"{record.path.name}; the folder was made for other images, rerun 'rcnn propose'"
+        )
+    if len(scores) == len(boxes) and len(boxes) > 1:
+        boxes = boxes[np.argsort(-scores, kind="stable")]
+    if max_proposals is not None:
+        boxes = boxes[:max_proposals]
+    boxes = boxes.copy()
+    boxes[:, 0::2] = boxes[:, 0::2].clip(0, record.width)
+    boxes[:, 1::2] = boxes[:, 1::2].clip(0, record.height)
+    keep = (boxes[:, 2] - boxes[:, 0] >= 1) & (boxes[:, 3] - boxes[:, 1] >= 1)
+    return torch.from_numpy(np.ascontiguousarray(boxes[keep]))
