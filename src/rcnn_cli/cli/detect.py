@@ -158,3 +158,5 @@ def detect(
         f"{len(summary.results)} detections -> {output / 'detections.json'}"
         + ("" if no_pictures else f"; pictures in {output / 'pictures'}")
     )
+    if summary.processed + summary.resumed == 0:
+        raise RcnnError(f"nothing detected: all {skipped} images were skipped (see above)")

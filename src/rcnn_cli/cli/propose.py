@@ -185,6 +185,8 @@ def propose(
             else ""
         )
     )
+    if not summary.written and not summary.existing and bad:
+        raise RcnnError(f"no proposals for any of the {bad} images: every one was bad (see above)")
     if evaluate:
         _evaluate(store, records, summary.seconds_per_image, ctx.quiet)
 

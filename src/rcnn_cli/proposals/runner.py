@@ -72,6 +72,7 @@ def propose_one(method: ProposalMethod, record: ImageRecord, folder: str) -> Ima
     from rcnn_cli.data import read_image
     from rcnn_cli.fingerprints import Fingerprints
 
+    fingerprint = ""
     try:
         with Fingerprints() as fingerprints:
             fingerprint = image_fingerprint(record, fingerprints)
@@ -80,10 +81,14 @@ def propose_one(method: ProposalMethod, record: ImageRecord, folder: str) -> Ima
         proposals = method.propose(image, record)
         seconds = time.perf_counter() - start
         height, width = image.shape[:2] if image is not None else (record.height, record.width)
-        ProposalStore(folder).write(record.image_id, proposals, width, height, fingerprint)
+        store = ProposalStore(folder)
+        store.write(record.image_id, proposals, width, height, fingerprint)
+        store.skip_path(record.image_id).unlink(missing_ok=True)  # skipped once, fine now
         return ImageResult(record.image_id, str(record.path), len(proposals), seconds)
     except RcnnError as exc:
         message = str(exc) if isinstance(exc, DataError) and exc.path else f"{record.path}: {exc}"
+        if isinstance(exc, DataError):  # the image itself is bad: later stages skip it with this line
+            ProposalStore(folder).record_skip(record.image_id, fingerprint, message)
         return ImageResult(record.image_id, str(record.path), error=message)
 
 
@@ -106,13 +111,6 @@ def run_proposals(
     summary = RunSummary()
     start = time.perf_counter()
     todo = []
-    with Fingerprints() as fingerprints:
-        for record in records:
-            fingerprint = image_fingerprint(record, fingerprints)
-            if store.is_done(record.image_id, fingerprint, replace_foreign):
-                summary.existing += 1
-            else:
-                todo.append(record)
 
     def handle(result: ImageResult) -> None:
         (summary.failed if result.error else summary.written).append(result)
@@ -120,6 +118,17 @@ def run_proposals(
             on_result(result)
         if result.error and on_error == "stop":
             raise RcnnError(f"{result.error} (stopped; --on-error skip goes on past bad images)")
+
+    with Fingerprints() as fingerprints:
+        for record in records:
+            fingerprint = image_fingerprint(record, fingerprints)
+            reason = store.skip_reason(record.image_id, fingerprint)
+            if store.is_done(record.image_id, fingerprint, replace_foreign):
+                summary.existing += 1
+            elif reason is not None:  # skipped before, and the image has not changed since
+                handle(ImageResult(record.image_id, str(record.path), error=reason))
+            else:
+                todo.append(record)
 
     folder = str(store.folder)
     if workers <= 1 or len(todo) <= 1:

@@ -10,6 +10,7 @@ rather than mixing two kinds of proposals in one folder.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 from collections.abc import Sequence
@@ -22,6 +23,7 @@ from rcnn_cli.artifacts import (
     MANIFEST_NAME,
     Manifest,
     atomic_save_npz,
+    atomic_write_json,
     digest_of,
     read_manifest,
     write_manifest,
@@ -77,6 +79,13 @@ def shard_items(items: Sequence, index: int, count: int) -> list:
     return list(items[index::count])
 
 
+class SkippedImage(DataError):  # noqa: N818 - it is the event, as StopIteration is
+    """An image that ``rcnn propose`` skipped for a stated reason (the message is that reason)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(None, reason)
+
+
 class ProposalStore:
     """Writes and reads one proposals folder."""
 
@@ -106,14 +115,14 @@ class ProposalStore:
                     "use a new -o folder, or --overwrite to replace them"
                 )
             if diffs:
-                for stale in self.folder.glob("*.npz"):
+                for stale in [*self.folder.glob("*.npz"), *self.folder.glob("*.skipped.json")]:
                     stale.unlink()
             elif not overwrite:
                 return old
         elif self.folder.exists() and not self.folder.is_dir():
             raise ArtifactError(f"{self.folder}: exists and is not a folder")
         elif overwrite:
-            for stale in self.folder.glob("*.npz"):
+            for stale in [*self.folder.glob("*.npz"), *self.folder.glob("*.skipped.json")]:
                 stale.unlink()
         manifest = Manifest(
             kind=KIND,
@@ -169,12 +178,37 @@ class ProposalStore:
             )
         return True
 
+    def skip_path(self, image_id: str) -> Path:
+        return self.folder / (file_name(image_id).removesuffix(".npz") + ".skipped.json")
+
+    def record_skip(self, image_id: str, fingerprint: str, reason: str) -> None:
+        """Remember that ``rcnn propose`` skipped this image, and why: later stages skip it with the same
+        line instead of calling the folder partial. One small file per image, so shards never collide."""
+        atomic_write_json(
+            self.skip_path(image_id), {"image_id": image_id, "fingerprint": fingerprint, "reason": reason}
+        )
+
+    def skip_reason(self, image_id: str, fingerprint: str) -> str | None:
+        """Why this image was skipped, when it was skipped as it is now (the same bytes); else None."""
+        path = self.skip_path(image_id)
+        if not path.is_file():
+            return None
+        try:
+            doc = json.loads(path.read_text())
+            recorded, reason = str(doc["fingerprint"]), str(doc["reason"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return None  # unreadable: try the image again
+        return reason if not (recorded and fingerprint and recorded != fingerprint) else None
+
     def read_checked(self, record: ImageRecord, fingerprint: str) -> Proposals:
         """One image's proposals for a later stage: refused (ArtifactError naming the file) when they
         were made from another image (fingerprint) or an image of another size."""
         path = self.path(record.image_id)
         stored = self.stored_fingerprint(record.image_id)
         if stored is None:
+            reason = self.skip_reason(record.image_id, fingerprint)
+            if reason is not None:
+                raise SkippedImage(reason)
             raise DataError(path, f"no proposals for image {record.image_id!r} in {self.folder}")
         if stored and fingerprint and stored != fingerprint:
             raise ArtifactError(describe_mismatch(path, record.path, stored) + "; rerun 'rcnn propose'")
