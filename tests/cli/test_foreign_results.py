@@ -87,5 +87,14 @@ def test_detect_refuses_a_proposals_folder_without_a_manifest(tmp_path: Path) ->
     model = str(small_checkpoint(tmp_path / "m.pt"))
     images = _photos(tmp_path / "a", 0)
     (tmp_path / "loose").mkdir()
-    result = _run("detect", str(images), "--model", model, "--proposals", str(tmp_path / "loose"), "-o", "d")
+    result = _run(
+        "detect",
+        str(images),
+        "--model",
+        model,
+        "--proposals",
+        str(tmp_path / "loose"),
+        "-o",
+        str(tmp_path / "d"),
+    )
     assert result.exit_code == 1 and "no manifest.json" in result.output

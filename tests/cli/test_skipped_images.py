@@ -68,6 +68,8 @@ def test_nothing_done_is_an_error(tmp_path: Path) -> None:
     assert "every one was bad" in propose.output
 
     model = str(small_checkpoint(tmp_path / "m.pt"))
-    detect = _run("detect", str(images), "--model", model, "--proposal-method", "dense", "-o", "d")
+    detect = _run(
+        "detect", str(images), "--model", model, "--proposal-method", "dense", "-o", str(tmp_path / "d")
+    )
     assert detect.exit_code == 1, detect.output
     assert "all 2 images were skipped" in detect.output
