@@ -100,11 +100,11 @@ def trained(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untype
         path = small_checkpoint(tmp_path_factory.mktemp("distill") / "model.pt")
         model, meta = load_checkpoint(path)
         teacher = teacher_copy(model)
-        compress_layers(model, {"fc6": 4, "fc7": 3})
+        compress_layers(model.head, {"fc6": 4, "fc7": 3})
         plain = copy.deepcopy(model)
         detector = Detector(teacher, meta["class_names"], DetectConfig(), "cpu", meta["config"])
         bank = collect_rois(detector, _images(6, seed=0), CONFIG)
-        report = distill_layers(model, bank, ["fc6", "fc7"], CONFIG)
+        report = distill_layers(model.head, bank, ["fc6", "fc7"], CONFIG)
         held_out = collect_rois(detector, _images(3, seed=1), CONFIG)
     finally:
         torch.set_num_threads(threads)
@@ -114,25 +114,25 @@ def trained(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untype
 def test_bank_holds_the_teachers_outputs(trained) -> None:  # type: ignore[no-untyped-def]
     teacher, _plain, _student, _report, bank, _held = trained
     assert bank.images == 6 and len(bank) == 6 * 40
-    assert bank.pooled.shape == (len(bank), teacher.fc6.in_features)
+    assert bank.pooled.shape == (len(bank), teacher.head.fc6.in_features)
     assert bank.logits.shape == (len(bank), 3) and bank.deltas.shape == (len(bank), 3, 4)
     with torch.no_grad():
-        x = teacher.fc7(teacher.fc6(bank.pooled[:7]).relu()).relu()
-        torch.testing.assert_close(bank.logits[:7], teacher.cls_score(x))
-        torch.testing.assert_close(bank.deltas[:7], teacher.bbox_pred(x).view(7, 3, 4))
+        x = teacher.head.fc7(teacher.head.fc6(bank.pooled[:7]).relu()).relu()
+        torch.testing.assert_close(bank.logits[:7], teacher.head.cls_score(x))
+        torch.testing.assert_close(bank.deltas[:7], teacher.head.bbox_pred(x).view(7, 3, 4))
 
 
 def test_distillation_brings_the_student_closer_on_unseen_images(trained) -> None:  # type: ignore[no-untyped-def]
     _teacher, plain, student, report, bank, held_out = trained
     scale = bank.delta_scale()
     # On the bank: the report's "before" is the plain SVD, its "after" the distilled layers.
-    assert report.kl_before == pytest.approx(_measure(plain, bank, scale)[0], rel=1e-5)
-    assert report.kl_after == pytest.approx(_measure(student, bank, scale)[0], rel=1e-5)
+    assert report.kl_before == pytest.approx(_measure(plain.head, bank, scale)[0], rel=1e-5)
+    assert report.kl_after == pytest.approx(_measure(student.head, bank, scale)[0], rel=1e-5)
     assert report.kl_after < 0.5 * report.kl_before and report.box_after < report.box_before
     assert report.agreement_after >= report.agreement_before
     # On RoIs of images it never saw, the distilled head is still closer to the original.
-    kl_plain, box_plain, _ = _measure(plain, held_out, scale)
-    kl_student, box_student, _ = _measure(student, held_out, scale)
+    kl_plain, box_plain, _ = _measure(plain.head, held_out, scale)
+    kl_student, box_student, _ = _measure(student.head, held_out, scale)
     assert kl_student < 0.7 * kl_plain and box_student < box_plain
 
 
@@ -148,7 +148,7 @@ def test_distillation_is_deterministic(trained, one_thread) -> None:  # type: ig
     # One thread, as the fixture trained: float sums split over other thread counts differ in the last bits.
     _teacher, plain, student, _report, bank, _held = trained
     again = copy.deepcopy(plain)
-    distill_layers(again, bank, ["fc6", "fc7"], CONFIG)
+    distill_layers(again.head, bank, ["fc6", "fc7"], CONFIG)
     for a, b in zip(again.state_dict().values(), student.state_dict().values(), strict=True):
         torch.testing.assert_close(a, b)
 

@@ -111,7 +111,7 @@ def detect(
     net, meta = load_checkpoint(model, device)
     ranks = parse_ranks(svd_ranks, svd_rank)
     if ranks:
-        for report in compress_layers(net, ranks):
+        for report in compress_layers(net.head, ranks):
             if ctx.verbosity > 1:
                 click.echo(f"{report.name}: rank {report.rank}, error {report.relative_error:.4f}", err=True)
     config = DetectConfig(

@@ -26,10 +26,11 @@ and all classes count alike; weighting by p_c asks for the boxes of the classes 
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING
 
@@ -39,7 +40,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from rcnn_cli.errors import RcnnError
-from rcnn_cli.models.heads import fc_layers
+from rcnn_cli.models.heads import FastRCNNHead
 
 if TYPE_CHECKING:
     from rcnn_cli.inference.detect import Detector
@@ -135,11 +136,22 @@ def distillation_loss(
     return kl, box
 
 
-def _head_outputs(model: nn.Module, pooled: Tensor) -> tuple[Tensor, Tensor]:
+def _head_outputs(head: FastRCNNHead, pooled: Tensor) -> tuple[Tensor, Tensor]:
     """pooled: Tensor[R, D] -> (logits [R, K+1], deltas [R, K+1, 4]); no dropout (test-time head)."""
-    x = fc_layers(pooled, model.fc6, model.fc7, nn.Identity())
-    logits = model.cls_score(x)
-    return logits, model.bbox_pred(x).view(len(pooled), logits.shape[1], 4)
+    with eval_mode(head):
+        logits, deltas = head.forward_pooled(pooled)
+    return logits, deltas.view(len(pooled), logits.shape[1], 4)
+
+
+@contextlib.contextmanager
+def eval_mode(module: nn.Module) -> Iterator[None]:
+    """``module`` in eval mode inside (no dropout), its own mode again after."""
+    training = module.training
+    module.eval()
+    try:
+        yield
+    finally:
+        module.train(training)
 
 
 def collect_rois(
@@ -150,7 +162,7 @@ def collect_rois(
 ) -> RoiBank:
     """Pool the calibration RoIs of ``images`` ((rgb uint8 [H, W, 3], proposals [R, 4]) pairs) with the
     teacher's preprocessing, and record the teacher's outputs on them (module docstring)."""
-    model = teacher.model
+    model, head = teacher.model, teacher.model.head
     generator = torch.Generator().manual_seed(config.seed)
     per_image = config.rois_per_image
     pooled, logits, deltas = [], [], []
@@ -162,14 +174,14 @@ def collect_rois(
             if len(boxes) == 0:
                 continue
             image, rois = teacher.network_inputs(rgb, boxes)
-            features = model.pool(model.features(image), rois).flatten(1)
+            features = head.pool_rois(model.features(image), rois)
             if count == 0:  # the bank's size is known after the first image: keep it within budget
                 row_bytes = features.shape[1] * features.element_size()
                 fit = int(config.max_bank_mib * 2**20 / max(row_bytes * config.images, 1))
                 if fit < per_image:
                     per_image = max(fit, 8)
                     log(f"distill: {per_image} RoIs per image (bank within {config.max_bank_mib} MiB)")
-            out_logits, out_deltas = _head_outputs(model, features)
+            out_logits, out_deltas = _head_outputs(head, features)
             chosen = _choose_rois(out_logits, per_image, generator)
             pooled.append(features[chosen].float().cpu())
             logits.append(out_logits[chosen].float().cpu())
@@ -193,13 +205,15 @@ def _choose_rois(logits: Tensor, count: int, generator: torch.Generator) -> Tens
 
 
 @torch.no_grad()
-def _measure(model: nn.Module, bank: RoiBank, scale: Tensor, chunk: int = 4096) -> tuple[float, float, float]:
-    """(KL, box term, top-1 agreement) of ``model`` against the teacher over the whole bank."""
+def _measure(
+    head: FastRCNNHead, bank: RoiBank, scale: Tensor, chunk: int = 4096
+) -> tuple[float, float, float]:
+    """(KL, box term, top-1 agreement) of ``head`` against the teacher over the whole bank."""
     device = scale.device
     kl = box = agree = 0.0
     for start in range(0, len(bank), chunk):
         pooled, t_logits, t_deltas = bank.batch(slice(start, start + chunk), device)
-        logits, deltas = _head_outputs(model, pooled)
+        logits, deltas = _head_outputs(head, pooled)
         k, b = distillation_loss(logits, deltas, t_logits, t_deltas, scale)
         n = len(logits)
         kl += float(k) * n
@@ -210,15 +224,15 @@ def _measure(model: nn.Module, bank: RoiBank, scale: Tensor, chunk: int = 4096) 
 
 
 def distill_layers(
-    student: nn.Module,
+    student: FastRCNNHead,
     bank: RoiBank,
     layers: Sequence[str],
     config: DistillConfig = DistillConfig(),
     log: Callable[[str], None] = lambda _m: None,
 ) -> DistillReport:
-    """Train ``student.<layer>`` for every name in ``layers`` (in place; all else frozen) towards the
-    teacher outputs in ``bank``: Adam, cosine-decayed lr, ``config.steps`` batches of RoIs, on the
-    student's device (the bank stays on the CPU; each batch is moved)."""
+    """Train ``student.<layer>`` (a model's head) for every name in ``layers`` (in place; all else
+    frozen) towards the teacher outputs in ``bank``: Adam, cosine-decayed lr, ``config.steps`` batches
+    of RoIs, on the student's device (the bank stays on the CPU; each batch is moved)."""
     device = next(student.parameters()).device
     params = [p for name in layers for p in getattr(student, name).parameters()]
     if not params:

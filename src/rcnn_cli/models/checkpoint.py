@@ -76,7 +76,7 @@ def save_checkpoint(
         "kind": KIND,
         "class_names": class_names,
         "config": module.config.to_dict(),
-        "svd_ranks": svd_ranks_of(module),
+        "svd_ranks": svd_ranks_of(module.head),
         "state_dict": state,
         "meta": extra,
     }
@@ -107,7 +107,7 @@ def load_checkpoint(path: str | Path, device: Any = "cpu") -> tuple[FastRCNN, di
     config = ModelConfig.from_dict(checkpoint["config"])
     model = FastRCNN(config)
     ranks = dict(checkpoint.get("svd_ranks") or {})
-    apply_low_rank_structure(model, ranks)
+    apply_low_rank_structure(model.head, ranks)
     try:
         model.load_state_dict(checkpoint["state_dict"])
     except RuntimeError as exc:

@@ -13,7 +13,7 @@ from typing import Any
 from torch import Tensor, nn
 
 from rcnn_cli.models.backbones import SPECS, build_backbone
-from rcnn_cli.models.heads import fc_layers, init_fc, init_predictors, make_pool, pooled_bins
+from rcnn_cli.models.heads import FastRCNNHead, PoolKind, make_pool, pooled_bins
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -30,7 +30,7 @@ class ModelConfig:
 
     backbone: str
     num_classes: int
-    pool: str = "roi"
+    pool: PoolKind = "roi"
     output_size: int = 7
     levels: tuple[int, ...] = (6, 3, 2, 1)
     sampling_ratio: int = 2
@@ -79,32 +79,30 @@ def default_config(backbone: str, num_classes: int, **overrides: Any) -> ModelCo
 
 
 class FastRCNN(nn.Module):
-    """Backbone + RoI/SPP pooling + fc6 + fc7 + ``cls_score`` (K+1) + ``bbox_pred`` (4·(K+1)).
+    """The backbone's conv layers, then the per-RoI :class:`FastRCNNHead` (``self.head``).
 
-    After truncated SVD (paper §3.1) ``fc6``/``fc7`` may be ``nn.Sequential(Linear(v->t, no bias),
-    Linear(t->u))``; the forward pass does not care which.
+    State-dict keys are those checkpoints have always had: ``backbone.*`` and, for the head, ``fc6.*``,
+    ``fc7.*``, ``cls_score.*``, ``bbox_pred.*`` without a ``head.`` prefix (docs/FORMATS.md). Two hooks
+    drop the prefix when saving and put it back when loading; ``named_parameters()`` keeps it.
     """
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
         self.config = config
         self.backbone = build_backbone(config.backbone)
-        self.pool = make_pool(
+        pool = make_pool(
             config.pool,
             1.0 / self.backbone.stride,
             output_size=config.output_size,
             levels=config.levels,
             sampling_ratio=config.sampling_ratio,
         )
-        in_dim = self.backbone.out_channels * pooled_bins(config.pool, config.output_size, config.levels)
-        self.fc6: nn.Module = nn.Linear(in_dim, config.fc6_dim)
-        self.fc7: nn.Module = nn.Linear(config.fc6_dim, config.fc7_dim)
-        self.dropout = nn.Dropout(config.dropout)
-        self.cls_score = nn.Linear(config.fc7_dim, config.num_classes + 1)
-        self.bbox_pred = nn.Linear(config.fc7_dim, 4 * (config.num_classes + 1))
-        init_fc(self.fc6)  # type: ignore[arg-type]
-        init_fc(self.fc7)  # type: ignore[arg-type]
-        init_predictors(self.cls_score, self.bbox_pred)
+        in_features = self.backbone.out_channels * pooled_bins(config.pool, config.output_size, config.levels)
+        self.head = FastRCNNHead(
+            pool, in_features, config.num_classes, config.fc6_dim, config.fc7_dim, config.dropout
+        )
+        self.register_state_dict_post_hook(_drop_head_prefix)
+        self.register_load_state_dict_pre_hook(_add_head_prefix)
 
     @property
     def num_classes(self) -> int:
@@ -115,14 +113,25 @@ class FastRCNN(nn.Module):
         """images: Tensor[N, 3, H, W] (normalized) -> conv feature maps Tensor[N, C, H', W']."""
         return self.backbone(images)
 
-    def head(self, features: Tensor, rois: Tensor) -> tuple[Tensor, Tensor]:
-        """features: Tensor[N, C, H', W'], rois: Tensor[R, 5] in scaled-image pixels.
-
-        Returns (class logits Tensor[R, K+1], box deltas Tensor[R, 4·(K+1)]).
-        """
-        pooled = self.pool(features, rois.to(features.dtype))
-        x = fc_layers(pooled, self.fc6, self.fc7, self.dropout)
-        return self.cls_score(x), self.bbox_pred(x)
-
     def forward(self, images: Tensor, rois: Tensor) -> tuple[Tensor, Tensor]:
+        """images: Tensor[N, 3, H, W], rois: Tensor[R, 5] in scaled-image pixels -> (class logits
+        Tensor[R, K+1], box deltas Tensor[R, 4·(K+1)])."""
         return self.head(self.features(images), rois)
+
+
+_HEAD = "head."
+
+
+def _drop_head_prefix(module: nn.Module, state_dict: dict[str, Any], prefix: str, _meta: Any) -> None:
+    """state_dict post-hook: ``head.fc6.weight`` -> ``fc6.weight`` (in place; the order is kept, as the
+    head's keys come last)."""
+    for key in [k for k in state_dict if k.startswith(prefix + _HEAD)]:
+        state_dict[prefix + key[len(prefix) + len(_HEAD) :]] = state_dict.pop(key)
+
+
+def _add_head_prefix(module: nn.Module, state_dict: dict[str, Any], prefix: str, *_args: Any) -> None:
+    """load_state_dict pre-hook: ``fc6.weight`` -> ``head.fc6.weight`` for the head's own children."""
+    children = {name for name, _ in module.head.named_children()}
+    for key in list(state_dict):
+        if key.startswith(prefix) and key[len(prefix) :].split(".", 1)[0] in children:
+            state_dict[prefix + _HEAD + key[len(prefix) :]] = state_dict.pop(key)

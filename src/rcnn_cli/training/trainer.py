@@ -30,7 +30,6 @@ from rcnn_cli.models.fast_rcnn import FastRCNN
 from rcnn_cli.training import distributed
 from rcnn_cli.training.config import TrainConfig
 from rcnn_cli.training.entries import ImageEntry, ImageSource, target_normalization
-from rcnn_cli.training.losses import multi_task_loss
 from rcnn_cli.training.sampling import (
     ImageOrder,
     MinibatchPlan,
@@ -251,7 +250,7 @@ class Trainer:
             with sync:
                 with torch.autocast("cuda", enabled=self.scaler is not None):
                     logits, deltas = self.step_module(inputs, rois)
-                parts = multi_task_loss(
+                parts = self.model.head.loss(
                     logits.float(),
                     deltas.float(),
                     labels,
