@@ -12,8 +12,9 @@ from typing import Any
 
 from torch import Tensor, nn
 
+from rcnn_cli.errors import RcnnError
 from rcnn_cli.models.backbones import SPECS, build_backbone
-from rcnn_cli.models.heads import FastRCNNHead, PoolKind, make_pool, pooled_bins
+from rcnn_cli.models.heads import POOL_KINDS, FastRCNNHead, PoolKind, make_pool, pooled_bins
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -41,6 +42,20 @@ class ModelConfig:
     max_size: int = 1000
     pixel_mean: tuple[float, float, float] = IMAGENET_MEAN
     pixel_std: tuple[float, float, float] = IMAGENET_STD
+
+    def __post_init__(self) -> None:
+        if self.pool not in POOL_KINDS:
+            raise RcnnError(f"--pool must be one of {', '.join(POOL_KINDS)}; got {self.pool!r}")
+        if self.num_classes < 1:
+            raise RcnnError(f"a model needs at least one object class, got {self.num_classes}")
+        if min(self.fc6_dim, self.fc7_dim) < 1:
+            raise RcnnError(f"--fc-dims must be >= 1, got {self.fc6_dim},{self.fc7_dim}")
+        if not self.scales or min(self.scales) < 1 or self.max_size < 1:
+            raise RcnnError(f"--scales and --max-size must be >= 1, got {self.scales} and {self.max_size}")
+        if self.output_size < 1 or not self.levels or min(self.levels) < 1:
+            raise RcnnError(f"pooled sizes must be >= 1, got {self.output_size} and levels {self.levels}")
+        if not 0 <= self.dropout < 1:
+            raise RcnnError(f"dropout must be in [0, 1), got {self.dropout}")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -30,16 +30,19 @@ class SamplerConfig:
     def __post_init__(self) -> None:
         from rcnn_cli.errors import RcnnError
 
-        if self.images_per_batch < 1 or self.rois_per_batch < self.images_per_batch:
+        if self.images_per_batch < 1:
+            raise RcnnError(f"--images-per-batch must be >= 1, got {self.images_per_batch}")
+        if self.rois_per_batch < self.images_per_batch:
             raise RcnnError(
-                f"need 1 <= N <= R, got N={self.images_per_batch} images, R={self.rois_per_batch} RoIs"
+                f"--rois-per-batch must be >= --images-per-batch (R >= N), got R={self.rois_per_batch}, "
+                f"N={self.images_per_batch}"
             )
         if not 0.0 <= self.fg_fraction <= 1.0:
             raise RcnnError(f"--fg-fraction must be in [0, 1], got {self.fg_fraction}")
         if not 0.0 <= self.bg_threshold_lo < self.bg_threshold_hi <= self.fg_threshold <= 1.0:
             raise RcnnError(
-                "need 0 <= bg-lo < bg-hi <= fg-threshold <= 1, got "
-                f"{self.bg_threshold_lo}, {self.bg_threshold_hi}, {self.fg_threshold}"
+                "--bg-threshold-lo, --bg-threshold-hi, --fg-threshold must be ordered 0 <= lo < hi <= fg "
+                f"<= 1, got {self.bg_threshold_lo}, {self.bg_threshold_hi}, {self.fg_threshold}"
             )
 
 

@@ -22,9 +22,6 @@ from rcnn_cli.training.features import FeatureSource
 from rcnn_cli.training.proposals_io import load_proposals
 from rcnn_cli.training.trainer import Trainer
 
-#: CPU recipe for the small backbone (from scratch), used when --iters/--lr/... are not given.
-SMALL_RECIPE = {"iters": 3000, "lr": 0.01, "lr_steps": (2250,), "warmup_iters": 100}
-
 
 @dataclass(frozen=True)
 class RunSpec:

@@ -193,9 +193,7 @@ class Trainer:
         s = self.config.sampling
         if self.config.sampler == "region":
             return region_wise_sampling(self.order, s.rois_per_batch)
-        if self.config.sampler != "hierarchical":
-            raise RcnnError(f"unknown sampler {self.config.sampler!r}; choose hierarchical or region")
-        return hierarchical_sampling(self.order, s.images_per_batch, s.rois_per_batch)
+        return hierarchical_sampling(self.order, s.images_per_batch, s.rois_per_batch)  # TrainConfig checks
 
     def _sample_image(self, entry: ImageEntry, count: int) -> dict[str, Any]:
         """RoIs, labels u and normalized targets v for one image, flipped with probability 0.5."""
