@@ -15,14 +15,14 @@ from rcnn_cli.inference.detect import DetectConfig, Detector
 from rcnn_cli.inference.distill import (
     DistillConfig,
     RoiBank,
-    _choose_rois,
-    _measure,
     collect_rois,
     distill_layers,
     distillation_loss,
     pick_calibration,
     teacher_copy,
 )
+from rcnn_cli.inference.distill.bank import choose_rois, head_outputs
+from rcnn_cli.inference.distill.loss import measure
 from rcnn_cli.inference.truncated_svd import compress_layers
 from rcnn_cli.models import load_checkpoint
 from support.inference import small_checkpoint
@@ -61,12 +61,12 @@ def test_delta_scale_is_the_probability_weighted_spread() -> None:
 def test_bank_takes_the_most_object_like_rois_then_random_ones() -> None:
     fg = torch.tensor([0.9, 0.001, 0.5, 0.002, 0.3, 0.0, 0.02, 0.6])
     logits = torch.log(torch.stack([1 - fg, fg], 1))
-    chosen = _choose_rois(logits, 6, torch.Generator().manual_seed(0))
+    chosen = choose_rois(logits, 6, torch.Generator().manual_seed(0))
     assert len(chosen) == 6 and len(set(chosen.tolist())) == 6
     assert chosen[:3].tolist() == [0, 7, 2]  # the best half, best first
     assert set(chosen.tolist()) >= {0, 7, 2}
     # With fewer object-like RoIs than half the budget, only those count as "hot".
-    few = _choose_rois(logits, 16, torch.Generator().manual_seed(0))
+    few = choose_rois(logits, 16, torch.Generator().manual_seed(0))
     assert sorted(few.tolist()) == list(range(8)) and few[:5].tolist() == [0, 7, 2, 4, 6]
 
 
@@ -122,17 +122,42 @@ def test_bank_holds_the_teachers_outputs(trained) -> None:  # type: ignore[no-un
         torch.testing.assert_close(bank.deltas[:7], teacher.head.bbox_pred(x).view(7, 3, 4))
 
 
+def test_the_bank_and_the_loss_use_the_test_time_head(trained) -> None:  # type: ignore[no-untyped-def]
+    teacher, _plain, _student, _report, bank, _held = trained
+    head = copy.deepcopy(teacher.head).train()
+    head.dropout.p = 0.9  # would scramble every output if it were applied
+    logits, deltas = head_outputs(head, bank.pooled[:5])
+    assert head.training  # its own mode again after
+    torch.testing.assert_close(logits, bank.logits[:5])
+    torch.testing.assert_close(deltas, bank.deltas[:5])
+
+
+@pytest.mark.parametrize(
+    "fields,message",
+    [
+        ({"images": 0}, "--distill-images and --distill-steps must be >= 1"),
+        ({"steps": 0}, "--distill-images and --distill-steps must be >= 1"),
+        ({"batch_size": 0}, "rois_per_image, batch_size and max_bank_mib >= 1, got 256, 0, 2048"),
+        ({"lr": -1.0}, "the distillation lr must be > 0, got -1.0"),
+    ],
+)
+def test_a_bad_distill_setting_is_one_error(fields: dict, message: str) -> None:
+    with pytest.raises(RcnnError) as err:
+        DistillConfig(**fields)
+    assert message in str(err.value)
+
+
 def test_distillation_brings_the_student_closer_on_unseen_images(trained) -> None:  # type: ignore[no-untyped-def]
     _teacher, plain, student, report, bank, held_out = trained
     scale = bank.delta_scale()
     # On the bank: the report's "before" is the plain SVD, its "after" the distilled layers.
-    assert report.kl_before == pytest.approx(_measure(plain.head, bank, scale)[0], rel=1e-5)
-    assert report.kl_after == pytest.approx(_measure(student.head, bank, scale)[0], rel=1e-5)
+    assert report.kl_before == pytest.approx(measure(plain.head, bank, scale)[0], rel=1e-5)
+    assert report.kl_after == pytest.approx(measure(student.head, bank, scale)[0], rel=1e-5)
     assert report.kl_after < 0.5 * report.kl_before and report.box_after < report.box_before
     assert report.agreement_after >= report.agreement_before
     # On RoIs of images it never saw, the distilled head is still closer to the original.
-    kl_plain, box_plain, _ = _measure(plain.head, held_out, scale)
-    kl_student, box_student, _ = _measure(student.head, held_out, scale)
+    kl_plain, box_plain, _ = measure(plain.head, held_out, scale)
+    kl_student, box_student, _ = measure(student.head, held_out, scale)
     assert kl_student < 0.7 * kl_plain and box_student < box_plain
 
 
