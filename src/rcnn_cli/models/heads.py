@@ -16,7 +16,7 @@ from typing import Literal, get_args
 from torch import Tensor, nn
 
 from rcnn_cli.boxes import BoxCoder, clip_boxes
-from rcnn_cli.models.losses import LossParts, multi_task_loss
+from rcnn_cli.models.losses import multi_task_loss
 
 #: ``--pool``: RoI max pooling (Fast R-CNN), the SPP pyramid (SPPnet), or RoIAlign (Mask R-CNN).
 PoolKind = Literal["roi", "spp", "align"]
@@ -127,21 +127,10 @@ class FastRCNNHead(nn.Module):
         x = self.dropout(self.fc7(x).relu_())
         return self.cls_score(x), self.bbox_pred(x)
 
-    def loss(
-        self,
-        logits: Tensor,
-        deltas: Tensor,
-        labels: Tensor,
-        targets: Tensor,
-        lam: float = 1.0,
-        cls_only: bool = False,
-        normalizer: float | None = None,
-    ) -> LossParts:
-        """The multi-task loss L = L_cls(p, u) + λ [u ≥ 1] L_loc(t^u, v) of this head's outputs:
-        labels u Tensor[R], normalized targets v Tensor[R, 4]; see :func:`multi_task_loss`."""
-        return multi_task_loss(
-            logits, deltas, labels, targets, lam=lam, cls_only=cls_only, normalizer=normalizer
-        )
+    #: The training loss of the head's outputs, the paper's multi-task loss (eq. 1)
+    #: L = L_cls(p, u) + λ [u ≥ 1] L_loc(t^u, v): ``head.loss(logits, deltas, labels u, targets v,
+    #: lam=λ, cls_only=..., normalizer=R)`` -> LossParts; see :func:`rcnn_cli.models.losses.multi_task_loss`.
+    loss = staticmethod(multi_task_loss)
 
     @staticmethod
     def scores_and_boxes(
