@@ -14,6 +14,7 @@ import torch
 
 from rcnn_cli.errors import ArtifactError, RcnnError
 from rcnn_cli.models.fast_rcnn import FastRCNN, default_config
+from rcnn_cli.models.heads import PoolKind
 from rcnn_cli.models.weights import load_torchvision_weights
 from rcnn_cli.training import distributed
 from rcnn_cli.training.config import TrainConfig
@@ -32,7 +33,7 @@ class RunSpec:
     proposals: str
     out_dir: str
     backbone: str = "small"
-    pool: str = "roi"
+    pool: PoolKind = "roi"
     weights: str | None = None
     freeze_below: str | None = "default"
     features: str | None = None
