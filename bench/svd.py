@@ -61,7 +61,7 @@ def main() -> None:
         from rcnn_cli.models import load_checkpoint
 
         model, _ = load_checkpoint(args.model)
-        head = Head(model.fc6, model.fc7)
+        head = Head(model.head.fc6, model.head.fc7)
     else:
         head = Head(nn.Linear(25088, 4096), nn.Linear(4096, 4096))
     head.eval()

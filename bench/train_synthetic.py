@@ -39,8 +39,8 @@ def main() -> None:
     run = RunSpec(dataset=str(root / "voc"), split="trainval", proposals=str(root / "props"),
                   out_dir=str(root / "run"), scales=(args.scale,), max_size=2 * args.scale,
                   fc_dims=(256, 256))  # fmt: skip
-    cfg = TrainConfig(iters=args.iters, lr=args.lr, lr_steps=(int(args.iters * 0.75),), warmup_iters=50,
-                      sampling=SamplerConfig(rois_per_batch=64), checkpoint_every=0)  # fmt: skip
+    cfg = TrainConfig.for_backbone("small", iters=args.iters, lr=args.lr, warmup_iters=50,  # lr step: 75%
+                                   sampling=SamplerConfig(rois_per_batch=64), checkpoint_every=0)  # fmt: skip
     start = time.perf_counter()
     build_trainer(run, cfg, torch.device("cpu")).fit()
     seconds = time.perf_counter() - start

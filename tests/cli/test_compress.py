@@ -26,7 +26,7 @@ def test_compress_prints_the_table_and_records_ranks(tmp_path: Path) -> None:
         assert word in result.output
     net, meta = load_checkpoint(out)
     assert meta["svd_ranks"] == {"fc6": 8, "fc7": 4}
-    assert isinstance(net.fc6, nn.Sequential) and net.fc6[0].out_features == 8
+    assert isinstance(net.head.fc6, nn.Sequential) and net.head.fc6[0].out_features == 8
     assert 0 < meta["svd"]["fc7"]["relative_error"] < 1
 
 
@@ -120,7 +120,7 @@ def test_distill_on_images_records_the_report_and_detects(tmp_path: Path) -> Non
     )
     plain_net, plain_meta = load_checkpoint(plain)
     assert "distill" not in plain_meta
-    assert not torch.equal(net.fc6[0].weight, plain_net.fc6[0].weight)
+    assert not torch.equal(net.head.fc6[0].weight, plain_net.head.fc6[0].weight)
     assert meta["svd"]["fc6"]["relative_error"] > plain_meta["svd"]["fc6"]["relative_error"]  # SVD: optimal
     run = CliRunner().invoke(
         cli,

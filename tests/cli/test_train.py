@@ -61,3 +61,28 @@ def test_errors_are_one_line(data, tmp_path) -> None:
     assert result.exit_code == 1 and "nope.pth: weights file not found" in result.output
     result = runner.invoke(cli, [*args(data, tmp_path / "r"), "--amp"])
     assert result.exit_code == 1 and "--amp needs --device cuda" in result.output
+
+
+@pytest.mark.parametrize(
+    "extra,message",
+    [
+        (["--fg-fraction", "1.5"], "Error: --fg-fraction must be in [0, 1], got 1.5"),
+        (["--lr-steps", "5,3"], "Error: --lr-steps must be increasing iterations >= 1, got 5,3"),
+        (["--iters", "0"], "Error: --iters must be >= 1, got 0"),
+        (["--time-limit", "-2"], "Error: --time-limit must be > 0 minutes, got -2"),
+    ],
+)
+def test_bad_options_are_refused_before_anything_is_read(data, tmp_path, extra, message) -> None:
+    result = CliRunner().invoke(cli, [*args(data, tmp_path / "r"), *extra])
+    assert result.exit_code == 1 and result.output.strip() == message
+    assert not (tmp_path / "r").exists()
+
+
+def test_the_backbones_recipe_fills_in_what_is_not_given(data, tmp_path) -> None:
+    cmd = args(data, tmp_path / "run", "--iters", "2")
+    del cmd[cmd.index("--lr-steps") : cmd.index("--lr-steps") + 2]
+    result = CliRunner().invoke(cli, cmd)
+    assert result.exit_code == 0, result.output
+    saved = torch.load(tmp_path / "run" / "model.pt", weights_only=True)["meta"]["train_config"]
+    # small's recipe (lr 0.01, 100 warm-up iterations); the lr step at 75% of the given --iters.
+    assert (saved["iters"], saved["lr"], saved["warmup_iters"], saved["lr_steps"]) == (2, 0.01, 100, [1])

@@ -15,14 +15,14 @@ from rcnn_cli.inference.detect import DetectConfig, Detector
 from rcnn_cli.inference.distill import (
     DistillConfig,
     RoiBank,
-    _choose_rois,
-    _measure,
     collect_rois,
     distill_layers,
     distillation_loss,
     pick_calibration,
     teacher_copy,
 )
+from rcnn_cli.inference.distill.bank import choose_rois, head_outputs
+from rcnn_cli.inference.distill.loss import measure
 from rcnn_cli.inference.truncated_svd import compress_layers
 from rcnn_cli.models import load_checkpoint
 from support.inference import small_checkpoint
@@ -61,12 +61,12 @@ def test_delta_scale_is_the_probability_weighted_spread() -> None:
 def test_bank_takes_the_most_object_like_rois_then_random_ones() -> None:
     fg = torch.tensor([0.9, 0.001, 0.5, 0.002, 0.3, 0.0, 0.02, 0.6])
     logits = torch.log(torch.stack([1 - fg, fg], 1))
-    chosen = _choose_rois(logits, 6, torch.Generator().manual_seed(0))
+    chosen = choose_rois(logits, 6, torch.Generator().manual_seed(0))
     assert len(chosen) == 6 and len(set(chosen.tolist())) == 6
     assert chosen[:3].tolist() == [0, 7, 2]  # the best half, best first
     assert set(chosen.tolist()) >= {0, 7, 2}
     # With fewer object-like RoIs than half the budget, only those count as "hot".
-    few = _choose_rois(logits, 16, torch.Generator().manual_seed(0))
+    few = choose_rois(logits, 16, torch.Generator().manual_seed(0))
     assert sorted(few.tolist()) == list(range(8)) and few[:5].tolist() == [0, 7, 2, 4, 6]
 
 
@@ -100,11 +100,11 @@ def trained(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untype
         path = small_checkpoint(tmp_path_factory.mktemp("distill") / "model.pt")
         model, meta = load_checkpoint(path)
         teacher = teacher_copy(model)
-        compress_layers(model, {"fc6": 4, "fc7": 3})
+        compress_layers(model.head, {"fc6": 4, "fc7": 3})
         plain = copy.deepcopy(model)
         detector = Detector(teacher, meta["class_names"], DetectConfig(), "cpu", meta["config"])
         bank = collect_rois(detector, _images(6, seed=0), CONFIG)
-        report = distill_layers(model, bank, ["fc6", "fc7"], CONFIG)
+        report = distill_layers(model.head, bank, ["fc6", "fc7"], CONFIG)
         held_out = collect_rois(detector, _images(3, seed=1), CONFIG)
     finally:
         torch.set_num_threads(threads)
@@ -114,25 +114,50 @@ def trained(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untype
 def test_bank_holds_the_teachers_outputs(trained) -> None:  # type: ignore[no-untyped-def]
     teacher, _plain, _student, _report, bank, _held = trained
     assert bank.images == 6 and len(bank) == 6 * 40
-    assert bank.pooled.shape == (len(bank), teacher.fc6.in_features)
+    assert bank.pooled.shape == (len(bank), teacher.head.fc6.in_features)
     assert bank.logits.shape == (len(bank), 3) and bank.deltas.shape == (len(bank), 3, 4)
     with torch.no_grad():
-        x = teacher.fc7(teacher.fc6(bank.pooled[:7]).relu()).relu()
-        torch.testing.assert_close(bank.logits[:7], teacher.cls_score(x))
-        torch.testing.assert_close(bank.deltas[:7], teacher.bbox_pred(x).view(7, 3, 4))
+        x = teacher.head.fc7(teacher.head.fc6(bank.pooled[:7]).relu()).relu()
+        torch.testing.assert_close(bank.logits[:7], teacher.head.cls_score(x))
+        torch.testing.assert_close(bank.deltas[:7], teacher.head.bbox_pred(x).view(7, 3, 4))
+
+
+def test_the_bank_and_the_loss_use_the_test_time_head(trained) -> None:  # type: ignore[no-untyped-def]
+    teacher, _plain, _student, _report, bank, _held = trained
+    head = copy.deepcopy(teacher.head).train()
+    head.dropout.p = 0.9  # would scramble every output if it were applied
+    logits, deltas = head_outputs(head, bank.pooled[:5])
+    assert head.training  # its own mode again after
+    torch.testing.assert_close(logits, bank.logits[:5])
+    torch.testing.assert_close(deltas, bank.deltas[:5])
+
+
+@pytest.mark.parametrize(
+    "fields,message",
+    [
+        ({"images": 0}, "--distill-images and --distill-steps must be >= 1"),
+        ({"steps": 0}, "--distill-images and --distill-steps must be >= 1"),
+        ({"batch_size": 0}, "rois_per_image, batch_size and max_bank_mib >= 1, got 256, 0, 2048"),
+        ({"lr": -1.0}, "the distillation lr must be > 0, got -1.0"),
+    ],
+)
+def test_a_bad_distill_setting_is_one_error(fields: dict, message: str) -> None:
+    with pytest.raises(RcnnError) as err:
+        DistillConfig(**fields)
+    assert message in str(err.value)
 
 
 def test_distillation_brings_the_student_closer_on_unseen_images(trained) -> None:  # type: ignore[no-untyped-def]
     _teacher, plain, student, report, bank, held_out = trained
     scale = bank.delta_scale()
     # On the bank: the report's "before" is the plain SVD, its "after" the distilled layers.
-    assert report.kl_before == pytest.approx(_measure(plain, bank, scale)[0], rel=1e-5)
-    assert report.kl_after == pytest.approx(_measure(student, bank, scale)[0], rel=1e-5)
+    assert report.kl_before == pytest.approx(measure(plain.head, bank, scale)[0], rel=1e-5)
+    assert report.kl_after == pytest.approx(measure(student.head, bank, scale)[0], rel=1e-5)
     assert report.kl_after < 0.5 * report.kl_before and report.box_after < report.box_before
     assert report.agreement_after >= report.agreement_before
     # On RoIs of images it never saw, the distilled head is still closer to the original.
-    kl_plain, box_plain, _ = _measure(plain, held_out, scale)
-    kl_student, box_student, _ = _measure(student, held_out, scale)
+    kl_plain, box_plain, _ = measure(plain.head, held_out, scale)
+    kl_student, box_student, _ = measure(student.head, held_out, scale)
     assert kl_student < 0.7 * kl_plain and box_student < box_plain
 
 
@@ -148,7 +173,7 @@ def test_distillation_is_deterministic(trained, one_thread) -> None:  # type: ig
     # One thread, as the fixture trained: float sums split over other thread counts differ in the last bits.
     _teacher, plain, student, _report, bank, _held = trained
     again = copy.deepcopy(plain)
-    distill_layers(again, bank, ["fc6", "fc7"], CONFIG)
+    distill_layers(again.head, bank, ["fc6", "fc7"], CONFIG)
     for a, b in zip(again.state_dict().values(), student.state_dict().values(), strict=True):
         torch.testing.assert_close(a, b)
 

@@ -34,7 +34,7 @@ def test_small_model_shapes(pool: str, bins: int) -> None:
     images = torch.randn(2, 3, 64, 80)
     feats = model.features(images)
     assert feats.shape == (2, 128, 8, 10)  # stride 8
-    assert model.fc6.in_features == 128 * bins
+    assert model.head.fc6.in_features == 128 * bins
     scores, deltas = model.head(feats, ROIS)
     assert scores.shape == (3, 4) and deltas.shape == (3, 16)
     s2, d2 = model(images, ROIS)
@@ -44,9 +44,9 @@ def test_small_model_shapes(pool: str, bins: int) -> None:
 
 def test_predictor_init_stds() -> None:
     model = FastRCNN(default_config("small", 20, fc6_dim=64, fc7_dim=512))
-    assert abs(model.cls_score.weight.std().item() - 0.01) < 0.001
-    assert abs(model.bbox_pred.weight.std().item() - 0.001) < 0.0001
-    assert model.cls_score.bias.abs().max() == 0 and model.bbox_pred.bias.abs().max() == 0
+    assert abs(model.head.cls_score.weight.std().item() - 0.01) < 0.001
+    assert abs(model.head.bbox_pred.weight.std().item() - 0.001) < 0.0001
+    assert model.head.cls_score.bias.abs().max() == 0 and model.head.bbox_pred.bias.abs().max() == 0
 
 
 def test_paper_backbones_stride_and_layout() -> None:
@@ -81,11 +81,11 @@ def torchvision_layout(model: FastRCNN) -> dict[str, torch.Tensor]:
     state = {}
     for key, value in model.backbone.state_dict().items():
         state[key] = torch.randn(value.shape, generator=g)  # features.N.weight / bias
-    state["classifier.0.weight"] = torch.randn(model.fc6.weight.shape, generator=g)
-    state["classifier.0.bias"] = torch.randn(model.fc6.bias.shape, generator=g)
-    state["classifier.3.weight"] = torch.randn(model.fc7.weight.shape, generator=g)
-    state["classifier.3.bias"] = torch.randn(model.fc7.bias.shape, generator=g)
-    state["classifier.6.weight"] = torch.randn(1000, model.fc7.weight.shape[0], generator=g)
+    state["classifier.0.weight"] = torch.randn(model.head.fc6.weight.shape, generator=g)
+    state["classifier.0.bias"] = torch.randn(model.head.fc6.bias.shape, generator=g)
+    state["classifier.3.weight"] = torch.randn(model.head.fc7.weight.shape, generator=g)
+    state["classifier.3.bias"] = torch.randn(model.head.fc7.bias.shape, generator=g)
+    state["classifier.6.weight"] = torch.randn(1000, model.head.fc7.weight.shape[0], generator=g)
     state["classifier.6.bias"] = torch.randn(1000, generator=g)
     return state
 
@@ -95,13 +95,13 @@ def test_load_torchvision_weights(tmp_path) -> None:
     state = torchvision_layout(model)
     path = tmp_path / "net.pth"
     torch.save(state, path)
-    cls_before = model.cls_score.weight.clone()
+    cls_before = model.head.cls_score.weight.clone()
     report = load_torchvision_weights(model, path)
     torch.testing.assert_close(model.backbone.features[0].weight, state["features.0.weight"])
     torch.testing.assert_close(model.backbone.features[16].weight, state["features.16.weight"])
-    torch.testing.assert_close(model.fc6.weight, state["classifier.0.weight"])
-    torch.testing.assert_close(model.fc7.bias, state["classifier.3.bias"])
-    torch.testing.assert_close(model.cls_score.weight, cls_before)  # fc8 is never loaded
+    torch.testing.assert_close(model.head.fc6.weight, state["classifier.0.weight"])
+    torch.testing.assert_close(model.head.fc7.bias, state["classifier.3.bias"])
+    torch.testing.assert_close(model.head.cls_score.weight, cls_before)  # fc8 is never loaded
     assert "classifier.6.weight" in report.skipped and "fc6.weight" in report.loaded
 
 
@@ -129,8 +129,8 @@ def test_load_torchvision_weights_refuses_mismatches(tmp_path) -> None:
 def test_checkpoint_folds_box_normalization(tmp_path) -> None:
     model = small_model().eval()
     with torch.no_grad():
-        model.bbox_pred.weight.normal_(std=0.1)
-        model.bbox_pred.bias.normal_(std=0.1)
+        model.head.bbox_pred.weight.normal_(std=0.1)
+        model.head.bbox_pred.bias.normal_(std=0.1)
     means = torch.randn(4, 4) * 0.1
     stds = torch.rand(4, 4) + 0.1
     images = torch.randn(2, 3, 64, 80)
@@ -154,10 +154,10 @@ def test_checkpoint_folds_box_normalization(tmp_path) -> None:
 
 def test_checkpoint_keeps_svd_structure(tmp_path) -> None:
     model = small_model().eval()
-    apply_low_rank_structure(model, {"fc6": 8})
+    apply_low_rank_structure(model.head, {"fc6": 8})
     save_checkpoint(tmp_path / "svd.pt", model, {"class_names": ["a", "b", "c"]})
     loaded, meta = load_checkpoint(tmp_path / "svd.pt")
-    assert meta["svd_ranks"] == {"fc6": 8} and isinstance(loaded.fc6, nn.Sequential)
+    assert meta["svd_ranks"] == {"fc6": 8} and isinstance(loaded.head.fc6, nn.Sequential)
     images = torch.randn(1, 3, 48, 48)
     rois = ROIS[:2]
     with torch.no_grad():
@@ -178,3 +178,48 @@ def test_prepare_image_scales_and_normalizes() -> None:
     assert flipped[0, 0, -1] > flipped[0, 0, 0]
     blob = images_to_blob([torch.ones(3, 4, 5), torch.ones(3, 6, 3)])
     assert blob.shape == (2, 3, 6, 5) and blob[0, 0, 5, 0] == 0 and blob[1, 0, 0, 4] == 0
+
+
+def test_state_dict_keeps_the_checkpoint_layout() -> None:
+    # The head is a submodule, but checkpoints have always said fc6.weight, not head.fc6.weight.
+    model = small_model()
+    keys = list(model.state_dict())
+    assert keys[-8:] == [
+        f"{layer}.{kind}" for layer in ("fc6", "fc7", "cls_score", "bbox_pred") for kind in ("weight", "bias")
+    ]
+    assert all(k.startswith("backbone.") for k in keys[:-8])
+    assert [n for n, _ in model.named_parameters()][-1] == "head.bbox_pred.bias"
+    other = small_model()
+    with torch.no_grad():
+        other.head.fc6.weight.add_(1.0)
+    other.load_state_dict(model.state_dict())  # strict: every flat key lands in the head
+    torch.testing.assert_close(other.head.fc6.weight, model.head.fc6.weight, rtol=0, atol=0)
+    # Nested (as DDP's wrapper nests it), the prefix is handled below the parent's own.
+    wrapper = nn.ModuleDict({"model": small_model()})
+    assert "model.fc6.weight" in wrapper.state_dict()
+    wrapper.load_state_dict({"model." + k: v for k, v in model.state_dict().items()})
+
+
+def test_head_forward_is_pool_then_fc_layers_and_outputs_decode() -> None:
+    from rcnn_cli.models.heads import FastRCNNHead
+    from rcnn_cli.models.losses import multi_task_loss
+
+    model = small_model().eval()
+    head: FastRCNNHead = model.head
+    assert head.loss is multi_task_loss  # the paper's loss, not a second copy of it
+    with torch.no_grad():
+        feats = model.features(torch.randn(2, 3, 64, 80))
+        logits, deltas = head(feats, ROIS)
+        pooled = head.pool_rois(feats, ROIS)
+        again = head.forward_pooled(pooled)
+    assert pooled.shape == (3, head.fc6.in_features) and head.num_classes == 3
+    torch.testing.assert_close(again[0], logits, rtol=0, atol=0)
+    labels, targets = torch.tensor([0, 2, 1]), torch.randn(3, 4)
+    assert float(head.loss(logits, deltas, labels, targets, lam=0.0).total) < float(
+        head.loss(logits, deltas, labels, targets, lam=2.0).total
+    )
+    proposals = ROIS[:, 1:] * 2
+    scores, boxes = head.scores_and_boxes(logits, torch.zeros_like(deltas), proposals, 100, 100)
+    assert scores.shape == (3, 3) and boxes.shape == (3, 3, 4)
+    torch.testing.assert_close(scores.sum(1) + logits.softmax(1)[:, 0], torch.ones(3))
+    torch.testing.assert_close(boxes[:, 0], proposals.clamp(max=100))  # zero deltas: the proposal

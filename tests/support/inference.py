@@ -25,35 +25,30 @@ class _OneHotPool(nn.Module):
 
 
 class TableModel(nn.Module):
-    """Follows the FastRCNN contract (features, head, pool, fc6, fc7, cls_score, bbox_pred) with set
-    weights: RoI i gets ``logits[i]`` and ``deltas[i]`` whatever the image."""
+    """Follows the FastRCNN contract (``features``, and a FastRCNNHead as ``head``) with set weights:
+    RoI i gets ``logits[i]`` and ``deltas[i]`` whatever the image."""
 
     def __init__(self, logits: torch.Tensor, deltas: torch.Tensor) -> None:
+        from rcnn_cli.models.heads import FastRCNNHead
+
         super().__init__()
         R = len(logits)
         self.config = SimpleNamespace(
             scales=(48,), max_size=100, pixel_mean=(0.5,) * 3, pixel_std=(0.25,) * 3
         )
         self.backbone = nn.Identity()
-        self.pool = _OneHotPool(R)
-        self.fc6 = nn.Linear(R, R)
-        self.fc7 = nn.Linear(R, R)
-        self.cls_score = nn.Linear(R, logits.shape[1], bias=False)
-        self.bbox_pred = nn.Linear(R, deltas.shape[1], bias=False)
+        self.head = FastRCNNHead(_OneHotPool(R), R, logits.shape[1] - 1, fc6_dim=R, fc7_dim=R, dropout=0.0)
         with torch.no_grad():
-            for fc in (self.fc6, self.fc7):
+            for fc in (self.head.fc6, self.head.fc7):
                 fc.weight.copy_(torch.eye(R))
                 fc.bias.zero_()
-            self.cls_score.weight.copy_(logits.T)
-            self.bbox_pred.weight.copy_(deltas.T)
+            self.head.cls_score.weight.copy_(logits.T)
+            self.head.bbox_pred.weight.copy_(deltas.T)
+            self.head.cls_score.bias.zero_()
+            self.head.bbox_pred.bias.zero_()
 
     def features(self, images: torch.Tensor) -> torch.Tensor:
         return self.backbone(images)
-
-    def head(self, features: torch.Tensor, rois: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        x = self.pool(features, rois)
-        x = torch.relu(self.fc7(torch.relu(self.fc6(x))))
-        return self.cls_score(x), self.bbox_pred(x)
 
 
 def write_images(folder: Path, count: int = 3, size: tuple[int, int] = (64, 48), seed: int = 0) -> list[Path]:
@@ -88,7 +83,7 @@ def small_checkpoint(path: Path, seed: int = 0, class_names: tuple[str, ...] = C
         default_config("small", len(class_names), fc6_dim=48, fc7_dim=32, scales=(64,), max_size=128)
     )
     with torch.no_grad():
-        model.cls_score.weight.normal_(0, 0.5)  # varied scores, above the 0.05 threshold
-        model.bbox_pred.weight.normal_(0, 0.01)
+        model.head.cls_score.weight.normal_(0, 0.5)  # varied scores, above the 0.05 threshold
+        model.head.bbox_pred.weight.normal_(0, 0.01)
     save_checkpoint(path, model.eval(), {"class_names": list(class_names)})
     return path

@@ -39,6 +39,10 @@ def test_short_training_detects_synthetic_shapes(tmp_path) -> None:
     test = open_dataset(tmp_path / "voc", "test")
     proposals = load_proposals(tmp_path / "props", test.records)
     ap = checkpoint_voc_map(tmp_path / "run" / "model.pt", test.records, proposals)
-    # An untrained head scores ~0 here; the full recipe (bench) reaches >= 0.9.
+    # An untrained head scores ~0 here; the full recipe (bench) reaches >= 0.9. The run is
+    # deterministic (one thread, tests/training/conftest.py; two threads train other weights). Seeds
+    # 0-3 of this recipe score 0.598, 0.720, 0.778, 0.804 through the rcnn detect + evaluate path
+    # (seed 0 scored 0.6055 through the earlier VOC-only path): 0.5 tells learning from not learning
+    # without sitting on the lowest of them.
     print("synthetic mAP", ap)
-    assert ap >= 0.6, ap
+    assert ap >= 0.5, ap

@@ -16,7 +16,7 @@ from rcnn_cli.cli.options import (
     svd_rank_options,
 )
 from rcnn_cli.errors import RcnnError
-from rcnn_cli.inference.distill_config import DistillConfig
+from rcnn_cli.inference.distill.config import DistillConfig
 
 
 @click.command(

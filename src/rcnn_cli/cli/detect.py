@@ -132,7 +132,7 @@ def detect(
     net, meta = load_checkpoint(model, device)
     ranks = merge_ranks(svd_rank, svd_ranks)
     if ranks:
-        for report in compress_layers(net, ranks):
+        for report in compress_layers(net.head, ranks):
             if ctx.verbosity > 1:
                 click.echo(f"{report.name}: rank {report.rank}, error {report.relative_error:.4f}", err=True)
     detector = Detector(net, meta["class_names"], config, device, meta.get("config"))

@@ -9,7 +9,7 @@ import click
 from rcnn_cli.cli.common import get_context, user_errors
 from rcnn_cli.cli.options import RankSettingsType, distill_options
 from rcnn_cli.errors import RcnnError
-from rcnn_cli.inference.distill_config import DistillConfig
+from rcnn_cli.inference.distill.config import DistillConfig
 
 
 @click.command(

@@ -15,13 +15,13 @@ from typing import Any, TypeVar
 import click
 
 from rcnn_cli.errors import RcnnError
+from rcnn_cli.models.specs import SPECS
 from rcnn_cli.proposals.registry import ON_THE_FLY_METHODS, SELECTIVE_SEARCH_MODES, ProposalSettings
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-#: Backbones by the Fast R-CNN paper's names (S, M, L) plus ``small``; rcnn_cli.models.SPECS has their
-#: shapes (a test checks the two agree; this copy keeps torch out of ``rcnn --help``).
-BACKBONES = ("small", "caffenet", "vgg_cnn_m_1024", "vgg16")
+#: Backbones by the Fast R-CNN paper's names (S, M, L) plus ``small``, the default.
+BACKBONES: tuple[str, ...] = ("small", *(name for name in SPECS if name != "small"))
 
 
 class IntListType(click.ParamType):
@@ -180,7 +180,7 @@ def proposal_source(
 
 def distill_options(images_help: str) -> Callable[[F], F]:
     """``--distill-images`` and ``--distill-steps`` with :class:`DistillConfig`'s defaults."""
-    from rcnn_cli.inference.distill_config import DistillConfig
+    from rcnn_cli.inference.distill.config import DistillConfig
 
     defaults = DistillConfig()
 

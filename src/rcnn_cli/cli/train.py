@@ -5,15 +5,19 @@ from __future__ import annotations
 import click
 
 from rcnn_cli.cli.common import get_context, user_errors
+from rcnn_cli.cli.options import IntListType, backbone_option
+from rcnn_cli.models.specs import POOL_KINDS
+from rcnn_cli.training.config import (
+    LR_STEP_FRACTION,
+    OPTIMIZERS,
+    PAPER_RECIPE,
+    SAMPLERS,
+    SMALL_RECIPE,
+    TARGET_NORMS,
+    TrainConfig,
+)
 
-
-def _ints(text: str | None) -> tuple[int, ...] | None:
-    if text is None or text == "":
-        return None
-    try:
-        return tuple(int(v) for v in text.split(","))
-    except ValueError:
-        raise click.BadParameter(f"expected comma-separated integers, got {text!r}") from None
+PAPER, SMALL = PAPER_RECIPE, SMALL_RECIPE  # for the option help: [the paper's; small's]
 
 
 @click.command(
@@ -32,13 +36,7 @@ Examples:
 @click.option("--split", default=None, help="VOC split (ImageSets/Main/SPLIT.txt), e.g. trainval.")
 @click.option("--proposals", "proposals", required=True, type=click.Path(), help="Folder from rcnn propose.")
 @click.option("-o", "--out", "out_dir", required=True, type=click.Path(), help="Run folder.")
-@click.option(
-    "--backbone",
-    type=click.Choice(["small", "caffenet", "vgg_cnn_m_1024", "vgg16"]),
-    default="small",
-    show_default=True,
-    help="small: a CPU net trained from scratch; the others are the paper's S, M, L.",
-)
+@backbone_option
 @click.option("--weights", type=click.Path(), default=None, help="torchvision-layout state dict (.pth).")
 @click.option(
     "--freeze-below",
@@ -46,11 +44,9 @@ Examples:
     show_default=True,
     help="First trainable conv layer (e.g. conv3_1); 'none' trains all; default: the paper's.",
 )
-@click.option("--pool", type=click.Choice(["roi", "spp", "align"]), default="roi", show_default=True)
+@click.option("--pool", type=click.Choice(POOL_KINDS), default="roi", show_default=True)
 @click.option("--features", type=click.Path(), default=None, help="Cached conv maps from rcnn extract.")
-@click.option(
-    "--sampler", type=click.Choice(["hierarchical", "region"]), default="hierarchical", show_default=True
-)
+@click.option("--sampler", type=click.Choice(SAMPLERS), default="hierarchical", show_default=True)
 @click.option(
     "--images-per-batch", "-N", type=int, default=2, show_default=True, help="N images per minibatch."
 )
@@ -61,23 +57,47 @@ Examples:
 @click.option("--fg-threshold", type=float, default=0.5, show_default=True, help="fg: IoU >= this.")
 @click.option("--bg-threshold-lo", type=float, default=0.1, show_default=True, help="bg: IoU in [lo, hi).")
 @click.option("--bg-threshold-hi", type=float, default=0.5, show_default=True)
-@click.option("--scales", default=None, help="Shorter side(s), comma-separated [600; small: 400].")
-@click.option("--max-size", type=int, default=None, help="Cap on the longer side [1000; small: 700].")
+@click.option(
+    "--scales", type=IntListType(), default=None, help="Shorter side(s), comma-separated [600; small: 400]."
+)
+@click.option(
+    "--max-size", type=click.IntRange(min=1), default=None, help="Cap on the longer side [1000; small: 700]."
+)
 @click.option("--no-flip", is_flag=True, help="No horizontal flips.")
-@click.option("--fc-dims", default=None, help="fc6,fc7 sizes (e.g. 512,512) to change the head.")
-@click.option("--iters", type=int, default=None, help="Iterations [40000; small: 3000].")
-@click.option("--lr", type=float, default=None, help="Base learning rate [0.001; small: 0.01].")
-@click.option("--lr-steps", default=None, help="Iterations where lr drops x0.1 [30000; small: 2250].")
-@click.option("--warmup", type=int, default=None, help="Linear lr warm-up iterations [0; small: 100].")
-@click.option("--optimizer", type=click.Choice(["sgd", "adam"]), default="sgd", show_default=True)
+@click.option(
+    "--fc-dims",
+    type=IntListType(length=2),
+    default=None,
+    help="fc6,fc7 sizes (e.g. 512,512) to change the head.",
+)
+@click.option("--iters", type=int, default=None, help=f"Iterations [{PAPER.iters}; small: {SMALL.iters}].")
+@click.option("--lr", type=float, default=None, help=f"Base learning rate [{PAPER.lr}; small: {SMALL.lr}].")
+@click.option(
+    "--lr-steps",
+    type=IntListType(),
+    default=None,
+    help=f"Iterations where lr drops x0.1 [{PAPER.lr_steps[0]}; small: {SMALL.lr_steps[0]}; "
+    f"with --iters: {LR_STEP_FRACTION:.0%} of it].",
+)
+@click.option(
+    "--warmup",
+    type=int,
+    default=None,
+    help=f"Linear lr warm-up iterations [{PAPER.warmup_iters}; small: {SMALL.warmup_iters}].",
+)
+@click.option("--optimizer", type=click.Choice(OPTIMIZERS), default="sgd", show_default=True)
 @click.option("--momentum", type=float, default=0.9, show_default=True)
 @click.option("--weight-decay", type=float, default=0.0005, show_default=True)
 @click.option("--lambda", "lam", type=float, default=1.0, show_default=True, help="λ of the box loss.")
 @click.option("--cls-only", is_flag=True, help="Train classification only (no box regression).")
+@click.option("--target-norm", type=click.Choice(TARGET_NORMS), default="empirical", show_default=True)
 @click.option(
-    "--target-norm", type=click.Choice(["empirical", "fixed"]), default="empirical", show_default=True
+    "--max-proposals",
+    type=click.IntRange(min=0),
+    default=2000,
+    show_default=True,
+    help="Use at most this many per image, best first (0: all).",
 )
-@click.option("--max-proposals", type=int, default=2000, show_default=True)
 @click.option("--checkpoint-every", type=int, default=500, show_default=True)
 @click.option("--time-limit", type=float, default=None, help="Stop after this many minutes (resumable).")
 @click.option("--resume", is_flag=True, help="Continue the run in -o from its last checkpoint.")
@@ -88,28 +108,19 @@ def train(**opts) -> None:
     """Train Fast R-CNN on a dataset and its proposals; writes RUN/model.pt and RUN/metrics.jsonl."""
     from rcnn_cli.errors import RcnnError
     from rcnn_cli.progress import Reporter
-    from rcnn_cli.training.config import TrainConfig
-    from rcnn_cli.training.sampling import SamplerConfig
-    from rcnn_cli.training.setup import SMALL_RECIPE, RunSpec, build_trainer
+    from rcnn_cli.training.sampler_config import SamplerConfig
+    from rcnn_cli.training.setup import RunSpec, build_trainer
 
     ctx = get_context()
     device = ctx.torch_device()
     if opts["amp"] and device.type != "cuda":
         raise RcnnError("--amp needs --device cuda")
-    paper = {"iters": 40000, "lr": 0.001, "lr_steps": (30000,), "warmup_iters": 0}
-    recipe = SMALL_RECIPE if opts["backbone"] == "small" else paper
-    iters = opts["iters"] if opts["iters"] is not None else recipe["iters"]
-    lr_steps = _ints(opts["lr_steps"])
-    if lr_steps is None:
-        lr_steps = recipe["lr_steps"] if opts["iters"] is None else (int(iters * 0.75),)
-    fc_dims = _ints(opts["fc_dims"])
-    if fc_dims is not None and len(fc_dims) != 2:
-        raise RcnnError("--fc-dims takes two sizes: fc6,fc7")
-    config = TrainConfig(
-        iters=iters,
-        lr=opts["lr"] if opts["lr"] is not None else recipe["lr"],
-        lr_steps=lr_steps,
-        warmup_iters=opts["warmup"] if opts["warmup"] is not None else recipe["warmup_iters"],
+    config = TrainConfig.for_backbone(  # None: the backbone's recipe decides
+        opts["backbone"],
+        iters=opts["iters"],
+        lr=opts["lr"],
+        lr_steps=opts["lr_steps"],
+        warmup_iters=opts["warmup"],
         optimizer=opts["optimizer"],
         momentum=opts["momentum"],
         weight_decay=opts["weight_decay"],
@@ -142,9 +153,9 @@ def train(**opts) -> None:
         weights=opts["weights"],
         freeze_below=None if opts["freeze_below"] == "none" else opts["freeze_below"],
         features=opts["features"],
-        scales=_ints(opts["scales"]),
+        scales=opts["scales"],
         max_size=opts["max_size"],
-        fc_dims=fc_dims,  # type: ignore[arg-type]
+        fc_dims=opts["fc_dims"],
         resume=opts["resume"],
     )
 

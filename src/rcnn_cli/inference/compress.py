@@ -82,24 +82,25 @@ def compress_checkpoint(
         raise RcnnError(f"{output}: would overwrite the input model; choose another -o")
     model, meta = load_checkpoint(model_path, device)
     generator = torch.Generator().manual_seed(0)
+    head = model.head
     inputs = {
-        name: torch.rand(rois, _in_features(getattr(model, name)), generator=generator).to(device)
+        name: torch.rand(rois, _in_features(getattr(head, name)), generator=generator).to(device)
         for name in ranks
     }
-    before = {name: time_layer(getattr(model, name), inputs[name], repeats) for name in ranks}
+    before = {name: time_layer(getattr(head, name), inputs[name], repeats) for name in ranks}
     teacher = teacher_copy(model) if distill_images is not None else None  # before the SVD changes it
-    originals = {name: getattr(model, name) for name in ranks}
-    reports = compress_layers(model, ranks)
+    originals = {name: getattr(head, name) for name in ranks}
+    reports = compress_layers(head, ranks)
     report = None
     if distill_images is not None:
         detector = Detector(teacher, meta["class_names"], DetectConfig(), device, meta.get("config"))
         bank = collect_rois(detector, distill_images, distill_config, log)
         log(f"distill: {len(bank)} RoIs from {bank.images} images")
-        report = distill_layers(model, bank, list(ranks), distill_config, log)
-    after = {name: time_layer(getattr(model, name), inputs[name], repeats) for name in ranks}
+        report = distill_layers(head, bank, list(ranks), distill_config, log)
+    after = {name: time_layer(getattr(head, name), inputs[name], repeats) for name in ranks}
     # The saved layers' error: the SVD's, or after distillation that of the distilled factors.
     final_error = {
-        r.name: reconstruction_error(originals[r.name], getattr(model, r.name))
+        r.name: reconstruction_error(originals[r.name], getattr(head, r.name))
         if report is not None
         else r.relative_error
         for r in reports

@@ -2,8 +2,8 @@
 per-class NMS. :mod:`rcnn_cli.inference.detections_folder` runs it over a dataset and writes the
 ``detections/`` folder.
 
-The model is anything that follows the ``rcnn_cli.models.FastRCNN`` contract: ``features(images)``,
-``head(features, rois)``, and ``pool``/``fc6``/``fc7`` modules (timed by hooks).
+The model is anything that follows the ``rcnn_cli.models.FastRCNN`` contract: ``features(images)`` and
+a ``head`` module (``head(features, rois)``) with ``pool``/``fc6``/``fc7`` children (timed by hooks).
 """
 
 from __future__ import annotations
@@ -95,7 +95,7 @@ class Detector:
             image, rois = self.network_inputs(rgb, boxes)
         with self.timer.stage("conv"):
             features = self.model.features(image)
-        with self.timer.timed_head(self.model):
+        with self.timer.timed_head(self.model.head):
             logits, deltas = self.model.head(features, rois)
         with self.timer.stage("nms"):
             return postprocess_detections(logits, deltas, boxes, height, width, self.config.postprocess)

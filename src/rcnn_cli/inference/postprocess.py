@@ -19,11 +19,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from rcnn_cli.boxes import BoxCoder, clip_boxes
 from rcnn_cli.errors import RcnnError
-
-# bbox_pred is saved with the target means/stds folded in, so deltas are decoded as they are.
-RAW_DELTAS = BoxCoder(means=(0.0, 0.0, 0.0, 0.0), stds=(1.0, 1.0, 1.0, 1.0))
+from rcnn_cli.models.heads import FastRCNNHead
 
 
 @dataclass(frozen=True)
@@ -57,22 +54,6 @@ class ImageDetections:
         return int(self.scores.numel())
 
 
-def class_boxes_and_scores(
-    logits: Tensor, deltas: Tensor, proposals: Tensor, height: int, width: int
-) -> tuple[Tensor, Tensor]:
-    """Softmax scores [R, K] and decoded, clipped class-specific boxes [R, K, 4] (background dropped).
-
-    Args:
-        logits: Tensor[R, K+1]; deltas: Tensor[R, 4(K+1)] (unnormalized); proposals: Tensor[R, 4] in the
-        same (original) pixels as the result.
-    """
-    R, C = logits.shape
-    scores = torch.softmax(logits.float(), dim=1)[:, 1:]
-    boxes = RAW_DELTAS.decode(deltas.float(), proposals.float()).reshape(R, C, 4)[:, 1:]
-    boxes = clip_boxes(boxes.reshape(-1, 4), height, width).reshape(R, C - 1, 4)
-    return scores, boxes
-
-
 def select_detections(scores: Tensor, boxes: Tensor, config: PostprocessConfig) -> ImageDetections:
     """Threshold, per-class NMS and top-k over ``scores`` [R, K] and ``boxes`` [R, K, 4]."""
     from rcnn_cli.ops import batched_nms
@@ -97,6 +78,7 @@ def postprocess_detections(
     width: int,
     config: PostprocessConfig = PostprocessConfig(),
 ) -> ImageDetections:
-    """Steps 1-5 above for one image. ``proposals`` [R, 4] are in original pixels (not scaled)."""
-    scores, boxes = class_boxes_and_scores(logits, deltas, proposals, height, width)
+    """Steps 1-5 above for one image (steps 1-2: the head's test-time outputs,
+    :meth:`FastRCNNHead.scores_and_boxes`). ``proposals`` [R, 4] are in original pixels (not scaled)."""
+    scores, boxes = FastRCNNHead.scores_and_boxes(logits, deltas, proposals, height, width)
     return select_detections(scores, boxes, config)

@@ -23,8 +23,8 @@ from rcnn_cli.proposals.sources import ProposalSource
 
 def default_rank_settings(model: nn.Module) -> list[dict[str, int]]:
     """No SVD, then fc6/fc7 at 1/2 and 1/8, the paper's 1/4 and 1/16, and 1/8 and 1/32 of their widths."""
-    u6 = min(model.fc6.out_features, model.fc6.in_features)
-    u7 = min(model.fc7.out_features, model.fc7.in_features)
+    u6 = min(model.head.fc6.out_features, model.head.fc6.in_features)
+    u7 = min(model.head.fc7.out_features, model.head.fc7.in_features)
     settings: list[dict[str, int]] = [{}]
     for f6, f7 in ((2, 8), (4, 16), (8, 32)):
         settings.append({"fc6": max(1, u6 // f6), "fc7": max(1, u7 // f7)})
@@ -96,9 +96,9 @@ def svd_sweep(
     detectors = []
     for ranks, distilled in variants:
         model, meta = load_model()
-        compress_layers(model, ranks)
+        compress_layers(model.head, ranks)
         if distilled and bank is not None:
-            distill_layers(model, bank, list(ranks), distill_config, log)
+            distill_layers(model.head, bank, list(ranks), distill_config, log)
         detector = Detector(model, meta["class_names"], config, device, meta.get("config"))
         if inputs:
             detector.detect(inputs[0][1], inputs[0][2])  # warm-up, not timed

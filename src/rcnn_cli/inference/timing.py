@@ -48,13 +48,14 @@ class StageTimer:
         self.seconds[name] = self.seconds.get(name, 0.0) + seconds
 
     @contextmanager
-    def timed_head(self, model: nn.Module) -> Iterator[None]:
-        """Time a ``model.head(...)`` call inside, split into roi_pool / fc6 / fc7 / head."""
+    def timed_head(self, head: nn.Module) -> Iterator[None]:
+        """Time a call of ``head`` (a model's FastRCNNHead) inside, split into roi_pool / fc6 / fc7 /
+        head by hooks on its ``pool``/``fc6``/``fc7`` children."""
         spent = {name: 0.0 for name in HOOKED}
         starts: dict[str, float] = {}
         handles = []
         for name in HOOKED:
-            module = getattr(model, name, None)
+            module = getattr(head, name, None)
             if not isinstance(module, nn.Module):
                 continue
 

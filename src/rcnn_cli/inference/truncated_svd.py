@@ -93,14 +93,15 @@ def _params(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
 
 
-def compress_layers(model: nn.Module, ranks: Mapping[str, int]) -> list[SvdLayerReport]:
-    """Replace ``model.<name>`` by its truncated SVD for every ``name -> t`` in ``ranks``, in place.
+def compress_layers(head: nn.Module, ranks: Mapping[str, int]) -> list[SvdLayerReport]:
+    """Replace ``head.<name>`` by its truncated SVD for every ``name -> t`` in ``ranks``, in place;
+    ``head`` is a model's FastRCNNHead (``model.head``) or any module with such fc layers.
 
-    All ranks are checked before any layer changes, so a bad rank leaves the model untouched.
+    All ranks are checked before any layer changes, so a bad rank leaves the head untouched.
     """
     layers = {}
     for name, rank in ranks.items():
-        layer = getattr(model, name, None)
+        layer = getattr(head, name, None)
         if layer is None:
             raise RcnnError(f"the model has no layer {name!r} to factorize (it has {', '.join(FC_LAYERS)})")
         check_rank(name, layer, rank)
@@ -109,7 +110,7 @@ def compress_layers(model: nn.Module, ranks: Mapping[str, int]) -> list[SvdLayer
     for name, rank in ranks.items():
         layer = layers[name]
         factorized, error = truncated_svd(layer, rank, name)
-        setattr(model, name, factorized)
+        setattr(head, name, factorized)
         reports.append(
             SvdLayerReport(
                 name=name,

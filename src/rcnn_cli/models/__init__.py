@@ -1,21 +1,33 @@
-"""Fast R-CNN models: backbones (caffenet, vgg_cnn_m_1024, vgg16, small), the RoI head, checkpoints."""
+"""Fast R-CNN models: backbones (caffenet, vgg_cnn_m_1024, vgg16, small), the RoI head, checkpoints.
 
-from rcnn_cli.models.backbones import SPECS, Backbone, build_backbone
-from rcnn_cli.models.checkpoint import load_checkpoint, save_checkpoint
-from rcnn_cli.models.fast_rcnn import FastRCNN, ModelConfig, default_config
-from rcnn_cli.models.preprocess import images_to_blob, prepare_image
-from rcnn_cli.models.weights import load_torchvision_weights
+The names below are imported on first use, so that :mod:`rcnn_cli.models.specs` (plain data) can be
+read without loading torch.
+"""
 
-__all__ = [
-    "SPECS",
-    "Backbone",
-    "FastRCNN",
-    "ModelConfig",
-    "build_backbone",
-    "default_config",
-    "images_to_blob",
-    "load_checkpoint",
-    "load_torchvision_weights",
-    "prepare_image",
-    "save_checkpoint",
-]
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_HOMES = {
+    "SPECS": "specs",
+    "Backbone": "backbones",
+    "build_backbone": "backbones",
+    "load_checkpoint": "checkpoint",
+    "save_checkpoint": "checkpoint",
+    "FastRCNN": "fast_rcnn",
+    "ModelConfig": "fast_rcnn",
+    "default_config": "fast_rcnn",
+    "FastRCNNHead": "heads",
+    "images_to_blob": "preprocess",
+    "prepare_image": "preprocess",
+    "load_torchvision_weights": "weights",
+}
+
+__all__ = sorted(_HOMES)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _HOMES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{_HOMES[name]}"), name)

@@ -76,7 +76,7 @@ def save_checkpoint(
         "kind": KIND,
         "class_names": class_names,
         "config": module.config.to_dict(),
-        "svd_ranks": svd_ranks_of(module),
+        "svd_ranks": svd_ranks_of(module.head),
         "state_dict": state,
         "meta": extra,
     }
@@ -97,7 +97,7 @@ def load_checkpoint(path: str | Path, device: Any = "cpu") -> tuple[FastRCNN, di
     try:
         config, ranks = _check_layout(checkpoint)
         model = FastRCNN(config)
-        apply_low_rank_structure(model, ranks)
+        apply_low_rank_structure(model.head, ranks)
         model.load_state_dict(checkpoint["state_dict"])
     except RcnnError as exc:
         raise ArtifactError(f"{path}: {exc}") from None

@@ -14,8 +14,9 @@ from typing import Any
 from torch import Tensor, nn
 
 from rcnn_cli.errors import RcnnError
-from rcnn_cli.models.backbones import SPECS, build_backbone
-from rcnn_cli.models.heads import POOL_KINDS, fc_layers, init_fc, init_predictors, make_pool, pooled_bins
+from rcnn_cli.models.backbones import build_backbone
+from rcnn_cli.models.heads import FastRCNNHead, make_pool, pooled_bins
+from rcnn_cli.models.specs import POOL_KINDS, SPECS, PoolKind
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -32,7 +33,7 @@ class ModelConfig:
 
     backbone: str
     num_classes: int
-    pool: str = "roi"
+    pool: PoolKind = "roi"
     output_size: int = 7
     levels: tuple[int, ...] = (6, 3, 2, 1)
     sampling_ratio: int = 2
@@ -45,28 +46,40 @@ class ModelConfig:
     pixel_std: tuple[float, float, float] = IMAGENET_STD
 
     def __post_init__(self) -> None:
-        """Refuse what cannot make a network, with the field's name (also for configs read from files)."""
+        """Refuse what cannot make a network, naming the option (also for configs read from files)."""
         if self.backbone not in SPECS:
-            raise RcnnError(f"backbone {self.backbone!r}: choose one of {', '.join(SPECS)}")
-        if self.pool not in POOL_KINDS:
-            raise RcnnError(f"pool {self.pool!r}: choose one of {', '.join(POOL_KINDS)}")
-        for name in ("num_classes", "output_size", "fc6_dim", "fc7_dim", "max_size"):
-            _check_int(name, getattr(self, name), minimum=1)
-        _check_int("sampling_ratio", self.sampling_ratio, minimum=0)
+            raise RcnnError(f"--backbone must be one of {', '.join(SPECS)}; got {self.backbone!r}")
+        # Types first: a config read from a checkpoint file may hold anything.
+        for name in ("num_classes", "output_size", "sampling_ratio", "fc6_dim", "fc7_dim", "max_size"):
+            _check_int(name, getattr(self, name))
         for name in ("levels", "scales"):
             values = getattr(self, name)
-            if not isinstance(values, tuple) or not values:
-                raise RcnnError(f"{name} {values!r}: expected one or more integers")
+            if not isinstance(values, tuple):
+                raise RcnnError(f"{name} {values!r}: expected a list of integers")
             for value in values:
-                _check_int(name, value, minimum=1)
-        if not isinstance(self.dropout, (int, float)) or not 0.0 <= self.dropout < 1.0:
-            raise RcnnError(f"dropout {self.dropout!r}: must be in [0, 1)")
+                _check_int(name, value)
+        if not _is_number(self.dropout):
+            raise RcnnError(f"dropout {self.dropout!r}: expected a number")
         for name in ("pixel_mean", "pixel_std"):
             values = getattr(self, name)
-            if len(values) != 3 or not all(isinstance(v, (int, float)) and math.isfinite(v) for v in values):
+            if not isinstance(values, tuple) or len(values) != 3 or not all(map(_is_number, values)):
                 raise RcnnError(f"{name} {values!r}: expected three finite RGB numbers")
-        if not all(v > 0 for v in self.pixel_std):
-            raise RcnnError(f"pixel_std {self.pixel_std!r}: must be positive")
+        if min(self.pixel_std) <= 0:
+            raise RcnnError(f"pixel_std must be positive, got {self.pixel_std}")
+        if self.pool not in POOL_KINDS:
+            raise RcnnError(f"--pool must be one of {', '.join(POOL_KINDS)}; got {self.pool!r}")
+        if self.num_classes < 1:
+            raise RcnnError(f"a model needs at least one object class, got {self.num_classes}")
+        if min(self.fc6_dim, self.fc7_dim) < 1:
+            raise RcnnError(f"--fc-dims must be >= 1, got {self.fc6_dim},{self.fc7_dim}")
+        if not self.scales or min(self.scales) < 1 or self.max_size < 1:
+            raise RcnnError(f"--scales and --max-size must be >= 1, got {self.scales} and {self.max_size}")
+        if self.output_size < 1 or not self.levels or min(self.levels) < 1:
+            raise RcnnError(f"pooled sizes must be >= 1, got {self.output_size} and levels {self.levels}")
+        if not 0 <= self.dropout < 1:
+            raise RcnnError(f"dropout must be in [0, 1), got {self.dropout}")
+        if self.sampling_ratio < 0:
+            raise RcnnError(f"sampling_ratio must be >= 0, got {self.sampling_ratio}")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -82,9 +95,13 @@ class ModelConfig:
         return cls(**kwargs)
 
 
-def _check_int(name: str, value: Any, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise RcnnError(f"{name} {value!r}: expected an integer >= {minimum}")
+def _check_int(name: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise RcnnError(f"{name} {value!r}: expected an integer")
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 #: Per-backbone defaults: the paper's for S/M/L; for ``small``, a scale that keeps CPU training short.
@@ -114,32 +131,30 @@ def default_config(backbone: str, num_classes: int, **overrides: Any) -> ModelCo
 
 
 class FastRCNN(nn.Module):
-    """Backbone + RoI/SPP pooling + fc6 + fc7 + ``cls_score`` (K+1) + ``bbox_pred`` (4·(K+1)).
+    """The backbone's conv layers, then the per-RoI :class:`FastRCNNHead` (``self.head``).
 
-    After truncated SVD (paper §3.1) ``fc6``/``fc7`` may be ``nn.Sequential(Linear(v->t, no bias),
-    Linear(t->u))``; the forward pass does not care which.
+    State-dict keys are those checkpoints have always had: ``backbone.*`` and, for the head, ``fc6.*``,
+    ``fc7.*``, ``cls_score.*``, ``bbox_pred.*`` without a ``head.`` prefix (docs/FORMATS.md). Two hooks
+    drop the prefix when saving and put it back when loading; ``named_parameters()`` keeps it.
     """
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
         self.config = config
         self.backbone = build_backbone(config.backbone)
-        self.pool = make_pool(
+        pool = make_pool(
             config.pool,
             1.0 / self.backbone.stride,
             output_size=config.output_size,
             levels=config.levels,
             sampling_ratio=config.sampling_ratio,
         )
-        in_dim = self.backbone.out_channels * pooled_bins(config.pool, config.output_size, config.levels)
-        self.fc6: nn.Module = nn.Linear(in_dim, config.fc6_dim)
-        self.fc7: nn.Module = nn.Linear(config.fc6_dim, config.fc7_dim)
-        self.dropout = nn.Dropout(config.dropout)
-        self.cls_score = nn.Linear(config.fc7_dim, config.num_classes + 1)
-        self.bbox_pred = nn.Linear(config.fc7_dim, 4 * (config.num_classes + 1))
-        init_fc(self.fc6)  # type: ignore[arg-type]
-        init_fc(self.fc7)  # type: ignore[arg-type]
-        init_predictors(self.cls_score, self.bbox_pred)
+        in_features = self.backbone.out_channels * pooled_bins(config.pool, config.output_size, config.levels)
+        self.head = FastRCNNHead(
+            pool, in_features, config.num_classes, config.fc6_dim, config.fc7_dim, config.dropout
+        )
+        self.register_state_dict_post_hook(_drop_head_prefix)
+        self.register_load_state_dict_pre_hook(_add_head_prefix)
 
     @property
     def num_classes(self) -> int:
@@ -150,14 +165,25 @@ class FastRCNN(nn.Module):
         """images: Tensor[N, 3, H, W] (normalized) -> conv feature maps Tensor[N, C, H', W']."""
         return self.backbone(images)
 
-    def head(self, features: Tensor, rois: Tensor) -> tuple[Tensor, Tensor]:
-        """features: Tensor[N, C, H', W'], rois: Tensor[R, 5] in scaled-image pixels.
-
-        Returns (class logits Tensor[R, K+1], box deltas Tensor[R, 4·(K+1)]).
-        """
-        pooled = self.pool(features, rois.to(features.dtype))
-        x = fc_layers(pooled, self.fc6, self.fc7, self.dropout)
-        return self.cls_score(x), self.bbox_pred(x)
-
     def forward(self, images: Tensor, rois: Tensor) -> tuple[Tensor, Tensor]:
+        """images: Tensor[N, 3, H, W], rois: Tensor[R, 5] in scaled-image pixels -> (class logits
+        Tensor[R, K+1], box deltas Tensor[R, 4·(K+1)])."""
         return self.head(self.features(images), rois)
+
+
+_HEAD = "head."
+
+
+def _drop_head_prefix(module: nn.Module, state_dict: dict[str, Any], prefix: str, _meta: Any) -> None:
+    """state_dict post-hook: ``head.fc6.weight`` -> ``fc6.weight`` (in place; the order is kept, as the
+    head's keys come last)."""
+    for key in [k for k in state_dict if k.startswith(prefix + _HEAD)]:
+        state_dict[prefix + key[len(prefix) + len(_HEAD) :]] = state_dict.pop(key)
+
+
+def _add_head_prefix(module: nn.Module, state_dict: dict[str, Any], prefix: str, *_args: Any) -> None:
+    """load_state_dict pre-hook: ``fc6.weight`` -> ``head.fc6.weight`` for the head's own children."""
+    children = {name for name, _ in module.head.named_children()}
+    for key in list(state_dict):
+        if key.startswith(prefix) and key[len(prefix) :].split(".", 1)[0] in children:
+            state_dict[prefix + _HEAD + key[len(prefix) :]] = state_dict.pop(key)

@@ -42,20 +42,22 @@ def low_rank_shell(linear: nn.Linear, rank: int, name: str = "layer") -> nn.Sequ
     )
 
 
-def apply_low_rank_structure(model: nn.Module, ranks: Mapping[str, int]) -> None:
-    """Give ``model`` the factorized layers a checkpoint's ``svd_ranks`` describe (weights come after)."""
+def apply_low_rank_structure(head: nn.Module, ranks: Mapping[str, int]) -> None:
+    """Give ``head`` (a FastRCNNHead, or any module with fc6/fc7) the factorized layers a checkpoint's
+    ``svd_ranks`` describe (weights come after)."""
     for name, rank in ranks.items():
-        layer = getattr(model, name, None)
+        layer = getattr(head, name, None)
         if layer is None:
             raise RcnnError(f"the checkpoint factorizes {name!r}, which this model does not have")
-        setattr(model, name, low_rank_shell(layer, int(rank), name))
+        setattr(head, name, low_rank_shell(layer, int(rank), name))
 
 
-def svd_ranks_of(model: nn.Module) -> dict[str, int]:
-    """{"fc6": t} for each fc layer that is a truncated-SVD pair Sequential(Linear(v->t), Linear(t->u))."""
+def svd_ranks_of(head: nn.Module) -> dict[str, int]:
+    """{"fc6": t} for each fc layer of ``head`` that is a truncated-SVD pair
+    Sequential(Linear(v->t), Linear(t->u))."""
     ranks: dict[str, int] = {}
     for name in FC_LAYERS:
-        layer = getattr(model, name)
+        layer = getattr(head, name)
         if isinstance(layer, nn.Sequential):
             ranks[name] = int(layer[0].out_features)
     return ranks

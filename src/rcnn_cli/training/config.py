@@ -1,37 +1,139 @@
-"""What ``rcnn train`` optimizes and how: one frozen dataclass, stored with every resume checkpoint."""
+"""What ``rcnn train`` optimizes and how: one frozen dataclass, stored with every resume checkpoint.
+
+The recipe (iterations, learning rate and its steps, warm-up) depends on the backbone:
+:meth:`TrainConfig.for_backbone` applies the user's choices on top of the backbone's recipe, so the
+CLI, tests and scripts build the same run. A config checks itself when it is built: a bad value is
+one :class:`RcnnError` naming the option, before any data is read.
+"""
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from itertools import pairwise
+from typing import Any, Literal, get_args
 
-from rcnn_cli.training.sampling import SamplerConfig
+from rcnn_cli.errors import RcnnError
+from rcnn_cli.training.sampler_config import SamplerConfig
+
+Optimizer = Literal["sgd", "adam"]  # sgd: the paper's; adam: AdamW
+Sampler = Literal["hierarchical", "region"]  # Fast R-CNN's N images x R/N RoIs | R-CNN/SPPnet's
+TargetNorm = Literal["empirical", "fixed"]  # box-target means/stds from the data | (0, 0.1, 0.2)
+OPTIMIZERS: tuple[str, ...] = get_args(Optimizer)
+SAMPLERS: tuple[str, ...] = get_args(Sampler)
+TARGET_NORMS: tuple[str, ...] = get_args(TargetNorm)
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """The schedule a backbone trains with where the user does not set it."""
+
+    iters: int
+    lr: float
+    lr_steps: tuple[int, ...]
+    warmup_iters: int
+
+
+#: The paper's (§4; S, M and L from ImageNet weights): 40k iterations at lr 0.001, x0.1 at 30k.
+PAPER_RECIPE = Recipe(iters=40000, lr=0.001, lr_steps=(30000,), warmup_iters=0)
+#: The small backbone, trained from scratch on a CPU: a higher lr after a short warm-up, 3k iterations.
+SMALL_RECIPE = Recipe(iters=3000, lr=0.01, lr_steps=(2250,), warmup_iters=100)
+#: Backbones with a recipe of their own; every other backbone gets the paper's.
+RECIPES: dict[str, Recipe] = {"small": SMALL_RECIPE}
+#: With --iters but no --lr-steps, the lr drops at this fraction of the run (the paper's 30k of 40k).
+LR_STEP_FRACTION = 0.75
 
 
 @dataclass(frozen=True)
 class TrainConfig:
     """The optimization and sampling choices; defaults are the paper's (DESIGN.md §4)."""
 
-    iters: int = 40000
-    lr: float = 0.001
-    lr_steps: tuple[int, ...] = (30000,)
+    iters: int = PAPER_RECIPE.iters
+    lr: float = PAPER_RECIPE.lr
+    lr_steps: tuple[int, ...] = PAPER_RECIPE.lr_steps
     lr_gamma: float = 0.1
-    warmup_iters: int = 0
-    optimizer: str = "sgd"  # sgd (paper) | adam
+    warmup_iters: int = PAPER_RECIPE.warmup_iters
+    optimizer: Optimizer = "sgd"
     momentum: float = 0.9
     weight_decay: float = 0.0005
     seed: int = 0
-    sampler: str = "hierarchical"  # hierarchical | region
+    sampler: Sampler = "hierarchical"
     sampling: SamplerConfig = field(default_factory=SamplerConfig)
     flip: bool = True
     lam: float = 1.0
     cls_only: bool = False
-    target_norm: str = "empirical"  # empirical | fixed
-    max_proposals: int = 2000
+    target_norm: TargetNorm = "empirical"
+    max_proposals: int = 2000  # best proposals used per image; 0 uses all
     checkpoint_every: int = 1000
     explode_threshold: float = 1e4
     amp: bool = False
     time_limit_s: float | None = None  # stop (checkpointed, resumable) after this much wall time
 
+    def __post_init__(self) -> None:
+        _choice("--optimizer", self.optimizer, OPTIMIZERS)
+        _choice("--sampler", self.sampler, SAMPLERS)
+        _choice("--target-norm", self.target_norm, TARGET_NORMS)
+        _at_least("--iters", self.iters, 1)
+        _at_least("--warmup", self.warmup_iters, 0)
+        _at_least("--max-proposals", self.max_proposals, 0)  # 0: all, as in propose and detect
+        _at_least("--checkpoint-every", self.checkpoint_every, 0)
+        _at_least("--weight-decay", self.weight_decay, 0)
+        _at_least("--lambda", self.lam, 0)
+        _positive("--lr", self.lr)
+        _positive("explode_threshold", self.explode_threshold)
+        if self.time_limit_s is not None and not self.time_limit_s > 0:
+            raise RcnnError(f"--time-limit must be > 0 minutes, got {self.time_limit_s / 60:g}")
+        if not 0 <= self.momentum < 1:
+            raise RcnnError(f"--momentum must be in [0, 1), got {self.momentum}")
+        if not 0 < self.lr_gamma <= 1:
+            raise RcnnError(f"lr_gamma must be in (0, 1], got {self.lr_gamma}")
+        # Steps past --iters are allowed: a run stopped early and resumed with more --iters reaches them.
+        steps = tuple(self.lr_steps)
+        if any(s < 1 for s in steps) or any(b <= a for a, b in pairwise(steps)):
+            shown = ",".join(str(s) for s in steps)
+            raise RcnnError(f"--lr-steps must be increasing iterations >= 1, got {shown}")
+
+    @classmethod
+    def for_backbone(
+        cls,
+        backbone: str,
+        *,
+        iters: int | None = None,
+        lr: float | None = None,
+        lr_steps: tuple[int, ...] | None = None,
+        warmup_iters: int | None = None,
+        **options: Any,
+    ) -> TrainConfig:
+        """``backbone``'s recipe (:data:`RECIPES`, else the paper's) with the user's choices on top.
+
+        ``None`` is "not given": the recipe's value. Without ``lr_steps``, the lr drops at the recipe's
+        step, or at :data:`LR_STEP_FRACTION` of ``iters`` when ``iters`` is given (the recipe's step
+        may lie beyond a shorter run). ``options``: any other TrainConfig field.
+        """
+        recipe = RECIPES.get(backbone, PAPER_RECIPE)
+        if lr_steps is None:
+            lr_steps = recipe.lr_steps if iters is None else (max(1, int(iters * LR_STEP_FRACTION)),)
+        return cls(
+            iters=recipe.iters if iters is None else iters,
+            lr=recipe.lr if lr is None else lr,
+            lr_steps=lr_steps,
+            warmup_iters=recipe.warmup_iters if warmup_iters is None else warmup_iters,
+            **options,
+        )
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def _choice(option: str, value: str, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise RcnnError(f"{option} must be one of {', '.join(allowed)}; got {value!r}")
+
+
+def _at_least(option: str, value: float, low: float) -> None:
+    if not value >= low:
+        raise RcnnError(f"{option} must be >= {low}, got {value}")
+
+
+def _positive(option: str, value: float) -> None:
+    if not value > 0:
+        raise RcnnError(f"{option} must be > 0, got {value}")

@@ -15,32 +15,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-
-@dataclass(frozen=True)
-class SamplerConfig:
-    """The paper's defaults: N = 2, R = 128, 25% fg at IoU ≥ 0.5, bg IoU in [0.1, 0.5)."""
-
-    images_per_batch: int = 2
-    rois_per_batch: int = 128
-    fg_fraction: float = 0.25
-    fg_threshold: float = 0.5
-    bg_threshold_lo: float = 0.1
-    bg_threshold_hi: float = 0.5
-
-    def __post_init__(self) -> None:
-        from rcnn_cli.errors import RcnnError
-
-        if self.images_per_batch < 1 or self.rois_per_batch < self.images_per_batch:
-            raise RcnnError(
-                f"need 1 <= N <= R, got N={self.images_per_batch} images, R={self.rois_per_batch} RoIs"
-            )
-        if not 0.0 <= self.fg_fraction <= 1.0:
-            raise RcnnError(f"--fg-fraction must be in [0, 1], got {self.fg_fraction}")
-        if not 0.0 <= self.bg_threshold_lo < self.bg_threshold_hi <= self.fg_threshold <= 1.0:
-            raise RcnnError(
-                "need 0 <= bg-lo < bg-hi <= fg-threshold <= 1, got "
-                f"{self.bg_threshold_lo}, {self.bg_threshold_hi}, {self.fg_threshold}"
-            )
+from rcnn_cli.training.sampler_config import SamplerConfig
 
 
 @dataclass(frozen=True)

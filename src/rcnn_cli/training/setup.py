@@ -14,6 +14,7 @@ import torch
 
 from rcnn_cli.errors import ArtifactError, RcnnError
 from rcnn_cli.models.fast_rcnn import FastRCNN, default_config
+from rcnn_cli.models.specs import PoolKind
 from rcnn_cli.models.weights import load_torchvision_weights
 from rcnn_cli.training import distributed
 from rcnn_cli.training.config import TrainConfig
@@ -21,9 +22,6 @@ from rcnn_cli.training.entries import ImageSource, prepare_entries
 from rcnn_cli.training.features import FeatureSource
 from rcnn_cli.training.proposals_io import load_proposals
 from rcnn_cli.training.trainer import Trainer
-
-#: CPU recipe for the small backbone (from scratch), used when --iters/--lr/... are not given.
-SMALL_RECIPE = {"iters": 3000, "lr": 0.01, "lr_steps": (2250,), "warmup_iters": 100}
 
 
 @dataclass(frozen=True)
@@ -35,7 +33,7 @@ class RunSpec:
     proposals: str
     out_dir: str
     backbone: str = "small"
-    pool: str = "roi"
+    pool: PoolKind = "roi"
     weights: str | None = None
     freeze_below: str | None = "default"
     features: str | None = None
@@ -68,7 +66,7 @@ def build_trainer(
     if not dataset.class_names:
         raise RcnnError(f"{spec.dataset}: no object classes; training needs annotated images")
     records = training_records(dataset)
-    proposals = load_proposals(spec.proposals, records, config.max_proposals)
+    proposals = load_proposals(spec.proposals, records, config.max_proposals or None)
     out = Path(spec.out_dir)
     if (out / "checkpoints" / "last.pt").is_file() and not spec.resume:
         raise ArtifactError(f"{out}: holds a run already; pass --resume to continue it or choose another -o")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from rcnn_cli.errors import RcnnError
 from rcnn_cli.training.config import TrainConfig
 
 
@@ -32,6 +31,4 @@ def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimiz
     ]
     if config.optimizer == "adam":
         return torch.optim.AdamW(groups, lr=config.lr)
-    if config.optimizer != "sgd":
-        raise RcnnError(f"unknown optimizer {config.optimizer!r}; choose sgd or adam")
-    return torch.optim.SGD(groups, lr=config.lr, momentum=config.momentum)
+    return torch.optim.SGD(groups, lr=config.lr, momentum=config.momentum)  # "sgd" (TrainConfig checks)

@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from rcnn_cli.training.losses import multi_task_loss, smooth_l1
+from rcnn_cli.models.losses import multi_task_loss, smooth_l1
 
 
 def test_smooth_l1_values() -> None:

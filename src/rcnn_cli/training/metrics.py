@@ -1,0 +1,123 @@
+"""What training reports per iteration: the sums over a minibatch's images, the row they make (averaged
+over DDP ranks), and ``metrics.jsonl``, one JSON row per iteration written by rank 0.
+
+A row: ``iter``, ``lr`` (the lr of that step), ``loss`` = ``loss_cls`` + λ ``loss_loc`` (each already
+divided by the minibatch's R RoIs), ``accuracy`` of the head on the RoIs, ``fg``/``bg`` RoI counts,
+``images_per_s``, and ``images`` (this rank's image ids; the trainer keeps them out of the file).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Any
+
+import torch
+from torch import Tensor
+
+from rcnn_cli.models.losses import LossParts
+from rcnn_cli.training import distributed
+
+
+@dataclass
+class LossSums:
+    """Running sums over the images of one minibatch."""
+
+    loss: float = 0.0
+    loss_cls: float = 0.0
+    loss_loc: float = 0.0
+    correct: float = 0.0  # RoIs whose top class is their label
+    fg: int = 0
+    bg: int = 0
+
+    def add(self, total: float, parts: LossParts, labels: Tensor) -> None:
+        """One image: its loss ``total`` (= ``parts.total``, already read out), its parts, labels u [S]."""
+        self.loss += total
+        self.loss_cls += parts.cls.item()
+        self.loss_loc += parts.loc.item()
+        self.correct += parts.accuracy * len(labels)
+        self.fg += int((labels > 0).sum())
+        self.bg += int((labels == 0).sum())
+
+
+def metrics_row(
+    iteration: int,
+    lr: float,
+    sums: LossSums,
+    images: list[str],
+    started: float,
+    info: distributed.DistInfo,
+    device: torch.device,
+) -> dict[str, Any]:
+    """The row of one iteration that began at ``time.perf_counter()`` = ``started``; losses, accuracy
+    and counts are the mean over the DDP ranks."""
+    rois = sums.fg + sums.bg
+    values = [
+        sums.loss,
+        sums.loss_cls,
+        sums.loss_loc,
+        sums.correct / max(rois, 1),
+        float(sums.fg),
+        float(sums.bg),
+    ]
+    loss, loss_cls, loss_loc, acc, fg, bg = distributed.mean_over_ranks(values, info, device)
+    seconds = time.perf_counter() - started
+    return {
+        "iter": iteration,
+        "lr": lr,
+        "loss": loss,
+        "loss_cls": loss_cls,
+        "loss_loc": loss_loc,
+        "accuracy": acc,
+        "fg": fg,
+        "bg": bg,
+        "images_per_s": len(images) * info.world_size / max(seconds, 1e-9),
+        "images": images,
+    }
+
+
+def progress_text(row: dict[str, Any]) -> str:
+    """The row as the progress line shows it."""
+    return (
+        f"loss {row['loss']:.3f} (cls {row['loss_cls']:.3f} loc {row['loss_loc']:.3f}) "
+        f"acc {row['accuracy']:.2f} {row['images_per_s']:.1f} img/s"
+    )
+
+
+class MetricsLog:
+    """``metrics.jsonl`` in a run folder, appended to (and flushed) row by row; a no-op unless
+    ``enabled`` (rank 0). Use as a context manager around the loop."""
+
+    def __init__(self, path: Path, enabled: bool) -> None:
+        self.path = path
+        self.enabled = enabled
+        self._file: IO[str] | None = None
+
+    def truncate(self, upto: int) -> None:
+        """Drop rows after iteration ``upto`` (written after the checkpoint a run resumes from), so
+        that the file reads as one run."""
+        if not self.enabled or not self.path.is_file():
+            return
+        lines = [ln for ln in self.path.read_text().splitlines() if ln.strip()]
+        kept = [ln for ln in lines if json.loads(ln).get("iter", 0) <= upto]
+        self.path.write_text("".join(ln + "\n" for ln in kept))
+
+    def write(self, row: dict[str, Any]) -> None:
+        if self._file is not None:
+            self._file.write(json.dumps(row) + "\n")
+            self._file.flush()
+
+    def __enter__(self) -> MetricsLog:
+        if self.enabled:
+            self._file = self.path.open("a")
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None

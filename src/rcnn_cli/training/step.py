@@ -1,0 +1,116 @@
+"""One SGD iteration on a sampled minibatch (paper §2.3): for each image, the conv layers once (or its
+cached features), the head on its RoIs, the multi-task loss and the backward pass. Gradients
+accumulate over the images, so memory holds one image at a time; then one optimizer step.
+
+Each image's loss is divided by the whole minibatch's R, so the accumulated gradient is that of the
+minibatch's loss. With DDP, gradients are all-reduced once, on the last image.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+
+import torch
+from torch import Tensor, nn
+
+from rcnn_cli.errors import RcnnError
+from rcnn_cli.models.fast_rcnn import FastRCNN
+from rcnn_cli.models.losses import LossParts
+from rcnn_cli.training import distributed
+from rcnn_cli.training.config import TrainConfig
+from rcnn_cli.training.entries import ImageSource
+from rcnn_cli.training.metrics import LossSums
+from rcnn_cli.training.minibatch import ImageSample
+from rcnn_cli.training.solver import make_optimizer
+
+
+class _Forward(nn.Module):
+    """What DDP wraps: the model from images, or only its head from cached features."""
+
+    def __init__(self, model: FastRCNN, from_features: bool) -> None:
+        super().__init__()
+        self.model = model
+        self.from_features = from_features
+
+    def forward(self, inputs: Tensor, rois: Tensor) -> tuple[Tensor, Tensor]:
+        if self.from_features:
+            return self.model.head(inputs, rois)
+        return self.model(inputs, rois)
+
+
+class IterationStep:
+    """Forward, backward and optimizer step of one minibatch; owns the (DDP-wrapped) forward module,
+    the optimizer and, with ``--amp`` on CUDA, the gradient scaler."""
+
+    def __init__(
+        self,
+        model: FastRCNN,
+        config: TrainConfig,
+        source: ImageSource,
+        info: distributed.DistInfo,
+        device: torch.device,
+    ) -> None:
+        self.model = model
+        self.config = config
+        self.source = source
+        self.info = info
+        self.device = device
+        # --cls-only leaves bbox_pred out of the graph: DDP must be told to expect unused parameters.
+        self.forward = distributed.wrap(
+            _Forward(model, source.uses_features), info, device, find_unused=config.cls_only
+        )
+        self.optimizer = make_optimizer(model, config)
+        self.scaler = torch.amp.GradScaler("cuda") if config.amp and device.type == "cuda" else None
+
+    def __call__(self, samples: list[ImageSample], iteration: int) -> LossSums:
+        """Train on ``samples``; ``iteration`` (0-based, before this step) names a divergence."""
+        self.optimizer.zero_grad(set_to_none=True)
+        total_rois = sum(s.boxes.shape[0] for s in samples)
+        images = [s.record.image_id for s in samples]
+        sums = LossSums()
+        for n, sample in enumerate(samples):
+            last = n == len(samples) - 1
+            sync = contextlib.nullcontext() if last or not self.info.enabled else self.forward.no_sync()
+            with sync:
+                value, parts = self._backward(sample, total_rois, images, iteration)
+            sums.add(value, parts, sample.labels)
+        if self.scaler is not None:
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+        else:
+            self.optimizer.step()
+        return sums
+
+    def _backward(
+        self, sample: ImageSample, total_rois: int, images: list[str], iteration: int
+    ) -> tuple[float, LossParts]:
+        """Loss and backward pass of one image; returns (its loss as a float, its LossParts)."""
+        inputs, im_scale = self.source.get(sample.record, sample.scale, sample.flip)
+        rois = torch.cat([torch.zeros(len(sample.boxes), 1), sample.boxes * im_scale], dim=1)
+        inputs, rois = inputs[None].to(self.device), rois.to(self.device)
+        labels, targets = sample.labels.to(self.device), sample.targets.to(self.device)
+        with torch.autocast("cuda", enabled=self.scaler is not None):
+            logits, deltas = self.forward(inputs, rois)
+        cfg = self.config
+        parts = self.model.head.loss(
+            logits.float(),
+            deltas.float(),
+            labels,
+            targets,
+            lam=cfg.lam,
+            cls_only=cfg.cls_only,
+            normalizer=total_rois,
+        )
+        value = parts.total.item()
+        if not math.isfinite(value) or value > cfg.explode_threshold:
+            raise RcnnError(
+                f"training diverged at iteration {iteration + 1}: loss {value:.4g} on images "
+                f"{', '.join(images)} "
+                "(lower --lr, add --warmup, or check these images' boxes)"
+            )
+        if self.scaler is not None:
+            self.scaler.scale(parts.total).backward()
+        else:
+            parts.total.backward()
+        return value, parts
