@@ -17,7 +17,7 @@ LAYERS: list[set[str]] = [
     {"training", "inference"},
     {"proposals", "evaluation"},
     {"data", "models"},
-    {"ops", "artifacts", "fingerprints"},
+    {"ops", "artifacts", "fingerprints", "locks", "folder_swap"},
     {"errors", "boxes", "progress", "__init__"},
 ]
 RANK = {name: depth for depth, names in enumerate(LAYERS) for name in names}

@@ -133,6 +133,7 @@ def propose(
     one <image_id>.npz per image (float32 boxes x1 y1 x2 y2 in original pixels, scores) and
     manifest.json. A rerun resumes; other settings into the same folder are refused."""
     from rcnn_cli.data import open_dataset
+    from rcnn_cli.locks import FolderLock
     from rcnn_cli.progress import Reporter
     from rcnn_cli.proposals.registry import ProposalSettings, build_method
     from rcnn_cli.proposals.runner import run_proposals
@@ -148,11 +149,14 @@ def propose(
     chosen = build_method(settings)
     store = ProposalStore(output)
     params = {"method": chosen.name, **chosen.params()}
-    store.prepare(params, [r.image_id for r in dataset.records], overwrite=overwrite)
     records = shard_items(dataset.records, shard_index, shard_count)
     bad_inputs = [str(p) for p in dataset.problems]
-
-    with Reporter("propose", total=len(records), verbosity=ctx.verbosity) as report:
+    # Shared: the shards of one run fill the folder together; --overwrite must be its only writer.
+    with (
+        FolderLock(output) as lock,
+        Reporter("propose", total=len(records), verbosity=ctx.verbosity) as report,
+    ):
+        store.prepare(params, [r.image_id for r in dataset.records], overwrite=overwrite, lock=lock.shared())
         for problem in bad_inputs:
             report.log(f"skipped: {problem}")
 

@@ -116,34 +116,78 @@ def detect_records(
 
     A bad image or missing proposals for one image is reported through ``reporter.log`` and skipped; the
     rest are processed. Images whose per-image JSON exists from a compatible earlier run are reused;
-    an earlier run with other ``params`` is refused unless ``overwrite`` (which deletes its outputs).
+    an earlier run with other ``params`` is refused unless ``overwrite``: then the new folder is built
+    beside the old one and swapped in when complete (:mod:`rcnn_cli.folder_swap`), so that a killed run
+    leaves the old results as they were. The folder is locked for the run: a second writer is refused.
     """
-    from rcnn_cli.artifacts import Manifest, atomic_write_json, read_manifest, write_manifest
+    from rcnn_cli.folder_swap import finish_swap, swap_in
+    from rcnn_cli.locks import writing
+
+    out = Path(out_dir)
+    finish_swap(out)
+    with writing(out, exclusive=True):
+        target = _target_folder(out, params, overwrite)
+        summary = _detect_into(
+            target, detector, records, proposal_source, params, draw, reporter, overwrite, draw_threshold
+        )
+        if target != out:
+            swap_in(out)
+    return summary
+
+
+def _target_folder(out: Path, params: dict[str, Any], overwrite: bool) -> Path:
+    """``out`` itself (new, or made with these params: resume), or with ``overwrite`` the folder beside
+    it where its replacement is built (resumed too when a killed run left it with these params)."""
+    import shutil
+
+    from rcnn_cli.artifacts import read_manifest
+    from rcnn_cli.errors import ArtifactError
+    from rcnn_cli.folder_swap import next_folder
+
+    if not (out / "manifest.json").exists():
+        return out
+    try:
+        read_manifest(out, MANIFEST_KIND).check_compatible(out, params)
+        return out
+    except ArtifactError as exc:
+        if not overwrite:
+            raise ArtifactError(f"{exc}; choose another -o folder, or --overwrite") from None
+    staging = next_folder(out)
+    if (staging / "manifest.json").exists():
+        try:
+            read_manifest(staging, MANIFEST_KIND).check_compatible(staging, params)
+            return staging
+        except ArtifactError:
+            pass
+    shutil.rmtree(staging, ignore_errors=True)
+    return staging
+
+
+def _detect_into(
+    out: Path,
+    detector: Detector,
+    records: Sequence[Any],
+    proposal_source: ProposalSource,
+    params: dict[str, Any],
+    draw: bool,
+    reporter: Any,
+    replace_foreign: bool,
+    draw_threshold: float,
+) -> DetectSummary:
+    from rcnn_cli.artifacts import Manifest, atomic_write_json, write_manifest
     from rcnn_cli.data import read_image
     from rcnn_cli.errors import ArtifactError
     from rcnn_cli.evaluation.coco_format import coco_image_ids, detections_to_coco
     from rcnn_cli.fingerprints import Fingerprints, describe_mismatch
     from rcnn_cli.inference.drawing import draw_detections
 
-    replace_foreign = overwrite
-    out = Path(out_dir)
     per_image = out / "per_image"
     pictures = out / "pictures"
     per_image.mkdir(parents=True, exist_ok=True)
     if draw:
         pictures.mkdir(exist_ok=True)
-    if (out / "manifest.json").exists():
-        try:
-            read_manifest(out, MANIFEST_KIND).check_compatible(out, params)
-        except ArtifactError as exc:
-            if not overwrite:
-                raise ArtifactError(f"{exc}; choose another -o folder, or --overwrite") from None
-            overwrite = True
-        else:
-            overwrite = False  # same settings: resume
-    if overwrite:
-        for stale in [*per_image.glob("*.json"), *pictures.glob("*.jpg")]:
-            stale.unlink()
+    # detections.json is written last; until then an interrupted folder has none, never a stale one.
+    (out / "detections.json").unlink(missing_ok=True)
     write_manifest(out, Manifest(kind=MANIFEST_KIND, format_version=FORMAT_VERSION, params=params))
 
     ids = coco_image_ids(r.image_id for r in records)
@@ -194,6 +238,9 @@ def detect_records(
             draw_detections(rgb, dets, detector.class_names, picture, draw_threshold)
         document = image_json(record, ids[record.image_id], dets, detector.class_names, fingerprint)
         atomic_write_json(json_path, document)
+        # The COCO entries come from what the JSON holds (rounded), as they do when a rerun resumes
+        # the image: an interrupted and resumed run gives the same detections.json as one that was not.
+        dets = detections_from_json(document)
         results += detections_to_coco(ids[record.image_id], dets.boxes.numpy(), dets.scores, dets.labels)
         processed += 1
         _advance(reporter, len(dets))

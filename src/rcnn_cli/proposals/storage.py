@@ -34,6 +34,7 @@ from rcnn_cli.proposals.base import Proposals
 
 if TYPE_CHECKING:
     from rcnn_cli.data import ImageRecord
+    from rcnn_cli.locks import FolderLock
 
 KIND = "proposals"
 #: 2: every image's file records the fingerprint of the image it was made from (rcnn_cli.fingerprints).
@@ -98,14 +99,23 @@ class ProposalStore:
     def exists(self, image_id: str) -> bool:
         return self.path(image_id).is_file()
 
-    def prepare(self, params: dict, image_ids: Sequence[str], overwrite: bool = False) -> Manifest:
+    def prepare(
+        self,
+        params: dict,
+        image_ids: Sequence[str],
+        overwrite: bool = False,
+        lock: FolderLock | None = None,
+    ) -> Manifest:
         """Create or check the folder for a run of ``params`` over ``image_ids``.
 
-        An existing folder made with other parameters or inputs is refused (ArtifactError)
-        unless ``overwrite``, which deletes its proposal files first.
+        An existing folder made with other parameters or inputs is refused (ArtifactError) unless
+        ``overwrite``, which deletes its proposal files first. ``lock``, the caller's shared lock on
+        the folder, is made exclusive while files are deleted: refused if another writer is running.
         """
         digest = inputs_hash(image_ids)
         manifest_path = self.folder / MANIFEST_NAME
+        if self.folder.exists() and not self.folder.is_dir():
+            raise ArtifactError(f"{self.folder}: exists and is not a folder")
         if manifest_path.exists():
             old = read_manifest(self.folder, KIND, max_version=FORMAT_VERSION)
             diffs = old.differences(params, digest)
@@ -114,16 +124,10 @@ class ProposalStore:
                     f"{self.folder}: holds proposals made with other settings ({'; '.join(diffs)}); "
                     "use a new -o folder, or --overwrite to replace them"
                 )
-            if diffs:
-                for stale in [*self.folder.glob("*.npz"), *self.folder.glob("*.skipped.json")]:
-                    stale.unlink()
-            elif not overwrite:
-                return old
-        elif self.folder.exists() and not self.folder.is_dir():
-            raise ArtifactError(f"{self.folder}: exists and is not a folder")
-        elif overwrite:
-            for stale in [*self.folder.glob("*.npz"), *self.folder.glob("*.skipped.json")]:
-                stale.unlink()
+            if not diffs:
+                return old  # the same run: resume (--overwrite only replaces files of other images)
+        if overwrite:
+            self._delete_results(lock)
         manifest = Manifest(
             kind=KIND,
             format_version=FORMAT_VERSION,
@@ -134,6 +138,18 @@ class ProposalStore:
         self.folder.mkdir(parents=True, exist_ok=True)
         write_manifest(self.folder, manifest)
         return manifest
+
+    def _delete_results(self, lock: FolderLock | None) -> None:
+        """Remove every image's file (and skip record), as the only writer of the folder."""
+        if lock is not None:
+            lock.exclusive()
+        # The manifest goes first: a run killed half way through leaves a folder that says it is
+        # incomplete, never old files under a manifest that describes them as new.
+        (self.folder / MANIFEST_NAME).unlink(missing_ok=True)
+        for stale in [*self.folder.glob("*.npz"), *self.folder.glob("*.skipped.json")]:
+            stale.unlink()
+        if lock is not None:
+            lock.shared()
 
     def write(
         self, image_id: str, proposals: Proposals, width: int, height: int, fingerprint: str = ""
