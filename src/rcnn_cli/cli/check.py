@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from rcnn_cli.cli.common import get_context, user_errors
+from rcnn_cli.cli.options import on_error_option
 from rcnn_cli.data.images import DEFAULT_MAX_PIXELS
 
 
@@ -29,13 +30,7 @@ Exit code 0 when nothing is wrong, 1 when problems were found (each printed with
 @click.option(
     "--image-root", type=click.Path(path_type=Path), default=None, help="COCO: folder of file_name."
 )
-@click.option(
-    "--on-error",
-    type=click.Choice(["skip", "stop"]),
-    default="skip",
-    show_default=True,
-    help="skip: report every problem; stop: stop at the first with a one-line error.",
-)
+@on_error_option("skip: report every problem; stop: stop at the first with a one-line error.")
 @click.option(
     "--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, show_default=True, help="Refuse larger images."
 )

@@ -119,6 +119,13 @@ def merge_ranks(svd_rank: int | None, svd_ranks: dict[str, int] | None) -> dict[
     return {**ranks, **(svd_ranks or {})}
 
 
+def on_error_option(help: str) -> Callable[[F], F]:
+    """``--on-error skip|stop``: what a bad image or annotation does to the run."""
+    return click.option(
+        "--on-error", type=click.Choice(["skip", "stop"]), default="skip", show_default=True, help=help
+    )
+
+
 def backbone_option(func: F) -> F:
     return click.option(
         "--backbone",

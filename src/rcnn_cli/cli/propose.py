@@ -11,7 +11,7 @@ import sys
 import click
 
 from rcnn_cli.cli.common import get_context, user_errors
-from rcnn_cli.cli.options import mode_option
+from rcnn_cli.cli.options import mode_option, on_error_option
 from rcnn_cli.errors import RcnnError
 from rcnn_cli.proposals.mat_layouts import MAT_LAYOUTS
 from rcnn_cli.proposals.registry import METHODS
@@ -97,13 +97,7 @@ Examples:
 @click.option(
     "--shard", default=None, help="i/n: this process does every n-th image from i (default: RANK/WORLD_SIZE)."
 )
-@click.option(
-    "--on-error",
-    type=click.Choice(["skip", "stop"]),
-    default="skip",
-    show_default=True,
-    help="A bad image: report and go on, or stop.",
-)
+@on_error_option("A bad image: report and go on, or stop.")
 @click.option("--overwrite", is_flag=True, help="Replace a folder made with other settings.")
 @click.option(
     "--eval",

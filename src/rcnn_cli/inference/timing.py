@@ -36,13 +36,12 @@ class StageTimer:
 
     @contextmanager
     def stage(self, name: str) -> Iterator[None]:
-        _sync(self.device)
-        start = time.perf_counter()
+        elapsed = [0.0]
         try:
-            yield
+            with _clock(self.device, elapsed):
+                yield
         finally:
-            _sync(self.device)
-            self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - start
+            self.add(name, elapsed[0])
 
     def add(self, name: str, seconds: float) -> None:
         self.seconds[name] = self.seconds.get(name, 0.0) + seconds
@@ -69,18 +68,16 @@ class StageTimer:
 
             handles.append(module.register_forward_pre_hook(pre))
             handles.append(module.register_forward_hook(post))
-        _sync(self.device)
-        start = time.perf_counter()
+        total = [0.0]
         try:
-            yield
+            with _clock(self.device, total):
+                yield
         finally:
-            _sync(self.device)
-            total = time.perf_counter() - start
             for handle in handles:
                 handle.remove()
             for name, seconds in spent.items():
                 self.add(_STAGE_OF[name], seconds)
-            self.add("head", max(total - sum(spent.values()), 0.0))
+            self.add("head", max(total[0] - sum(spent.values()), 0.0))
 
     def fc_seconds(self) -> float:
         return self.seconds["fc6"] + self.seconds["fc7"]
@@ -102,3 +99,16 @@ class StageTimer:
 
     def to_dict(self) -> dict[str, Any]:
         return {"images": self.images, "seconds": {k: round(v, 6) for k, v in self.seconds.items()}}
+
+
+@contextmanager
+def _clock(device: torch.device | None, elapsed: list[float]) -> Iterator[None]:
+    """Seconds spent inside into ``elapsed[0]``, with the device synchronized at both ends (CUDA runs
+    asynchronously: without it a stage would be charged for the work queued before it)."""
+    _sync(device)
+    start = time.perf_counter()
+    try:
+        yield
+    finally:
+        _sync(device)
+        elapsed[0] = time.perf_counter() - start

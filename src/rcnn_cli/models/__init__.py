@@ -6,8 +6,7 @@ read without loading torch.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from rcnn_cli.lazy import lazy_names
 
 _HOMES = {
     "SPECS": "specs",
@@ -24,10 +23,4 @@ _HOMES = {
     "load_torchvision_weights": "weights",
 }
 
-__all__ = sorted(_HOMES)
-
-
-def __getattr__(name: str) -> Any:
-    if name not in _HOMES:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(f"{__name__}.{_HOMES[name]}"), name)
+__getattr__, __all__ = lazy_names(__name__, _HOMES)

@@ -14,8 +14,7 @@ can be read without loading torch or OpenCV.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from rcnn_cli.lazy import lazy_names
 
 _HOMES = {
     "ProposalMethod": "base",
@@ -29,10 +28,4 @@ _HOMES = {
     "open_proposals": "storage",
 }
 
-__all__ = sorted(_HOMES)
-
-
-def __getattr__(name: str) -> Any:
-    if name not in _HOMES:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(f"{__name__}.{_HOMES[name]}"), name)
+__getattr__, __all__ = lazy_names(__name__, _HOMES)

@@ -45,7 +45,8 @@ LR_STEP_FRACTION = 0.75
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """The optimization and sampling choices; defaults are the paper's (DESIGN.md §4)."""
+    """The optimization and sampling choices; defaults are the paper's (docs/ARCHITECTURE.md, "The
+    papers' defaults")."""
 
     iters: int = PAPER_RECIPE.iters
     lr: float = PAPER_RECIPE.lr

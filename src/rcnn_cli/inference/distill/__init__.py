@@ -27,8 +27,7 @@ defaults (``.config`` imports no torch) without loading the rest.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from rcnn_cli.lazy import lazy_names
 
 _HOMES = {
     "DistillConfig": "config",
@@ -43,10 +42,4 @@ _HOMES = {
     "teacher_copy": "optimize",
 }
 
-__all__ = sorted(_HOMES)
-
-
-def __getattr__(name: str) -> Any:
-    if name not in _HOMES:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(f"{__name__}.{_HOMES[name]}"), name)
+__getattr__, __all__ = lazy_names(__name__, _HOMES)
