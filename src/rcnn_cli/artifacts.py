@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from rcnn_cli import __version__
-from rcnn_cli.errors import ArtifactError
+from rcnn_cli.errors import ArtifactError, DataError
 
 MANIFEST_NAME = "manifest.json"
 
@@ -70,9 +70,10 @@ def atomic_torch_save(obj: Any, path: str | os.PathLike[str]) -> None:
         torch.save(obj, tmp)
 
 
-def read_torch_file(path: str | os.PathLike[str], what: str) -> Any:
+def read_torch_file(path: str | os.PathLike[str], what: str, user_file: bool = False) -> Any:
     """``torch.load(path, weights_only=True)`` on the CPU; any failure is one :class:`ArtifactError` line
-    naming ``path`` and what is wrong. Every ``.pt``/``.pth`` the toolkit reads goes through here.
+    naming ``path`` and what is wrong (:class:`DataError` for a ``user_file``, e.g. ImageNet weights the
+    user names, rather than one of our artifacts). Every ``.pt``/``.pth`` the toolkit reads goes here.
 
     ``weights_only=True`` lets a file hold only tensors and plain data, never code. torch's own message
     for a refused file advises ``weights_only=False``, which would run whatever code the file carries:
@@ -81,12 +82,15 @@ def read_torch_file(path: str | os.PathLike[str], what: str) -> Any:
     import torch
 
     path = Path(path)
+    problem = None
     if not path.is_file():
-        raise ArtifactError(f"{path}: {what} not found")
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # zip, pickle, EOF, OS and torch errors alike: not what it claims to be
-        raise ArtifactError(f"{path}: {_why_unreadable(path, what, exc)}") from None
+        problem = f"{what} not found"
+    else:
+        try:
+            return torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as exc:  # zip, pickle, EOF, OS and torch errors alike: not what it claims to be
+            problem = _why_unreadable(path, what, exc)
+    raise (DataError(path, problem) if user_file else ArtifactError(f"{path}: {problem}"))
 
 
 def _why_unreadable(path: Path, what: str, exc: Exception) -> str:
@@ -105,6 +109,11 @@ def _why_unreadable(path: Path, what: str, exc: Exception) -> str:
 
 def _unpickling_reason(message: str) -> str:
     """torch's reason for refusing a file, without its advice (weights_only=False, filing an issue)."""
+    if "WeightsUnpickler error:" in message:
+        detail = message.split("WeightsUnpickler error:", 1)[1].strip()
+        first = detail.split(". ")[0].strip()  # what follows is advice to allow-list the class
+        if first:
+            return _short(first)
     advice = ("weights only load failed", "weights_only", "please file an issue", "check the documentation")
     for paragraph in message.split("\n\n"):
         line = paragraph.strip()

@@ -31,14 +31,9 @@ class LoadedWeights:
 
 
 def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
-    if not path.is_file():
-        raise DataError(path, "weights file not found")
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise DataError(
-            path, f"not a readable weights-only torch file ({type(exc).__name__}: {exc})"
-        ) from None
+    from rcnn_cli.artifacts import read_torch_file
+
+    obj = read_torch_file(path, "weights file", user_file=True)
     if isinstance(obj, dict) and "state_dict" in obj and isinstance(obj["state_dict"], dict):
         obj = obj["state_dict"]
     if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):

@@ -112,13 +112,14 @@ class FeatureSource:
         self.has_flips = bool(self.params.get("flip", False))
 
     def backbone_state(self) -> dict[str, Tensor]:
+        from rcnn_cli.artifacts import read_torch_file
+
         path = self.folder / BACKBONE_FILE
-        try:
-            return torch.load(path, map_location="cpu", weights_only=True)["state_dict"]
-        except Exception as exc:
-            raise ArtifactError(
-                f"{path}: unreadable backbone weights ({type(exc).__name__}: {exc})"
-            ) from None
+        saved = read_torch_file(path, "backbone weights file")
+        state = saved.get("state_dict") if isinstance(saved, dict) else None
+        if not isinstance(state, dict) or not all(isinstance(v, Tensor) for v in state.values()):
+            raise ArtifactError(f"{path}: not the backbone weights 'rcnn extract' writes (no state_dict)")
+        return state
 
     def get(self, record: Any, scale: int, flip: bool) -> tuple[Tensor, float]:
         path = self.folder / f"{record.image_id}.npz"
