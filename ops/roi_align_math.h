@@ -7,35 +7,11 @@
 // type (float for half and bfloat16).
 #pragma once
 
-#include <cmath>
 #include <cstdint>
 
-#ifdef __CUDACC__
-#define RCNN_CLI_HOST_DEVICE __host__ __device__ inline
-#else
-#define RCNN_CLI_HOST_DEVICE inline
-#endif
+#include "host_device.h"
 
 namespace rcnn_cli::roi_align_math {
-
-template <typename T>
-RCNN_CLI_HOST_DEVICE T larger(T a, T b) {
-  return a > b ? a : b;
-}
-
-template <typename T>
-RCNN_CLI_HOST_DEVICE T smaller(T a, T b) {
-  return a < b ? a : b;
-}
-
-template <typename T>
-RCNN_CLI_HOST_DEVICE T round_up(T v) {
-#ifdef __CUDA_ARCH__
-  return ceil(v);
-#else
-  return std::ceil(v);
-#endif
-}
 
 // Where a RoI's bins and samples lie on the feature map.
 template <typename T>
