@@ -28,31 +28,27 @@ RCNN_CLI_HOST_DEVICE T smaller(T a, T b) {
 
 // ceil, floor and round (half away from zero) for float and double: the CUDA math
 // functions in device code, <cmath> on the host. They give the same results.
+#ifdef __CUDA_ARCH__
+#define RCNN_CLI_MATH(name) name
+#else
+#define RCNN_CLI_MATH(name) std::name
+#endif
+
 template <typename T>
 RCNN_CLI_HOST_DEVICE T round_up(T v) {
-#ifdef __CUDA_ARCH__
-  return ceil(v);
-#else
-  return std::ceil(v);
-#endif
+  return RCNN_CLI_MATH(ceil)(v);
 }
 
 template <typename T>
 RCNN_CLI_HOST_DEVICE T round_down(T v) {
-#ifdef __CUDA_ARCH__
-  return floor(v);
-#else
-  return std::floor(v);
-#endif
+  return RCNN_CLI_MATH(floor)(v);
 }
 
 template <typename T>
 RCNN_CLI_HOST_DEVICE T round_nearest(T v) {
-#ifdef __CUDA_ARCH__
-  return round(v);
-#else
-  return std::round(v);
-#endif
+  return RCNN_CLI_MATH(round)(v);
 }
+
+#undef RCNN_CLI_MATH
 
 }  // namespace rcnn_cli
