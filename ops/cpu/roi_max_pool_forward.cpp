@@ -49,8 +49,8 @@ void store_channel_major(const U* tile, int64_t grid_bins, int64_t block, U* out
   }
 }
 
-// One (channel block, RoI) tile: the maxima of every bin of every grid.
-// kArgmax false: values only (maxidx is unused), for inference.
+// The maxima of every bin of every grid for one RoI and one block of channels, bin-major
+// (tile_max[b * kChannelBlock + c]). kArgmax false: values only (tile_idx unused), for inference.
 template <typename T, bool kArgmax>
 void pool_tile(
     const T* map, const Bin* bins, const GridPlan& plan, int64_t width, int64_t stride, int64_t block, T* tile_max,
