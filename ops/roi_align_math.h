@@ -7,35 +7,11 @@
 // type (float for half and bfloat16).
 #pragma once
 
-#include <cmath>
 #include <cstdint>
 
-#ifdef __CUDACC__
-#define RCNN_CLI_HOST_DEVICE __host__ __device__ inline
-#else
-#define RCNN_CLI_HOST_DEVICE inline
-#endif
+#include "host_device.h"
 
 namespace rcnn_cli::roi_align_math {
-
-template <typename T>
-RCNN_CLI_HOST_DEVICE T larger(T a, T b) {
-  return a > b ? a : b;
-}
-
-template <typename T>
-RCNN_CLI_HOST_DEVICE T smaller(T a, T b) {
-  return a < b ? a : b;
-}
-
-template <typename T>
-RCNN_CLI_HOST_DEVICE T round_up(T v) {
-#ifdef __CUDA_ARCH__
-  return ceil(v);
-#else
-  return std::ceil(v);
-#endif
-}
 
 // Where a RoI's bins and samples lie on the feature map.
 template <typename T>
@@ -44,32 +20,40 @@ struct Geometry {
   int64_t grid_h, grid_w;  // samples per bin along each side
 };
 
+// What places a RoI's bins and samples, besides the RoI: the op's arguments and the
+// size of the map.
+template <typename T>
+struct Args {
+  T spatial_scale;
+  int64_t pooled_height, pooled_width, sampling_ratio;
+  bool aligned;
+  int64_t height, width;
+};
+
 // (x1, y1, x2, y2) in image pixels -> bins of pooled_height x pooled_width on the map.
 template <typename T>
-RCNN_CLI_HOST_DEVICE Geometry<T> roi_geometry(
-    T x1, T y1, T x2, T y2, T spatial_scale, int64_t pooled_height, int64_t pooled_width,
-    int64_t sampling_ratio, bool aligned, int64_t height, int64_t width) {
+RCNN_CLI_HOST_DEVICE Geometry<T> roi_geometry(T x1, T y1, T x2, T y2, const Args<T>& a) {
   Geometry<T> g;
-  const T offset = aligned ? T(0.5) : T(0.0);
-  g.start_w = x1 * spatial_scale - offset;
-  g.start_h = y1 * spatial_scale - offset;
-  T roi_width = x2 * spatial_scale - offset - g.start_w;
-  T roi_height = y2 * spatial_scale - offset - g.start_h;
-  if (!aligned) {
+  const T offset = a.aligned ? T(0.5) : T(0.0);
+  g.start_w = x1 * a.spatial_scale - offset;
+  g.start_h = y1 * a.spatial_scale - offset;
+  T roi_width = x2 * a.spatial_scale - offset - g.start_w;
+  T roi_height = y2 * a.spatial_scale - offset - g.start_h;
+  if (!a.aligned) {
     // Legacy (Detectron) behaviour: force malformed RoIs to be 1x1.
     roi_width = larger(roi_width, T(1.));
     roi_height = larger(roi_height, T(1.));
   }
-  g.bin_size_h = roi_height / static_cast<T>(pooled_height);
-  g.bin_size_w = roi_width / static_cast<T>(pooled_width);
+  g.bin_size_h = roi_height / static_cast<T>(a.pooled_height);
+  g.bin_size_w = roi_width / static_cast<T>(a.pooled_width);
   // The adaptive grid (ceil of the bin size) is capped, see ops/cpu/roi_align.cpp.
-  const T cap = static_cast<T>(2 * larger(height, width) + 2);
-  g.grid_h = sampling_ratio > 0
-      ? sampling_ratio
-      : static_cast<int64_t>(smaller(round_up(roi_height / static_cast<T>(pooled_height)), cap));
-  g.grid_w = sampling_ratio > 0
-      ? sampling_ratio
-      : static_cast<int64_t>(smaller(round_up(roi_width / static_cast<T>(pooled_width)), cap));
+  const T cap = static_cast<T>(2 * larger(a.height, a.width) + 2);
+  g.grid_h = a.sampling_ratio > 0
+      ? a.sampling_ratio
+      : static_cast<int64_t>(smaller(round_up(roi_height / static_cast<T>(a.pooled_height)), cap));
+  g.grid_w = a.sampling_ratio > 0
+      ? a.sampling_ratio
+      : static_cast<int64_t>(smaller(round_up(roi_width / static_cast<T>(a.pooled_width)), cap));
   // An inverted RoI (aligned, x2 < x1) gives a negative adaptive grid: no samples,
   // the output is 0 as in torchvision.
   g.grid_h = larger(g.grid_h, int64_t(0));

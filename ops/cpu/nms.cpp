@@ -14,6 +14,7 @@
 #include <limits>
 #include <vector>
 
+#include "arg_checks.h"
 #include "cpu/vectorize.h"
 
 namespace rcnn_cli::cpu {
@@ -86,9 +87,7 @@ int64_t nms_kernel(const T* boxes, const int64_t* order, int64_t n, double iou_t
 }
 
 at::Tensor nms_cpu(const at::Tensor& dets, const at::Tensor& scores, double iou_threshold) {
-  TORCH_CHECK(dets.dim() == 2 && dets.size(1) == 4, "nms: boxes must be [N, 4], got ", dets.sizes());
-  TORCH_CHECK(scores.dim() == 1 && scores.size(0) == dets.size(0), "nms: scores must be [N] matching boxes");
-  TORCH_CHECK(dets.device() == scores.device(), "nms: boxes and scores must be on the same device");
+  check_nms(dets, scores);
   const int64_t n = dets.size(0);
   if (n == 0) return at::empty({0}, dets.options().dtype(at::kLong));
   const at::Tensor order = std::get<1>(scores.sort(/*stable=*/true, /*dim=*/0, /*descending=*/true)).contiguous();

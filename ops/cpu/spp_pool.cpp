@@ -8,6 +8,7 @@
 // backward pass is the shared roi_max_pool backward.
 #include <torch/library.h>
 
+#include "arg_checks.h"
 #include "cpu/roi_max_pool.h"
 
 namespace rcnn_cli::cpu {
@@ -19,14 +20,10 @@ std::tuple<at::Tensor, at::Tensor> spp_pool_cpu(
     const at::Tensor& rois,
     double spatial_scale,
     at::IntArrayRef levels) {
-  TORCH_CHECK(!levels.empty(), "spp_pool: levels must not be empty");
+  check_levels(levels);
   std::vector<PoolGrid> grids;
-  grids.reserve(levels.size());
-  for (int64_t l : levels) {
-    TORCH_CHECK(l > 0, "spp_pool: every level must be positive, got ", l);
-    grids.push_back({l, l});
-  }
-  return roi_max_pool_forward(input, rois, spatial_scale, grids);
+  for (int64_t l : levels) grids.push_back({l, l});
+  return roi_max_pool_forward("spp_pool", input, rois, spatial_scale, grids);
 }
 
 }  // namespace

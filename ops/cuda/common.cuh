@@ -1,5 +1,8 @@
-// Device helpers shared by the .cu kernels: conversions to the accumulation type.
+// Helpers shared by the .cu kernels: conversions to the accumulation type, the 1-D
+// grid-stride launch.
 #pragma once
+
+#include <utility>
 
 #include "launchers.h"
 
@@ -26,6 +29,15 @@ constexpr int kThreads = 256;
 inline unsigned int blocks_for(int64_t n) {
   const int64_t blocks = (n + kThreads - 1) / kThreads;
   return static_cast<unsigned int>(blocks < 65535 * 64 ? blocks : 65535 * 64);
+}
+
+// Launches a kernel with a grid-stride loop over `total` elements on enough blocks
+// (nothing when there are none) and returns the launch's error.
+template <typename... Params, typename... KernelArgs>
+cudaError_t launch_over(void (*kernel)(Params...), int64_t total, cudaStream_t stream, KernelArgs&&... args) {
+  if (total == 0) return cudaSuccess;
+  kernel<<<blocks_for(total), kThreads, 0, stream>>>(std::forward<KernelArgs>(args)...);
+  return cudaGetLastError();
 }
 
 }  // namespace rcnn_cli::cuda

@@ -28,6 +28,9 @@ struct AccType<double> {
 template <typename T>
 using Acc = typename AccType<T>::type;
 
+// MACRO(T) for every T above: the explicit instantiations of the launchers in each .cu.
+#define RCNN_CLI_FOR_EACH_SCALAR(MACRO) MACRO(float) MACRO(double) MACRO(__half) MACRO(__nv_bfloat16)
+
 // The grids of an RoI max pooling: one for roi_pool, the pyramid levels for spp_pool.
 constexpr int kMaxGrids = 8;
 struct PoolGrids {
@@ -35,6 +38,13 @@ struct PoolGrids {
   int height[kMaxGrids];
   int width[kMaxGrids];
 };
+
+// sum(h * w) over the grids: the bins of one channel.
+inline int64_t total_bins(const PoolGrids& grids) {
+  int64_t bins = 0;
+  for (int g = 0; g < grids.count; ++g) bins += static_cast<int64_t>(grids.height[g]) * grids.width[g];
+  return bins;
+}
 
 // input [N, C, H, W] contiguous, rois [K, 5] -> output, argmax [K, C * sum(h*w)]
 // (grid by grid, each channel-major). RoIs with a batch index outside [0, N) give 0.

@@ -95,10 +95,9 @@ cudaError_t nms_gather_keep(const unsigned long long* mask, int64_t num_boxes, b
   return cudaGetLastError();
 }
 
-template cudaError_t nms_mask<float>(const float*, int64_t, double, unsigned long long*, cudaStream_t);
-template cudaError_t nms_mask<double>(const double*, int64_t, double, unsigned long long*, cudaStream_t);
-template cudaError_t nms_mask<__half>(const __half*, int64_t, double, unsigned long long*, cudaStream_t);
-template cudaError_t nms_mask<__nv_bfloat16>(
-    const __nv_bfloat16*, int64_t, double, unsigned long long*, cudaStream_t);
+#define RCNN_CLI_INSTANTIATE(T) \
+  template cudaError_t nms_mask<T>(const T*, int64_t, double, unsigned long long*, cudaStream_t);
+RCNN_CLI_FOR_EACH_SCALAR(RCNN_CLI_INSTANTIATE)
+#undef RCNN_CLI_INSTANTIATE
 
 }  // namespace rcnn_cli::cuda

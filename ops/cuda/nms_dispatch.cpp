@@ -2,6 +2,7 @@
 // descending), build the overlap bitmask, gather the kept boxes, map back to indices.
 #include <torch/library.h>
 
+#include "arg_checks.h"
 #include "cuda/dispatch.h"
 
 namespace rcnn_cli::cuda {
@@ -9,9 +10,7 @@ namespace rcnn_cli::cuda {
 namespace {
 
 at::Tensor nms_cuda(const at::Tensor& dets, const at::Tensor& scores, double iou_threshold) {
-  TORCH_CHECK(dets.is_cuda() && scores.is_cuda(), "nms: boxes and scores must be CUDA tensors");
-  TORCH_CHECK(dets.dim() == 2 && dets.size(1) == 4, "nms: boxes must be [N, 4], got ", dets.sizes());
-  TORCH_CHECK(scores.dim() == 1 && scores.size(0) == dets.size(0), "nms: scores must be [N] matching boxes");
+  check_nms(dets, scores);
   const c10::cuda::CUDAGuard guard(dets.device());
   const int64_t n = dets.size(0);
   if (n == 0) return at::empty({0}, dets.options().dtype(at::kLong));
@@ -20,12 +19,11 @@ at::Tensor nms_cuda(const at::Tensor& dets, const at::Tensor& scores, double iou
   const int64_t col_blocks = (n + kNmsBlock - 1) / kNmsBlock;
   at::Tensor mask = at::empty({n * col_blocks}, dets.options().dtype(at::kLong));
   at::Tensor keep = at::zeros({n}, dets.options().dtype(at::kBool));
-  const cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
   auto* mask_ptr = reinterpret_cast<unsigned long long*>(mask.data_ptr<int64_t>());
-  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, dets.scalar_type(), "nms_cuda", [&] {
-    check_launch(nms_mask(cuda_ptr<scalar_t>(sorted), n, iou_threshold, mask_ptr, stream), "nms");
+  launch_for(dets.scalar_type(), "nms", [&](auto tag, cudaStream_t stream) {
+    return nms_mask(cuda_ptr<decltype(tag)>(sorted), n, iou_threshold, mask_ptr, stream);
   });
-  check_launch(nms_gather_keep(mask_ptr, n, keep.data_ptr<bool>(), stream), "nms");
+  check_launch(nms_gather_keep(mask_ptr, n, keep.data_ptr<bool>(), c10::cuda::getCurrentCUDAStream()), "nms");
   return order.masked_select(keep);
 }
 

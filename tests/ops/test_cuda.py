@@ -2,12 +2,15 @@
 
 The .cu files include no torch header, so `nvcc -c` checks them on any machine with
 the CUDA toolkit, GPU or not: a typo in a kernel fails CI here, not on the GPU box.
+The same goes for the torch-free headers in ops/ that the CPU and CUDA kernels share
+(ops/roi_pool_math.h, ...): each must compile on its own as CUDA.
 The runtime tests need a CUDA device and an extension built with CUDA; elsewhere
 they are skipped with the reason.
 """
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -20,6 +23,10 @@ from rcnn_cli.ops import _extension, batched_nms, nms, roi_align, roi_pool, spp_
 
 REPO = Path(__file__).resolve().parents[2]
 CUDA_SOURCES = sorted((REPO / "ops" / "cuda").glob("*.cu"))
+# Headers of ops/ shared by the CPU (g++) and CUDA (nvcc) kernels: those without torch.
+SHARED_HEADERS = sorted(
+    p for p in (REPO / "ops").glob("*.h") if not re.search(r"#include <(ATen|torch|c10)/", p.read_text())
+)
 NVCC = shutil.which("nvcc")
 TORCH_NVCC_NO = ("HALF_OPERATORS", "HALF_CONVERSIONS", "BFLOAT16_CONVERSIONS", "HALF2_OPERATORS")
 
@@ -28,16 +35,32 @@ def test_there_are_cuda_kernels():
     assert {p.stem for p in CUDA_SOURCES} >= {"roi_max_pool", "roi_align", "nms"}
 
 
-@pytest.mark.skipif(NVCC is None, reason="nvcc is not on PATH")
-@pytest.mark.parametrize("source", CUDA_SOURCES, ids=lambda p: p.name)
-def test_cuda_source_compiles_with_plain_nvcc(source, tmp_path):
+def _nvcc_compiles(source: Path, output: Path) -> None:
     command = [NVCC, "-c", "-arch", "sm_80", "-std=c++17", "--expt-relaxed-constexpr"]
     command += ["-Werror", "all-warnings"]
     # The flags torch's CUDAExtension adds: no implicit half/bfloat16 conversions or operators.
     command += [f"-D__CUDA_NO_{what}__" for what in TORCH_NVCC_NO]
-    command += ["-I", str(REPO / "ops"), "-o", str(tmp_path / f"{source.stem}.o"), str(source)]
+    command += ["-I", str(REPO / "ops"), "-o", str(output), str(source)]
     result = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.skipif(NVCC is None, reason="nvcc is not on PATH")
+@pytest.mark.parametrize("source", CUDA_SOURCES, ids=lambda p: p.name)
+def test_cuda_source_compiles_with_plain_nvcc(source, tmp_path):
+    _nvcc_compiles(source, tmp_path / f"{source.stem}.o")
+
+
+def test_there_are_shared_headers():
+    assert {p.name for p in SHARED_HEADERS} >= {"host_device.h", "roi_pool_math.h", "roi_align_math.h"}
+
+
+@pytest.mark.skipif(NVCC is None, reason="nvcc is not on PATH")
+@pytest.mark.parametrize("header", SHARED_HEADERS, ids=lambda p: p.name)
+def test_shared_header_compiles_alone_with_plain_nvcc(header, tmp_path):
+    source = tmp_path / f"{header.stem}.cu"
+    source.write_text(f'#include "{header.name}"\n')
+    _nvcc_compiles(source, tmp_path / f"{header.stem}.o")
 
 
 def _cuda_ready() -> tuple[bool, str]:

@@ -69,10 +69,26 @@ def test_bad_sizes():
 
 
 def test_direct_op_call_with_bad_batch_index_raises_not_crashes():
-    with pytest.raises(RuntimeError, match="batch indices"):
+    with pytest.raises(RuntimeError, match=r"roi_pool: rois.*batch indices"):
         torch.ops.rcnn_cli.roi_pool(X, torch.tensor([[5.0, 0, 0, 4, 4]]), 1.0, 2, 2)
-    with pytest.raises(RuntimeError, match="batch indices"):
+    with pytest.raises(RuntimeError, match=r"spp_pool: rois.*batch indices"):
+        torch.ops.rcnn_cli.spp_pool(X, torch.tensor([[2.0, 0, 0, 4, 4]]), 1.0, [2, 1])
+    with pytest.raises(RuntimeError, match=r"roi_align: rois.*batch indices"):
         torch.ops.rcnn_cli.roi_align(X, torch.tensor([[-1.0, 0, 0, 4, 4]]), 1.0, 2, 2, -1, False)
+
+
+def test_direct_backward_call_with_bad_arguments_raises():
+    ops = _extension.ops()
+    backward = ops._roi_max_pool_backward
+    grad, argmax = torch.zeros(2, 3 * 4), torch.zeros(2, 3 * 4, dtype=torch.int32)
+    with pytest.raises(RuntimeError, match="grid_bins must not be empty"):
+        backward(grad[:0], ROIS[:0], argmax[:0], [], 2, 3, 8, 8)  # checked even with no RoIs
+    with pytest.raises(RuntimeError, match=r"expected K \* C \* sum"):
+        backward(grad, ROIS, argmax, [2], 2, 3, 8, 8)
+    with pytest.raises(RuntimeError, match="argmax must be int32"):
+        backward(grad, ROIS, argmax.long(), [4], 2, 3, 8, 8)
+    with pytest.raises(RuntimeError, match=r"grad must be \[K, C, pooled_height, pooled_width\]"):
+        ops._roi_align_backward(torch.zeros(2, 3, 2, 3), ROIS, 1.0, 2, 2, 2, 3, 8, 8, -1, False)
 
 
 @pytest.mark.parametrize(
