@@ -18,7 +18,7 @@ LAYERS: list[set[str]] = [
     {"proposals", "evaluation"},
     {"data", "models"},
     {"ops", "artifacts", "fingerprints"},
-    {"errors", "boxes", "progress", "__init__"},
+    {"errors", "boxes", "progress", "temporaries", "__init__"},
 ]
 RANK = {name: depth for depth, names in enumerate(LAYERS) for name in names}
 

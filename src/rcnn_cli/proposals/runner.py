@@ -21,6 +21,7 @@ from rcnn_cli.errors import DataError, RcnnError
 from rcnn_cli.proposals.base import ProposalMethod
 from rcnn_cli.proposals.storage import ProposalStore
 from rcnn_cli.proposals.worker_lifetime import end_with_parent
+from rcnn_cli.temporaries import remove_stale_temporaries
 
 if TYPE_CHECKING:
     from rcnn_cli.data import ImageRecord
@@ -114,6 +115,7 @@ def run_proposals(
 
     summary = RunSummary()
     start = time.perf_counter()
+    remove_stale_temporaries(store.folder)  # what a killed run left half written
     todo = []
 
     def handle(result: ImageResult) -> None:

@@ -21,6 +21,7 @@ import torch
 from rcnn_cli.errors import RcnnError
 from rcnn_cli.models.checkpoint import save_checkpoint
 from rcnn_cli.models.fast_rcnn import FastRCNN
+from rcnn_cli.temporaries import remove_stale_temporaries
 from rcnn_cli.training import distributed
 from rcnn_cli.training.config import TrainConfig
 from rcnn_cli.training.entries import ImageEntry, ImageSource, target_normalization
@@ -148,6 +149,7 @@ class Trainer:
         seen: list[list[str]] = []
         if self.info.is_main:
             self.out_dir.mkdir(parents=True, exist_ok=True)
+            remove_stale_temporaries(self.out_dir, self.checkpoint_path.parent)  # a killed run's
         started = time.perf_counter()
         with self.metrics.continuing_from(self.iteration):
             while self.iteration < cfg.iters:
