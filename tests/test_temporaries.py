@@ -60,9 +60,10 @@ def test_stale_temporaries_go_live_ones_stay(tmp_path: Path) -> None:
         _temporary(tmp_path, "f.npz", f"elsewhere@{dead}"),  # another machine's, fresh: maybe writing
         _temporary(tmp_path, "g.npz", ""),
     ]
-    kept = [tmp_path / "h.npz", tmp_path / ".hidden"]
+    kept = [tmp_path / "h.npz", tmp_path / ".hidden", tmp_path / ".tmp-notes"]  # not temporaries
     for path in kept:
         path.write_bytes(b"")
+        os.utime(path, (0, 0))  # old, but not a temporary
     assert remove_stale_temporaries(tmp_path, tmp_path / "missing") == sorted(stale)
     assert sorted(tmp_path.iterdir()) == sorted(live + kept)
 

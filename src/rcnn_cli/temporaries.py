@@ -26,7 +26,9 @@ from pathlib import Path
 
 #: A temporary not modified for this long is stale whoever wrote it (module docstring).
 STALE_AFTER_S = 3600.0
-_WRITER = re.compile(r"\.(?P<host>[A-Za-z0-9-]*)@(?P<pid>\d+)\.[^.]+\.tmp")
+#: ``mkstemp``'s names: the prefix, 8 random characters, ``.tmp`` and the target's suffix.
+_TEMPORARY = re.compile(r"\..+\.[a-z0-9_]{8}\.tmp(\.[^.]+)?")
+_WRITER = re.compile(r"\.(?P<host>[A-Za-z0-9-]*)@(?P<pid>\d+)\.[a-z0-9_]{8}\.tmp")
 
 
 def host_name() -> str:
@@ -43,7 +45,7 @@ def temporary_prefix(name: str) -> str:
 def is_temporary(path: Path) -> bool:
     """Whether ``path`` is named as atomic writes name their temporaries (also those of older versions,
     ``.NAME.<random>.tmp<suffix>``)."""
-    return path.name.startswith(".") and ".tmp" in path.name
+    return _TEMPORARY.fullmatch(path.name) is not None
 
 
 def is_stale(path: Path, now: float | None = None) -> bool:
