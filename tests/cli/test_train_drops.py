@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from PIL import Image
 
 from rcnn_cli.cli.main import cli
 
@@ -16,7 +17,7 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 def _broken_voc(root: Path) -> tuple[Path, str]:
     """A synthetic VOC folder whose trainval split has a zero-area box, a box outside its image, a box
-    that is not four numbers, and an image whose pixels stop half way (its header still fine); returns
+    that is not four numbers, and a JPEG whose pixels stop half way (its header still fine); returns
     the folder and the id of the cut image."""
     from rcnn_cli.data import make_synthetic_voc
 
@@ -30,8 +31,13 @@ def _broken_voc(root: Path) -> tuple[Path, str]:
         for a, b, c, d in bad
     )
     xml.write_text(xml.read_text().replace("</annotation>", extra + "</annotation>"))
-    image = voc / "JPEGImages" / f"{cut}.png"
-    image.write_bytes(image.read_bytes()[: image.stat().st_size // 2])
+    # The cut image as a JPEG whose header still says 128x96 and whose pixels stop half way.
+    png, jpeg = voc / "JPEGImages" / f"{cut}.png", voc / "JPEGImages" / f"{cut}.jpg"
+    Image.open(png).save(jpeg, quality=95)
+    png.unlink()
+    jpeg.write_bytes(jpeg.read_bytes()[: jpeg.stat().st_size // 2])
+    annotation = voc / "Annotations" / f"{cut}.xml"
+    annotation.write_text(annotation.read_text().replace(f"{cut}.png", f"{cut}.jpg"))
     return voc, cut
 
 
