@@ -18,7 +18,7 @@ LAYERS: list[set[str]] = [
     {"proposals", "evaluation"},
     {"data", "models"},
     {"ops", "artifacts", "fingerprints", "locks", "folder_swap"},
-    {"errors", "boxes", "progress", "lazy", "__init__"},
+    {"errors", "boxes", "progress", "lazy", "temporaries", "__init__"},
 ]
 RANK = {name: depth for depth, names in enumerate(LAYERS) for name in names}
 

@@ -28,6 +28,7 @@ import numpy as np
 
 from rcnn_cli import __version__
 from rcnn_cli.errors import ArtifactError, DataError
+from rcnn_cli.temporaries import temporary_prefix
 
 MANIFEST_NAME = "manifest.json"
 
@@ -36,13 +37,16 @@ MANIFEST_NAME = "manifest.json"
 def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path next to ``path``; on success rename it to ``path``.
 
-    The temporary name keeps ``path``'s suffix (``np.savez`` and friends look at it).
+    The temporary name (``.NAME.<host>@<pid>.<random>.tmp<suffix>``) keeps ``path``'s suffix
+    (``np.savez`` and friends look at it).
     On an exception the temporary file is removed and ``path`` is untouched.
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
+    # The name carries its writer, so a later run can remove it if this process is killed before the
+    # rename (rcnn_cli.temporaries).
     fd, tmp_name = tempfile.mkstemp(
-        dir=target.parent, prefix=f".{target.name}.", suffix=f".tmp{target.suffix}"
+        dir=target.parent, prefix=temporary_prefix(target.name), suffix=f".tmp{target.suffix}"
     )
     os.close(fd)
     tmp = Path(tmp_name)

@@ -86,3 +86,25 @@ def test_the_backbones_recipe_fills_in_what_is_not_given(data, tmp_path) -> None
     saved = torch.load(tmp_path / "run" / "model.pt", weights_only=True)["meta"]["train_config"]
     # small's recipe (lr 0.01, 100 warm-up iterations); the lr step at 75% of the given --iters.
     assert (saved["iters"], saved["lr"], saved["warmup_iters"], saved["lr_steps"]) == (2, 0.01, 100, [1])
+
+
+def _rows_without_timing(run: Path) -> list[dict]:
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    return [{k: v for k, v in row.items() if k != "images_per_s"} for row in rows]
+
+
+def test_max_proposals_0_trains_on_all_proposals(data, tmp_path) -> None:
+    """0 means all, as in propose and detect: the same minibatches as with more proposals than any image
+    has, background RoIs included (with no proposals at all only ground-truth boxes, all foreground,
+    would be left)."""
+    runner = CliRunner()
+    for name, value in (("zero", "0"), ("every", "100000")):
+        result = runner.invoke(cli, args(data, tmp_path / name, "--iters", "2", "--max-proposals", value))
+        assert result.exit_code == 0, result.output
+    rows = _rows_without_timing(tmp_path / "zero")
+    assert rows == _rows_without_timing(tmp_path / "every")
+    assert all(row["bg"] > 0 for row in rows)
+
+    result = runner.invoke(cli, args(data, tmp_path / "minus", "--max-proposals", "-1"))
+    assert result.exit_code == 2 and "--max-proposals" in result.output and "-1" in result.output
+    assert not (tmp_path / "minus").exists()

@@ -77,7 +77,8 @@ def check(
         )
     for problem in report.problems:
         click.echo(str(problem))
-    click.echo(report.summary())
+    for line in report.summary_lines():
+        click.echo(line)
     if to_coco is not None:
         write_coco(report.dataset, to_coco)
         click.echo(f"wrote {to_coco}")

@@ -110,6 +110,7 @@ def detect(
     from rcnn_cli.inference.truncated_svd import compress_layers
     from rcnn_cli.models import load_checkpoint
     from rcnn_cli.progress import Reporter
+    from rcnn_cli.temporaries import remove_stale_temporaries
 
     ctx = get_context()
     if bool(images) == bool(dataset_spec):
@@ -138,6 +139,8 @@ def detect(
     detector = Detector(net, meta["class_names"], config, device, meta.get("config"))
     where = str(proposals.resolve()) if proposals else f"{proposal_method}:{proposal_mode}"
     params = detection_params(model, detector, {**meta.get("svd_ranks", {}), **ranks}, where)
+    if output.is_dir():  # what a killed run left half written, in the folder and its subfolders
+        remove_stale_temporaries(output, *(child for child in output.iterdir() if child.is_dir()))
     with Reporter("detect", total=len(dataset.records), verbosity=ctx.verbosity) as reporter:
         summary = detect_records(
             detector,

@@ -9,6 +9,7 @@ duplicate ids and annotation/image size mismatches. The check adds a full decode
 from __future__ import annotations
 
 import os
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +41,13 @@ class CheckReport:
             f"{len(self.dataset.records)} good images, {self.num_boxes} good boxes, "
             f"{self.dataset.num_classes} classes ({names}): {found}"
         )
+
+    def summary_lines(self) -> list[str]:
+        """What ``rcnn check`` prints after the list of problems (and ``rcnn train`` before training):
+        one line per kind of problem with its count, most frequent first, then :meth:`summary`."""
+        counts = Counter(problem.kind for problem in self.problems)
+        ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+        return [*(f"  {kind}: {count}" for kind, count in ranked), self.summary()]
 
 
 def check_dataset(

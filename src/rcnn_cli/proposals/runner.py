@@ -9,6 +9,7 @@ or stops the run (``on_error="stop"``); files already written are kept either wa
 from __future__ import annotations
 
 import multiprocessing
+import os
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -19,6 +20,8 @@ from typing import TYPE_CHECKING
 from rcnn_cli.errors import DataError, RcnnError
 from rcnn_cli.proposals.base import ProposalMethod
 from rcnn_cli.proposals.storage import ProposalStore
+from rcnn_cli.proposals.worker_lifetime import end_with_parent
+from rcnn_cli.temporaries import remove_stale_temporaries
 
 if TYPE_CHECKING:
     from rcnn_cli.data import ImageRecord
@@ -52,7 +55,9 @@ class RunSummary:
         return sum(r.num_boxes for r in self.written) / len(self.written) if self.written else float("nan")
 
 
-def _init_worker() -> None:
+def _init_worker(parent_pid: int) -> None:
+    """Start of a worker process: it ends with the parent (even a killed one), and runs one thread."""
+    end_with_parent(parent_pid)
     # One thread per process: workers, not threads, use the cores.
     import cv2
     import torch
@@ -110,6 +115,7 @@ def run_proposals(
 
     summary = RunSummary()
     start = time.perf_counter()
+    remove_stale_temporaries(store.folder)  # what a killed run left half written
     todo = []
 
     def handle(result: ImageResult) -> None:
@@ -136,7 +142,10 @@ def run_proposals(
             handle(propose_one(method, record, folder))
     else:
         context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker) as pool:
+        pool = ProcessPoolExecutor(
+            workers, mp_context=context, initializer=_init_worker, initargs=(os.getpid(),)
+        )
+        with pool:
             pending: set[Future] = set()
             queue = iter(todo)
             try:

@@ -54,6 +54,7 @@ def extract_features(
     """Write one npz per image (skipping those already complete); returns how many were computed."""
     from rcnn_cli.artifacts import Manifest, atomic_save_npz, atomic_torch_save, read_manifest, write_manifest
     from rcnn_cli.data import read_image
+    from rcnn_cli.temporaries import remove_stale_temporaries
 
     out = Path(out_dir)
     params = extract_params(model, flip)
@@ -61,6 +62,7 @@ def extract_features(
     if (out / "manifest.json").is_file():
         read_manifest(out, KIND).check_compatible(out, params, digest)
     out.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(out)  # what a killed run left half written
     state = {k: v.cpu() for k, v in model.backbone.state_dict().items()}
     atomic_torch_save({"config": model.config.to_dict(), "state_dict": state}, out / BACKBONE_FILE)
     write_manifest(out, Manifest(kind=KIND, format_version=FORMAT_VERSION, params=params, inputs_hash=digest))

@@ -18,6 +18,7 @@ from typing import IO, Any
 import torch
 from torch import Tensor
 
+from rcnn_cli.artifacts import atomic_write_bytes
 from rcnn_cli.models.losses import LossParts
 from rcnn_cli.training import distributed
 
@@ -89,21 +90,24 @@ def progress_text(row: dict[str, Any]) -> str:
 
 class MetricsLog:
     """``metrics.jsonl`` in a run folder, appended to (and flushed) row by row; a no-op unless
-    ``enabled`` (rank 0). Use as a context manager around the loop."""
+    ``enabled`` (rank 0). Use :meth:`continuing_from` as a context manager around the loop."""
 
     def __init__(self, path: Path, enabled: bool) -> None:
         self.path = path
         self.enabled = enabled
         self._file: IO[str] | None = None
 
-    def truncate(self, upto: int) -> None:
-        """Drop rows after iteration ``upto`` (written after the checkpoint a run resumes from), so
-        that the file reads as one run."""
-        if not self.enabled or not self.path.is_file():
-            return
-        lines = [ln for ln in self.path.read_text().splitlines() if ln.strip()]
-        kept = [ln for ln in lines if json.loads(ln).get("iter", 0) <= upto]
-        self.path.write_text("".join(ln + "\n" for ln in kept))
+    def continuing_from(self, iteration: int) -> MetricsLog:
+        """Keep the rows up to ``iteration`` and append after them, so that the file reads as one run.
+
+        ``iteration`` is where training starts: 0 for a fresh start, which keeps no row (a run killed
+        before its first checkpoint left rows 1, 2, ... that it will write again), the checkpoint's
+        iteration on resume (rows written after the last checkpoint are written again too).
+        """
+        if self.enabled and self.path.is_file():
+            kept = [line for line in self.path.read_text().splitlines() if _row_iteration(line) <= iteration]
+            atomic_write_bytes(self.path, "".join(line + "\n" for line in kept).encode())
+        return self
 
     def write(self, row: dict[str, Any]) -> None:
         if self._file is not None:
@@ -112,6 +116,7 @@ class MetricsLog:
 
     def __enter__(self) -> MetricsLog:
         if self.enabled:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
             self._file = self.path.open("a")
         return self
 
@@ -121,3 +126,12 @@ class MetricsLog:
         if self._file is not None:
             self._file.close()
             self._file = None
+
+
+def _row_iteration(line: str) -> float:
+    """The ``iter`` of a line of ``metrics.jsonl``; infinite for a line that is not a row (blank, or cut
+    short when a run was killed while writing it), so that it is never kept."""
+    try:
+        return float(json.loads(line)["iter"])
+    except (ValueError, KeyError, TypeError):
+        return float("inf")

@@ -2,10 +2,13 @@
 original pixels, ``scores`` [P]) per image plus ``manifest.json`` (kind ``proposals``).
 
 Everything is checked before training starts, so a missing, partial or stale folder is one clear error.
+An image that ``rcnn propose`` skipped (``<image_id>.skipped.json``, recorded for the image's bytes as
+they are now) is not a gap: it is left out, and the caller hears why.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,28 +18,48 @@ from torch import Tensor
 
 from rcnn_cli.errors import ArtifactError, DataError
 
+#: ``on_skip(record, reason)``: an image that ``rcnn propose`` skipped, with the reason it gave.
+OnSkip = Callable[[Any, str], None]
 
-def load_proposals(folder: str | Path, records: list, max_proposals: int | None = None) -> dict[str, Tensor]:
-    """{image_id: Tensor[P, 4]} for every record; the first ``max_proposals`` boxes (highest score first).
 
-    Raises ArtifactError when the folder or manifest is missing, when images have no file (partial), or
-    when a file does not fit its image (stale: made for other images).
+def load_proposals(
+    folder: str | Path, records: list, max_proposals: int | None = None, on_skip: OnSkip | None = None
+) -> dict[str, Tensor]:
+    """{image_id: Tensor[P, 4]} for every record that has proposals; the first ``max_proposals`` boxes
+    (highest score first). Records of images that ``rcnn propose`` skipped are not in the result;
+    ``on_skip`` is called for each of them.
+
+    Raises ArtifactError when the folder or manifest is missing, when images have no file and were not
+    skipped (partial), or when a file does not fit its image (stale: made for other images).
     """
     from rcnn_cli.fingerprints import Fingerprints
     from rcnn_cli.proposals.storage import open_proposals
 
     folder = Path(folder)
     store, _manifest = open_proposals(folder)
-    missing = [r.image_id for r in records if not store.exists(r.image_id)]
-    if missing:
-        shown = ", ".join(missing[:5]) + (" ..." if len(missing) > 5 else "")
-        raise ArtifactError(
-            f"{folder}: partial proposals folder: {len(missing)} of {len(records)} images have no "
-            f"<image_id>.npz ({shown}); rerun 'rcnn propose' on this dataset to complete it"
-        )
     out: dict[str, Tensor] = {}
     with Fingerprints() as fingerprints:
+        skipped: dict[str, str] = {}
+        missing: list[str] = []
         for record in records:
+            if store.exists(record.image_id):
+                continue
+            reason = store.skip_reason(record.image_id, fingerprints.of(record.path))
+            if reason is None:  # not done yet: the folder is partial
+                missing.append(record.image_id)
+            else:
+                skipped[record.image_id] = reason
+        if missing:
+            shown = ", ".join(missing[:5]) + (" ..." if len(missing) > 5 else "")
+            raise ArtifactError(
+                f"{folder}: partial proposals folder: {len(missing)} of {len(records)} images have no "
+                f"<image_id>.npz ({shown}); rerun 'rcnn propose' on this dataset to complete it"
+            )
+        for record in records:
+            if record.image_id in skipped:
+                if on_skip is not None:
+                    on_skip(record, skipped[record.image_id])
+                continue
             path = store.path(record.image_id)
             # Made from these very images (fingerprints) and of their sizes, else refused naming the file.
             try:

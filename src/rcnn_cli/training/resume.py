@@ -2,36 +2,68 @@
 
 A plain dict, read with ``torch.load(weights_only=True)``::
 
-    format_version: 1, iteration, train_config (as saved; compared on resume), model (state dict),
-    optimizer, scheduler (state dicts), target_means, target_stds,
-    ranks: [{"order": ImageOrder state, "rng": {"torch", "sampling"[, "cuda"]}} per DDP rank]
+    format_version: 1, iteration, model (state dict), optimizer, scheduler (state dicts),
+    target_means, target_stds,
+    ranks: [{"order": ImageOrder state, "rng": {"torch", "sampling"[, "cuda"]}} per DDP rank],
+    train_config, model_config, run   (the settings sections, compared on resume)
 
-Each rank has its own image slice and RNG streams, so each resumes its own.
+Each rank has its own image slice and RNG streams, so each resumes its own. A continuation must have the
+run's settings, section by section (:func:`run_settings`): the TrainConfig but what :data:`MAY_CHANGE`,
+the ModelConfig (``--fc-dims``, ``--pool``, ``--scales``, ...), and the images and classes trained on and
+the layers trained (``--split``, ``--freeze-below``, ``--features``). Otherwise the weights would not fit
+(a traceback) or the run would go on with something else than it started with (silently). Checkpoints
+written before ``model_config`` and ``run`` existed are compared on what they hold.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
 
+from rcnn_cli.artifacts import digest_of
 from rcnn_cli.errors import ArtifactError
 from rcnn_cli.training.config import TrainConfig
 
 RESUME_VERSION = 1
 #: What may differ between a run and its continuation: how long it goes on, and how often it saves.
-MAY_CHANGE = ("iters", "checkpoint_every", "time_limit_s")
+MAY_CHANGE = {"train_config": ("iters", "checkpoint_every", "time_limit_s")}
+Settings = dict[str, dict[str, Any]]
+
+
+def plain(data: dict[str, Any]) -> dict[str, Any]:
+    """``data`` as JSON-plain values (tuples -> lists) so that it compares equal after a torch.save
+    round trip."""
+    return json.loads(json.dumps(data, default=lambda o: o.tolist() if isinstance(o, np.ndarray) else str(o)))
 
 
 def plain_config(config: TrainConfig) -> dict[str, Any]:
-    """``config`` as a JSON-plain dict (tuples -> lists) so configs compare equal after a torch.save
-    round trip."""
-    return json.loads(
-        json.dumps(config.to_dict(), default=lambda o: o.tolist() if isinstance(o, np.ndarray) else str(o))
-    )
+    """``config`` as a JSON-plain dict (see :func:`plain`)."""
+    return plain(config.to_dict())
+
+
+def run_settings(
+    config: TrainConfig,
+    model: nn.Module,
+    split: str | None,
+    image_ids: Sequence[str],
+    class_names: Sequence[str],
+) -> Settings:
+    """The sections a continuation is compared on (module docstring). ``model``: the FastRCNN, its
+    ``config`` and which parameters train (frozen layers, ``--features``)."""
+    trainable = sum(p.requires_grad for p in model.parameters())
+    run = {
+        "split": split,
+        "images": f"{len(image_ids)} images, digest {digest_of(sorted(image_ids))[:12]}",
+        "classes": list(class_names),
+        "trainable": f"{trainable} of {len(list(model.parameters()))} parameter tensors",
+    }
+    return {"train_config": plain_config(config), "model_config": plain(model.config.to_dict()), "run": run}
 
 
 def rng_state(generator: torch.Generator, device: torch.device) -> dict[str, Any]:
@@ -58,21 +90,28 @@ def save_resume_state(path: Path, state: dict[str, Any]) -> None:
     atomic_torch_save({"format_version": RESUME_VERSION, **state}, path)
 
 
-def load_resume_state(path: Path, run_dir: Path, config: TrainConfig, world_size: int) -> dict[str, Any]:
-    """Read ``path`` and check that it continues this run: the same settings (but :data:`MAY_CHANGE`)
-    and as many processes. Raises ArtifactError naming what differs."""
+def load_resume_state(path: Path, run_dir: Path, settings: Settings, world_size: int) -> dict[str, Any]:
+    """Read ``path`` and check that it continues this run: the same ``settings`` (:func:`run_settings`,
+    but :data:`MAY_CHANGE`) and as many processes. Raises ArtifactError naming what differs, then and
+    now, in one line."""
     if not path.is_file():
         raise ArtifactError(f"{run_dir}: nothing to resume (no checkpoints/last.pt)")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
         raise ArtifactError(f"{path}: unreadable checkpoint ({type(exc).__name__}: {exc})") from None
-    saved = state.get("train_config", {})
-    now = plain_config(config)
-    differs = [k for k in now if k not in MAY_CHANGE and saved.get(k) != now[k]]
+    differs = []
+    for section, now in settings.items():
+        if section not in state:  # a checkpoint from before the section existed
+            continue
+        saved, free = state[section], MAY_CHANGE.get(section, ())
+        differs += [
+            f"{k}: {saved.get(k)!r} then, {v!r} now"
+            for k, v in now.items()
+            if k not in free and saved.get(k) != v
+        ]
     if differs:
-        detail = "; ".join(f"{k}: {saved.get(k)!r} then, {now[k]!r} now" for k in differs)
-        raise ArtifactError(f"{path}: the run was started with other settings ({detail})")
+        raise ArtifactError(f"{path}: the run was started with other settings ({'; '.join(differs)})")
     if len(state["ranks"]) != world_size:
         raise ArtifactError(f"{path}: saved by {len(state['ranks'])} processes, resumed with {world_size}")
     return state

@@ -6,12 +6,16 @@ Kept apart from the CLI so tests and scripts build the same run without Click.
 from __future__ import annotations
 
 import dataclasses
+import shlex
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from rcnn_cli.data.records import Dataset
+from rcnn_cli.data.validate import check_records
 from rcnn_cli.errors import ArtifactError, RcnnError
 from rcnn_cli.models.fast_rcnn import FastRCNN, default_config
 from rcnn_cli.models.specs import PoolKind
@@ -22,6 +26,8 @@ from rcnn_cli.training.entries import ImageSource, prepare_entries
 from rcnn_cli.training.features import FeatureSource
 from rcnn_cli.training.proposals_io import load_proposals
 from rcnn_cli.training.trainer import Trainer
+
+Log = Callable[[str], None]
 
 
 @dataclass(frozen=True)
@@ -54,19 +60,48 @@ def training_records(dataset) -> list:
     return out
 
 
+def report_dropped(dataset: Dataset, spec: RunSpec, log: Log) -> None:
+    """Say what loading dropped (bad boxes, bad images), as ``rcnn check`` sums it up, and how to see
+    each one; nothing when nothing was dropped."""
+    report = check_records(dataset, decode=False)  # the images are decoded as they are trained on
+    if report.ok:
+        return
+    for line in report.summary_lines():
+        log(line)
+    command = ["rcnn", "check", str(spec.dataset), *(["--split", spec.split] if spec.split else [])]
+    log(f"  left out of training; each one with its file: {shlex.join(command)}")
+
+
+def _silent(_message: str) -> None:
+    """The log of the processes other than rank 0."""
+
+
 def build_trainer(
-    spec: RunSpec, config: TrainConfig, device: torch.device, reporter: Any = None, log=print
+    spec: RunSpec, config: TrainConfig, device: torch.device, reporter: Any = None, log: Log = print
 ) -> Trainer:
+    """The Trainer of ``spec`` and ``config``, every input checked; ``log`` hears what the run leaves out
+    (the data check's summary, images that ``rcnn propose`` skipped) and other notes."""
     from rcnn_cli.data import open_dataset
 
     info, device = distributed.init_distributed(device)
+    if not info.is_main:  # one copy of each message, not one per process
+        log = _silent
     dataset = open_dataset(spec.dataset, spec.split)
+    report_dropped(dataset, spec, log)
     if not dataset.records:
         raise RcnnError(f"{spec.dataset}: no images in split {spec.split!r}")
     if not dataset.class_names:
         raise RcnnError(f"{spec.dataset}: no object classes; training needs annotated images")
     records = training_records(dataset)
-    proposals = load_proposals(spec.proposals, records, config.max_proposals or None)
+    proposals = load_proposals(
+        spec.proposals,
+        records,
+        config.max_proposals or None,
+        on_skip=lambda _record, reason: log(f"skipped: {reason}"),  # the line propose printed
+    )
+    records = [r for r in records if r.image_id in proposals]  # without those propose skipped
+    if not records:
+        raise RcnnError(f"{spec.proposals}: rcnn propose skipped every image of {spec.dataset} (see above)")
     out = Path(spec.out_dir)
     if (out / "checkpoints" / "last.pt").is_file() and not spec.resume:
         raise ArtifactError(f"{out}: holds a run already; pass --resume to continue it or choose another -o")

@@ -21,16 +21,19 @@ import torch
 from rcnn_cli.errors import RcnnError
 from rcnn_cli.models.checkpoint import save_checkpoint
 from rcnn_cli.models.fast_rcnn import FastRCNN
+from rcnn_cli.temporaries import remove_stale_temporaries
 from rcnn_cli.training import distributed
 from rcnn_cli.training.config import TrainConfig
 from rcnn_cli.training.entries import ImageEntry, ImageSource, target_normalization
 from rcnn_cli.training.metrics import MetricsLog, metrics_row, progress_text
 from rcnn_cli.training.minibatch import sample_minibatch
 from rcnn_cli.training.resume import (
+    Settings,
     load_resume_state,
     plain_config,
     restore_rng_state,
     rng_state,
+    run_settings,
     save_resume_state,
 )
 from rcnn_cli.training.sampling import ImageOrder
@@ -97,7 +100,7 @@ class Trainer:
         ranks = distributed.gather_objects(local, self.info)
         state = {
             "iteration": self.iteration,
-            "train_config": plain_config(self.config),
+            **self.settings(),
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
@@ -108,9 +111,14 @@ class Trainer:
         if self.info.is_main:
             save_resume_state(self.checkpoint_path, state)
 
+    def settings(self) -> Settings:
+        """What a continuation of this run must share with it (compared by :meth:`resume`)."""
+        ids = [entry.record.image_id for entry in self.entries]
+        return run_settings(self.config, self.model, self.meta.get("split"), ids, self.class_names)
+
     def resume(self) -> None:
         """Load ``checkpoints/last.pt``: weights, optimizer, schedule, sampling order and RNG states."""
-        state = load_resume_state(self.checkpoint_path, self.out_dir, self.config, self.info.world_size)
+        state = load_resume_state(self.checkpoint_path, self.out_dir, self.settings(), self.info.world_size)
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
@@ -118,8 +126,7 @@ class Trainer:
         self.order.load_state_dict(mine["order"])
         restore_rng_state(mine["rng"], self.generator, self.device)
         self.normalization = TargetNormalization(state["target_means"], state["target_stds"])
-        self.iteration = int(state["iteration"])
-        self.metrics.truncate(self.iteration)
+        self.iteration = int(state["iteration"])  # fit() keeps the metrics rows up to here
 
     # ----- the loop ------------------------------------------------------------------------------
     def train_step(self) -> dict[str, Any]:
@@ -142,8 +149,9 @@ class Trainer:
         seen: list[list[str]] = []
         if self.info.is_main:
             self.out_dir.mkdir(parents=True, exist_ok=True)
+            remove_stale_temporaries(self.out_dir, self.checkpoint_path.parent)  # a killed run's
         started = time.perf_counter()
-        with self.metrics:
+        with self.metrics.continuing_from(self.iteration):
             while self.iteration < cfg.iters:
                 if cfg.time_limit_s is not None and self._time_up(started):
                     break

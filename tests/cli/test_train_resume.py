@@ -1,0 +1,96 @@
+"""``rcnn train --resume`` with settings other than the run's: one line naming what changed, then and
+now, before any training; and ``metrics.jsonl`` reads as one run after a fresh start or a resume
+(issue: reliability)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from rcnn_cli.cli.main import cli
+from rcnn_cli.proposals.jitter import write_jittered_proposals
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory) -> Path:
+    from rcnn_cli.data import make_synthetic_voc, open_dataset
+
+    root = tmp_path_factory.mktemp("train_resume")
+    make_synthetic_voc(root / "voc", 10, seed=2, image_size=(128, 96), min_size=20)
+    write_jittered_proposals(root / "props", open_dataset(root / "voc").records, num_random=40)
+    return root
+
+
+def args(data: Path, out: Path, **change: str) -> list[str]:
+    """A tiny run's command line; ``change``: options to set otherwise (``fc_dims="16,16"``)."""
+    options = {
+        "dataset": str(data / "voc"), "split": "trainval", "proposals": str(data / "props"), "out": str(out),
+        "scales": "96", "max_size": "200", "fc_dims": "32,32", "pool": "roi", "rois_per_batch": "16",
+        "checkpoint_every": "2", "lr_steps": "3", "iters": "2",
+    }  # fmt: skip
+    options.update(change)
+    flat = [item for key, value in options.items() for item in ("--" + key.replace("_", "-"), value)]
+    return ["-q", "--device", "cpu", "train", *flat]
+
+
+def _rows(run: Path) -> list[dict]:
+    return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+
+
+@pytest.fixture(scope="module")
+def stopped_run(data: Path, tmp_path_factory) -> Path:
+    """A run of 2 iterations with its checkpoint, to be continued."""
+    run = tmp_path_factory.mktemp("stopped") / "run"
+    result = CliRunner().invoke(cli, args(data, run))
+    assert result.exit_code == 0, result.output
+    return run
+
+
+@pytest.mark.parametrize(
+    "change,message",
+    [
+        ({"fc_dims": "16,16"}, "fc6_dim: 32 then, 16 now; fc7_dim: 32 then, 16 now"),
+        ({"pool": "spp"}, "pool: 'roi' then, 'spp' now"),
+        ({"scales": "80"}, "scales: [96] then, [80] now"),
+        ({"split": "train"}, "split: 'trainval' then, 'train' now; images: '"),
+    ],
+)
+def test_resume_with_other_settings_names_them_before_training(data, stopped_run, change, message) -> None:
+    checkpoint = stopped_run / "checkpoints" / "last.pt"
+    before = (checkpoint.read_bytes(), (stopped_run / "metrics.jsonl").read_bytes())
+    result = CliRunner().invoke(cli, [*args(data, stopped_run, iters="4", **change), "--resume"])
+    assert result.exit_code == 1
+    assert result.output.startswith(f"Error: {checkpoint}: the run was started with other settings (")
+    assert message in result.output and result.output.count("\n") == 1, result.output
+    assert "Traceback" not in result.output
+    # Nothing was trained, nothing written.
+    assert (checkpoint.read_bytes(), (stopped_run / "metrics.jsonl").read_bytes()) == before
+
+
+def test_resume_with_the_same_settings_goes_on(data, stopped_run, tmp_path) -> None:
+    run = tmp_path / "run"
+    (run / "checkpoints").mkdir(parents=True)
+    (run / "checkpoints" / "last.pt").write_bytes((stopped_run / "checkpoints" / "last.pt").read_bytes())
+    rows = (stopped_run / "metrics.jsonl").read_text().splitlines()
+    # Rows a killed run wrote after its checkpoint, the last one cut short while it was written.
+    (run / "metrics.jsonl").write_text("\n".join([*rows, rows[-1].replace('"iter": 2', '"iter": 3'), '{"it']))
+    result = CliRunner().invoke(cli, [*args(data, run, iters="3"), "--resume"])
+    assert result.exit_code == 0, result.output
+    assert [row["iter"] for row in _rows(run)] == [1, 2, 3]
+
+
+def test_a_fresh_start_starts_a_fresh_metrics_file(data, tmp_path) -> None:
+    """A run killed before its first checkpoint left rows; a new start (nothing to resume) replaces them."""
+    run = tmp_path / "run"
+    run.mkdir()
+    old_rows = [json.dumps({"iter": i, "loss": 9.0}) for i in (1, 2, 3)]
+    (run / "metrics.jsonl").write_text("\n".join(old_rows) + "\n")
+    result = CliRunner().invoke(cli, args(data, run))
+    assert result.exit_code == 0, result.output
+    rows = _rows(run)
+    assert [row["iter"] for row in rows] == [1, 2] and all(row["loss"] != 9.0 for row in rows)
