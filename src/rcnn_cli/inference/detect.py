@@ -175,13 +175,21 @@ def detect_records(
     rest are processed. Images whose per-image JSON exists from a compatible earlier run are reused;
     an earlier run with other ``params`` is refused unless ``overwrite`` (which deletes its outputs).
     """
-    from rcnn_cli.artifacts import Manifest, atomic_write_json, read_manifest, write_manifest
+    from rcnn_cli.artifacts import (
+        Manifest,
+        atomic_write_json,
+        check_distinct_stems,
+        read_manifest,
+        safe_stem,
+        write_manifest,
+    )
     from rcnn_cli.data import read_image
     from rcnn_cli.errors import ArtifactError
     from rcnn_cli.evaluation.coco_format import coco_image_ids, detections_to_coco
     from rcnn_cli.inference.drawing import draw_detections
 
     out = Path(out_dir)
+    check_distinct_stems((r.image_id for r in records), out)
     per_image = out / "per_image"
     pictures = out / "pictures"
     per_image.mkdir(parents=True, exist_ok=True)
@@ -207,7 +215,7 @@ def detect_records(
     skipped: list[str] = []
     processed = resumed = 0
     for record in records:
-        json_path = per_image / f"{record.image_id}.json"
+        json_path = per_image / f"{safe_stem(record.image_id)}.json"
         if json_path.exists():
             try:
                 dets = detections_from_json(json.loads(json_path.read_text()))
@@ -235,7 +243,7 @@ def detect_records(
         dets = ImageDetections(dets.boxes.cpu(), dets.scores.cpu(), dets.labels.cpu())
         atomic_write_json(json_path, image_json(record, ids[record.image_id], dets, detector.class_names))
         if draw:
-            picture = pictures / f"{record.image_id}.jpg"
+            picture = pictures / f"{safe_stem(record.image_id)}.jpg"
             draw_detections(rgb, dets, detector.class_names, picture, draw_threshold)
         results += detections_to_coco(ids[record.image_id], dets.boxes.numpy(), dets.scores, dets.labels)
         processed += 1

@@ -9,7 +9,6 @@ rather than mixing two kinds of proposals in one folder.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 from collections.abc import Sequence
@@ -21,8 +20,10 @@ from rcnn_cli.artifacts import (
     MANIFEST_NAME,
     Manifest,
     atomic_save_npz,
+    check_distinct_stems,
     digest_of,
     read_manifest,
+    safe_stem,
     write_manifest,
 )
 from rcnn_cli.errors import ArtifactError, DataError, RcnnError
@@ -30,16 +31,11 @@ from rcnn_cli.proposals.base import Proposals
 
 KIND = "proposals"
 FORMAT_VERSION = 1
-_SAFE = re.compile(r"[^A-Za-z0-9._-]")
 
 
 def file_name(image_id: str) -> str:
-    """``<image_id>.npz``; ids with characters unsafe in a file name (``/``, spaces ...)
-    get them replaced and a short digest appended, so that names stay unique."""
-    safe = _SAFE.sub("_", image_id)
-    if safe != image_id or safe.startswith("."):
-        safe = f"{safe.lstrip('.')}-{hashlib.sha256(image_id.encode()).hexdigest()[:8]}"
-    return f"{safe}.npz"
+    """``<image_id>.npz``, the id made safe by :func:`rcnn_cli.artifacts.safe_stem`."""
+    return f"{safe_stem(image_id)}.npz"
 
 
 def inputs_hash(image_ids: Sequence[str]) -> str:
@@ -89,6 +85,7 @@ class ProposalStore:
         An existing folder made with other parameters or inputs is refused (ArtifactError)
         unless ``overwrite``, which deletes its proposal files first.
         """
+        check_distinct_stems(image_ids, self.folder)
         digest = inputs_hash(image_ids)
         manifest_path = self.folder / MANIFEST_NAME
         if manifest_path.exists():

@@ -24,6 +24,13 @@ FORMAT_VERSION = 1
 BACKBONE_FILE = "backbone.pt"
 
 
+def feature_path(folder: Path, image_id: str) -> Path:
+    """Where one image's maps live: ``<stem>.npz``, the id made safe as every artifact folder does."""
+    from rcnn_cli.artifacts import safe_stem
+
+    return folder / f"{safe_stem(image_id)}.npz"
+
+
 def dataset_hash(records: list) -> str:
     from rcnn_cli.artifacts import digest_of
 
@@ -52,7 +59,14 @@ def extract_features(
     reporter=None,
 ) -> int:
     """Write one npz per image (skipping those already complete); returns how many were computed."""
-    from rcnn_cli.artifacts import Manifest, atomic_save_npz, atomic_torch_save, read_manifest, write_manifest
+    from rcnn_cli.artifacts import (
+        Manifest,
+        atomic_save_npz,
+        atomic_torch_save,
+        check_distinct_stems,
+        read_manifest,
+        write_manifest,
+    )
     from rcnn_cli.data import read_image
 
     out = Path(out_dir)
@@ -60,6 +74,7 @@ def extract_features(
     digest = dataset_hash(records)
     if (out / "manifest.json").is_file():
         read_manifest(out, KIND).check_compatible(out, params, digest)
+    check_distinct_stems((r.image_id for r in records), out)
     out.mkdir(parents=True, exist_ok=True)
     state = {k: v.cpu() for k, v in model.backbone.state_dict().items()}
     atomic_torch_save({"config": model.config.to_dict(), "state_dict": state}, out / BACKBONE_FILE)
@@ -68,7 +83,7 @@ def extract_features(
     cfg = model.config
     done = 0
     for record in records:
-        path = out / f"{record.image_id}.npz"
+        path = feature_path(out, record.image_id)
         if not path.is_file():
             rgb = read_image(record.path)
             arrays = {}
@@ -95,12 +110,12 @@ class FeatureSource:
         self.folder = Path(folder)
         manifest = read_manifest(self.folder, KIND, max_version=FORMAT_VERSION)
         if manifest.inputs_hash != dataset_hash(records):
-            missing = [r.image_id for r in records if not (self.folder / f"{r.image_id}.npz").is_file()]
+            missing = [r.image_id for r in records if not feature_path(self.folder, r.image_id).is_file()]
             detail = f" ({len(missing)} images missing, e.g. {', '.join(missing[:3])})" if missing else ""
             raise ArtifactError(
                 f"{self.folder}: features were extracted from other images{detail}; rerun extract"
             )
-        missing = [r.image_id for r in records if not (self.folder / f"{r.image_id}.npz").is_file()]
+        missing = [r.image_id for r in records if not feature_path(self.folder, r.image_id).is_file()]
         if missing:
             raise ArtifactError(
                 f"{self.folder}: partial features folder, {len(missing)} images missing "
@@ -121,7 +136,7 @@ class FeatureSource:
             ) from None
 
     def get(self, record: Any, scale: int, flip: bool) -> tuple[Tensor, float]:
-        path = self.folder / f"{record.image_id}.npz"
+        path = feature_path(self.folder, record.image_id)
         key = "features_flipped" if flip else "features"
         try:
             with np.load(path) as data:
