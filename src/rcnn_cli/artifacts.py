@@ -7,7 +7,8 @@ command and parameters, the package version and a digest of the inputs. A later 
 a message that names what differs, instead of silently mixing results.
 
 Writes go to a temporary file in the same folder and are renamed into place, so an
-interrupted stage never leaves a half-written file under the final name.
+interrupted stage never leaves a half-written file under the final name. Files get the
+permissions of an ordinary ``open()`` (0666 minus the umask), so teammates can read them.
 
 Image ids become file names inside these folders only through :func:`safe_stem`, the one
 mapping every writer and reader uses: an id can never name a path outside its folder.
@@ -20,8 +21,8 @@ import hashlib
 import json
 import os
 import re
+import secrets
 import sys
-import tempfile
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
@@ -85,6 +86,22 @@ def check_distinct_stems(image_ids: Iterable[str], folder: str | os.PathLike[str
             )
 
 
+def _create_temp(folder: Path, prefix: str, suffix: str) -> Path:
+    """Create a new empty file ``folder/<prefix><random><suffix>`` and return its path.
+
+    ``os.open`` with mode 0666 lets the kernel apply the umask (and default ACLs), as for any
+    file a program writes; ``tempfile.mkstemp`` would force 0600 whatever the umask.
+    """
+    while True:
+        candidate = folder / f"{prefix}{secrets.token_hex(4)}{suffix}"
+        try:
+            fd = os.open(candidate, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        except FileExistsError:
+            continue
+        os.close(fd)
+        return candidate
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path next to ``path``; on success rename it to ``path``.
@@ -94,11 +111,7 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(
-        dir=target.parent, prefix=f".{target.name}.", suffix=f".tmp{target.suffix}"
-    )
-    os.close(fd)
-    tmp = Path(tmp_name)
+    tmp = _create_temp(target.parent, f".{target.name}.", f".tmp{target.suffix}")
     try:
         yield tmp
         os.replace(tmp, target)
