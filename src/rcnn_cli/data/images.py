@@ -8,6 +8,7 @@ huge image is refused without allocating its pixels.
 from __future__ import annotations
 
 import os
+import stat
 import warnings
 from pathlib import Path
 
@@ -28,11 +29,15 @@ _EXIF_ORIENTATION_TAG = 0x0112
 
 def _open(path: Path) -> Image.Image:
     """Open lazily (header only) with clear errors."""
-    if not path.exists():
-        raise DataError(path, "no such image file")
-    if path.is_dir():
+    try:
+        info = path.stat()
+    except (FileNotFoundError, NotADirectoryError, ValueError):  # ValueError: a NUL in the name
+        raise DataError(path, "no such image file") from None
+    except OSError as exc:  # a name too long, no permission ...
+        raise DataError(path, f"cannot open image: {exc.strerror or exc}") from None
+    if stat.S_ISDIR(info.st_mode):
         raise DataError(path, "is a folder, not an image file")
-    if path.stat().st_size == 0:
+    if info.st_size == 0:
         raise DataError(path, "empty file (0 bytes)")
     try:
         with warnings.catch_warnings():

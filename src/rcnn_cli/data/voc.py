@@ -37,6 +37,7 @@ from rcnn_cli.data.records import (
     ProblemLog,
     clip_within_tolerance,
     inside_root,
+    is_file,
     resolve_class_names,
 )
 from rcnn_cli.errors import DataError
@@ -116,7 +117,7 @@ class _ImageFinder:
 
     def find(self, filename: str, image_id: str) -> Path | None:
         if filename:
-            if (self.folder / filename).is_file():
+            if is_file(self.folder / filename):
                 return self.folder / filename
             actual = self.by_lower.get(filename.lower())
             if actual is not None:
@@ -136,7 +137,7 @@ def _read_size(path: Path, xml_path: Path, tree: ET.Element, log: ProblemLog, ma
     xml_w, xml_h = _text(tree.find("size/width")), _text(tree.find("size/height"))
     try:
         annotated = (int(float(xml_w)), int(float(xml_h))) if xml_w and xml_h else None
-    except ValueError:
+    except (ValueError, OverflowError):  # "abc", "nan"; "inf" and 1e999 overflow int()
         annotated = None
     if annotated is not None and annotated != (0, 0) and annotated != (width, height):
         hint = ""
@@ -229,7 +230,7 @@ def load_voc(
             continue
         seen.add(image_id)
         xml_path = root / "Annotations" / f"{image_id}.xml"
-        if not xml_path.is_file():
+        if not is_file(xml_path):
             log.report(xml_path, BAD_ANNOTATION, f"no annotation file for image id {image_id!r}")
             continue
         try:

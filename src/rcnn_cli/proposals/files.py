@@ -79,12 +79,20 @@ def _json_entry(value: Any) -> Entry:
     return value, None, "xyxy"
 
 
+def _cells(value: Any, path: Path, name: str) -> list[Any]:
+    """A collection .mat variable (a cell array, one entry per image) as a flat list."""
+    try:
+        return list(np.asarray(value, dtype=object).reshape(-1))
+    except (TypeError, ValueError) as exc:  # a ragged struct or cell nesting numpy cannot hold
+        raise DataError(path, f"variable '{name}' is not one entry per image ({exc})") from None
+
+
 def _mat_image_ids(images: Any, path: Path) -> list[str]:
     """The ``images`` variable of a collection .mat (a cell or char array of ids) as strings."""
     ids = []
-    for item in np.asarray(images, dtype=object).reshape(-1):
-        flat = np.asarray(item).reshape(-1)
-        if flat.size != 1 or not isinstance(flat[0], (str, int, np.integer, np.str_)):
+    for item in _cells(images, path, "images"):
+        flat = _cells(item, path, "images")
+        if len(flat) != 1 or not isinstance(flat[0], (str, int, np.integer)):
             raise DataError(path, f"'images' holds {item!r}, not one image id per entry")
         ids.append(str(flat[0]))
     return ids
@@ -104,7 +112,7 @@ def _parse_collection(path: Path, _mtime_ns: int, _size: int) -> dict[str, Entry
         if "images" not in data or "boxes" not in data:
             raise DataError(path, "a .mat for many images needs the variables 'images' and 'boxes'")
         ids = _mat_image_ids(data["images"], path)
-        boxes = list(np.asarray(data["boxes"], dtype=object).reshape(-1))
+        boxes = _cells(data["boxes"], path, "boxes")
         if len(ids) != len(boxes):
             raise DataError(path, f"{len(ids)} images but {len(boxes)} box arrays")
         return {image_id: (b, None, "mat") for image_id, b in zip(ids, boxes, strict=True)}
@@ -137,11 +145,16 @@ def _load_one(path: Path) -> Entry:
 def _numbers(value: Any, path: Path, what: str) -> np.ndarray:
     """``value`` as a float64 array, or a DataError naming the file (strings, ragged lists, dicts ...)."""
     try:
-        array = np.asarray(value, dtype=np.float64)
+        array = np.asarray(value)
+        # Integers and floats only (a .mat cell holds objects): not text, booleans or complex.
+        if array.dtype.kind not in "iufO":
+            raise TypeError(f"{array.dtype} values")
+        array = array.astype(np.float64)
     except (TypeError, ValueError, OverflowError) as exc:
         raise DataError(path, f"{what} are not numbers ({exc})") from None
-    if not np.isfinite(array).all():
-        raise DataError(path, f"{what} are not all finite")
+    # Stored as float32: a value beyond its range would become infinite there.
+    if not (np.isfinite(array) & (np.abs(array) <= np.finfo(np.float32).max)).all():
+        raise DataError(path, f"{what} are not all finite float32 numbers")
     return array
 
 
