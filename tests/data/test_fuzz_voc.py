@@ -48,7 +48,7 @@ def mutated_tree(draw: st.DrawFn) -> bytes:
         op = draw(st.sampled_from(["text", "text", "remove", "duplicate", "add"]))
         parent = next((e for e in elements if target in list(e)), None)
         if op == "text":
-            target.text = draw(st.one_of(NASTY_TEXT, st.text(max_size=12).filter(_xml_safe)))
+            target.text = draw(st.one_of(NASTY_TEXT, st.text(max_size=12)).filter(_xml_safe))
         elif op == "remove" and parent is not None:
             parent.remove(target)
         elif op == "duplicate" and parent is not None:

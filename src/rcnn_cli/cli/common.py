@@ -69,6 +69,20 @@ def user_errors(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def max_pixels_option(func: F) -> F:
+    """``--max-pixels N``: the decoding safety limit of every command that reads images (the one
+    their "image too large" errors tell the user to raise)."""
+    from rcnn_cli.data.images import DEFAULT_MAX_PIXELS
+
+    return click.option(
+        "--max-pixels",
+        type=click.IntRange(min=1),
+        default=DEFAULT_MAX_PIXELS,
+        show_default=True,
+        help="Refuse images with more pixels than this (each decoded image takes 3 bytes a pixel).",
+    )(func)
+
+
 def proposal_options(images: str) -> Callable[[F], F]:
     """``--proposals FOLDER`` and ``--proposal-method METHOD`` (one of them), for ``images`` (help text)."""
     from pathlib import Path

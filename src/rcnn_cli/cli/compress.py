@@ -7,7 +7,13 @@ from pathlib import Path
 
 import click
 
-from rcnn_cli.cli.common import get_context, proposal_options, proposal_source, user_errors
+from rcnn_cli.cli.common import (
+    get_context,
+    max_pixels_option,
+    proposal_options,
+    proposal_source,
+    user_errors,
+)
 from rcnn_cli.errors import RcnnError
 from rcnn_cli.inference.distill import DistillConfig
 
@@ -45,6 +51,7 @@ heads): it recovers most of the mAP that plain SVD loses at low ranks (docs/BENC
     "--distill-images", default=_DEFAULTS.images, show_default=True, help="Images to distill on (at most)."
 )
 @click.option("--distill-steps", default=_DEFAULTS.steps, show_default=True, help="Distillation steps.")
+@max_pixels_option
 @user_errors
 def compress(
     model: Path,
@@ -58,6 +65,7 @@ def compress(
     proposal_method: str | None,
     distill_images: int,
     distill_steps: int,
+    max_pixels: int,
 ) -> None:
     """Factorize fc layers W ≈ U_t Σ_t V_tᵀ: print parameters, reconstruction error and fc time per layer."""
     from rcnn_cli.evaluation.report import print_rows
@@ -74,7 +82,7 @@ def compress(
         if proposals is not None or proposal_method is not None or split is not None:
             raise RcnnError("--split, --proposals and --proposal-method go with --distill-on IMAGES")
     else:
-        images = _distill_images(distill_on, split, proposals, proposal_method, config)
+        images = _distill_images(distill_on, split, proposals, proposal_method, config, max_pixels)
     log = (lambda m: click.echo(m, err=True)) if ctx.verbosity > 0 else (lambda _m: None)
     result = compress_checkpoint(
         model,
@@ -99,13 +107,15 @@ def compress(
     click.echo(f"compressed model -> {output}")
 
 
-def _distill_images(spec, split, proposals, proposal_method, config: DistillConfig):  # type: ignore[no-untyped-def]
+def _distill_images(spec, split, proposals, proposal_method, config: DistillConfig, max_pixels: int):  # type: ignore[no-untyped-def]
     """The (rgb, proposals) pairs to distill on, read lazily from ``spec``."""
     from rcnn_cli.inference.distill import open_calibration
 
     source = proposal_source(proposals, proposal_method, images="the --distill-on images")
     # A skipped image is always worth a line, even with -q.
-    return open_calibration(spec, split, source, config, lambda message: click.echo(message, err=True))
+    return open_calibration(
+        spec, split, source, config, lambda message: click.echo(message, err=True), max_pixels=max_pixels
+    )
 
 
 def _describe(spec, split, proposals, proposal_method) -> str:  # type: ignore[no-untyped-def]

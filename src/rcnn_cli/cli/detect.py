@@ -6,7 +6,13 @@ from pathlib import Path
 
 import click
 
-from rcnn_cli.cli.common import get_context, proposal_options, proposal_source, user_errors
+from rcnn_cli.cli.common import (
+    get_context,
+    max_pixels_option,
+    proposal_options,
+    proposal_source,
+    user_errors,
+)
 from rcnn_cli.errors import RcnnError
 
 
@@ -57,6 +63,7 @@ Output: DIR/detections.json (COCO results), DIR/per_image/<id>.json, DIR/picture
     "--draw-threshold", default=0.5, show_default=True, help="Pictures show boxes scoring at least this."
 )
 @click.option("--overwrite", is_flag=True, help="Replace outputs of an earlier run with other settings.")
+@max_pixels_option
 @user_errors
 def detect(
     images: tuple[str, ...],
@@ -79,6 +86,7 @@ def detect(
     no_pictures: bool,
     draw_threshold: float,
     overwrite: bool,
+    max_pixels: int,
 ) -> None:
     """Detect objects with a trained Fast R-CNN: per-class NMS, score threshold, labelled pictures."""
     from rcnn_cli.artifacts import file_digest
@@ -101,7 +109,7 @@ def detect(
     if not 0.0 <= nms_threshold <= 1.0 or not 0.0 <= score_threshold < 1.0 or max_detections < 1:
         raise RcnnError("--nms must be in [0, 1], --score-threshold in [0, 1), --max-detections >= 1")
     spec = dataset_spec if dataset_spec else (images[0] if len(images) == 1 else list(images))
-    dataset = open_dataset(spec, split)
+    dataset = open_dataset(spec, split, max_pixels=max_pixels)
     for problem in dataset.problems:
         click.echo(f"skipped: {problem}", err=True)
     if not dataset.records:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from rcnn_cli.cli.common import get_context, user_errors
+from rcnn_cli.cli.common import get_context, max_pixels_option, user_errors
 from rcnn_cli.errors import RcnnError
 from rcnn_cli.inference.distill import DistillConfig
 
@@ -62,6 +62,7 @@ Examples:
 @click.option(
     "-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write the report as JSON."
 )
+@max_pixels_option
 @user_errors
 def evaluate(
     dataset_spec: str,
@@ -78,6 +79,7 @@ def evaluate(
     iou_threshold: float,
     no_coco: bool,
     output: Path | None,
+    max_pixels: int,
 ) -> None:
     """Measure detections (VOC07 11-point AP, VOC area AP, COCO AP/AP50/AP75), proposals (recall@0.5/0.7,
     MABO, boxes per image), or the speed/accuracy trade-off of truncated SVD."""
@@ -91,7 +93,9 @@ def evaluate(
         raise RcnnError("give exactly one of --detections, --proposals, or --svd-sweep (with --model)")
     if distill_split is not None and not svd_sweep:
         raise RcnnError("--distill-split goes with --svd-sweep")
-    dataset = open_dataset(dataset_spec, split)
+    dataset = open_dataset(dataset_spec, split, max_pixels=max_pixels)
+    for problem in dataset.problems:  # the measures leave these images out: say so
+        click.echo(f"skipped: {problem}", err=True)
     if not dataset.records:
         raise RcnnError(f"{dataset_spec}: no images to evaluate on")
     if not dataset.class_names:
@@ -123,7 +127,15 @@ def evaluate(
         if distill_split is not None:
             distill = (distill_split, DistillConfig(images=distill_images, steps=distill_steps))
         report = _svd_sweep(
-            (dataset_spec, split), dataset, model, proposals, sweep_ranks, passes, distill, ctx, console
+            (dataset_spec, split, max_pixels),
+            dataset,
+            model,
+            proposals,
+            sweep_ranks,
+            passes,
+            distill,
+            ctx,
+            console,
         )
     else:
         report = _proposal_quality(dataset, proposals, console)
@@ -186,7 +198,7 @@ def _svd_sweep(source, dataset, model_path, proposals, sweep_ranks, passes, dist
     if distill is not None:
         from rcnn_cli.inference.distill import open_calibration
 
-        (spec, split), (distill_split, distill_config) = source, distill
+        (spec, split, max_pixels), (distill_split, distill_config) = source, distill
         if distill_split == split:
             raise RcnnError(f"--distill-split {distill_split} is the split being evaluated; use another")
         # A skipped image is always worth a line, even with -q.
@@ -196,6 +208,7 @@ def _svd_sweep(source, dataset, model_path, proposals, sweep_ranks, passes, dist
             folder_proposals(proposals),
             distill_config,
             lambda m: click.echo(m, err=True),
+            max_pixels=max_pixels,
         )
     rows = svd_sweep(
         load,

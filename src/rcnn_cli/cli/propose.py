@@ -10,7 +10,7 @@ import sys
 
 import click
 
-from rcnn_cli.cli.common import get_context, user_errors
+from rcnn_cli.cli.common import get_context, max_pixels_option, user_errors
 from rcnn_cli.errors import RcnnError
 
 METHODS = ("selective-search", "selectivesearch", "opencv", "dense", "file")
@@ -110,6 +110,7 @@ Examples:
     help="A bad image: report and go on, or stop.",
 )
 @click.option("--overwrite", is_flag=True, help="Replace a folder made with other settings.")
+@max_pixels_option
 @click.option(
     "--eval",
     "evaluate",
@@ -132,6 +133,7 @@ def propose(
     shard: str | None,
     on_error: str,
     overwrite: bool,
+    max_pixels: int,
     evaluate: bool,
 ) -> None:
     """Region proposals for INPUT (images, folders, a VOC folder or COCO JSON) into a folder:
@@ -147,7 +149,8 @@ def propose(
         raise RcnnError(f"--workers {workers}: need at least 1")
     shard_index, shard_count = parse_shard(shard)
     spec = inputs[0] if len(inputs) == 1 else list(inputs)
-    dataset = open_dataset(spec, split, on_error="raise" if on_error == "stop" else "skip")
+    policy = "raise" if on_error == "stop" else "skip"
+    dataset = open_dataset(spec, split, on_error=policy, max_pixels=max_pixels)
     if not dataset.records and not dataset.problems:
         raise RcnnError(f"{', '.join(inputs)}: no images found")
     chosen = _make_method(method, mode, max_proposals, min_size, seed, source, mat_layout)

@@ -209,7 +209,8 @@ def load_coco(
                 boxes.append(box)
                 labels.append(label)
                 difficult.append(bool(ann.get("iscrowd", 0)))
-        records.append(ImageRecord(str(coco_id), path, width, height, boxes, labels, difficult))
+        record = ImageRecord(str(coco_id), path, width, height, boxes, labels, difficult, max_pixels)
+        records.append(record)
     for image_id, anns in per_image.items():
         message = f"{len(anns)} annotation(s) refer to unknown image id {image_id!r}"
         log.report(json_path, BAD_ANNOTATION, message)

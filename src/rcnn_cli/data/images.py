@@ -11,6 +11,7 @@ import os
 import stat
 import warnings
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -123,3 +124,10 @@ def read_image(path: str | os.PathLike[str], max_pixels: int | None = DEFAULT_MA
         except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
             raise DataError(path, f"cannot decode image (truncated or corrupt): {exc}") from None
     return np.ascontiguousarray(rgb)
+
+
+def read_record(record: Any) -> np.ndarray:
+    """:func:`read_image` of a dataset record, under the pixel limit its loader admitted it with
+    (``record.max_pixels``, so that ``--max-pixels`` holds from loading to decoding; a record-like
+    object without one gets the default limit)."""
+    return read_image(record.path, max_pixels=getattr(record, "max_pixels", DEFAULT_MAX_PIXELS))

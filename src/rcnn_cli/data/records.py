@@ -15,6 +15,7 @@ from typing import Literal
 
 import numpy as np
 
+from rcnn_cli.data.images import DEFAULT_MAX_PIXELS
 from rcnn_cli.errors import DataError, one_line
 
 OnError = Literal["skip", "raise"]
@@ -51,7 +52,8 @@ class ImageRecord:
 
     ``boxes``: float32 [G, 4] xyxy; ``labels``: int64 [G] in 1..K; ``difficult``: bool [G].
     ``width``/``height`` are those of the image as :func:`read_image` returns it (EXIF applied).
-    An unlabelled image (from :func:`load_images`) has G = 0.
+    An unlabelled image (from :func:`load_images`) has G = 0. ``max_pixels`` is the decoding safety
+    limit (``--max-pixels``) the loader admitted the image under; :func:`read_record` decodes with it.
     """
 
     image_id: str
@@ -61,6 +63,7 @@ class ImageRecord:
     boxes: np.ndarray = field(default_factory=_empty_boxes)
     labels: np.ndarray = field(default_factory=_empty_labels)
     difficult: np.ndarray = field(default_factory=_empty_flags)
+    max_pixels: int | None = DEFAULT_MAX_PIXELS
 
     def __post_init__(self) -> None:
         # Normalise dtypes and shapes once here so that every consumer can rely on them.

@@ -251,5 +251,5 @@ def load_voc(
             continue
         width, height = size
         boxes, labels, difficult = _parse_objects(xml_path, tree, width, height, class_index, log)
-        records.append(ImageRecord(image_id, image_path, width, height, boxes, labels, difficult))
+        records.append(ImageRecord(image_id, image_path, width, height, boxes, labels, difficult, max_pixels))
     return Dataset(class_names=names, records=records, root=root, problems=tuple(log.problems))

@@ -183,7 +183,7 @@ def detect_records(
         safe_stem,
         write_manifest,
     )
-    from rcnn_cli.data import read_image
+    from rcnn_cli.data import read_record
     from rcnn_cli.errors import ArtifactError
     from rcnn_cli.evaluation.coco_format import coco_image_ids, detections_to_coco
     from rcnn_cli.inference.drawing import draw_detections
@@ -230,7 +230,7 @@ def detect_records(
                 continue
         try:
             with timer.stage("read"):
-                rgb = read_image(record.path)
+                rgb = read_record(record)
             with timer.stage("proposals"):
                 boxes = proposal_source(record, rgb)
         except DataError as exc:

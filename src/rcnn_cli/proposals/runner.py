@@ -62,10 +62,10 @@ def _init_worker() -> None:
 
 def propose_one(method: ProposalMethod, record: ImageRecord, folder: str) -> ImageResult:
     """Read one image, run ``method``, write its file. Bad input becomes ``ImageResult.error``."""
-    from rcnn_cli.data import read_image
+    from rcnn_cli.data import read_record
 
     try:
-        image = read_image(record.path) if method.needs_image else None
+        image = read_record(record) if method.needs_image else None
         start = time.perf_counter()
         proposals = method.propose(image, record)
         seconds = time.perf_counter() - start

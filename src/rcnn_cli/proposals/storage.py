@@ -83,7 +83,8 @@ class ProposalStore:
         """Create or check the folder for a run of ``params`` over ``image_ids``.
 
         An existing folder made with other parameters or inputs is refused (ArtifactError)
-        unless ``overwrite``, which deletes its proposal files first.
+        unless ``overwrite``, which deletes its proposal files first, or unless it holds no
+        proposal file yet (a first run that skipped every image: nothing to mix with).
         """
         check_distinct_stems(image_ids, self.folder)
         digest = inputs_hash(image_ids)
@@ -91,7 +92,7 @@ class ProposalStore:
         if manifest_path.exists():
             old = read_manifest(self.folder, KIND, max_version=FORMAT_VERSION)
             diffs = old.differences(params, digest)
-            if diffs and not overwrite:
+            if diffs and not overwrite and any(self.folder.glob("*.npz")):
                 raise ArtifactError(
                     f"{self.folder}: holds proposals made with other settings ({'; '.join(diffs)}); "
                     "use a new -o folder, or --overwrite to replace them"

@@ -67,7 +67,7 @@ def extract_features(
         read_manifest,
         write_manifest,
     )
-    from rcnn_cli.data import read_image
+    from rcnn_cli.data import read_record
 
     out = Path(out_dir)
     params = extract_params(model, flip)
@@ -85,7 +85,7 @@ def extract_features(
     for record in records:
         path = feature_path(out, record.image_id)
         if not path.is_file():
-            rgb = read_image(record.path)
+            rgb = read_record(record)
             arrays = {}
             for name, flipped in [("features", False)] + ([("features_flipped", True)] if flip else []):
                 image, im_scale = prepare_image(

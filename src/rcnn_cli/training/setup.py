@@ -12,6 +12,7 @@ from typing import Any
 
 import torch
 
+from rcnn_cli.data.images import DEFAULT_MAX_PIXELS
 from rcnn_cli.errors import ArtifactError, RcnnError
 from rcnn_cli.models.fast_rcnn import FastRCNN, default_config
 from rcnn_cli.models.weights import load_torchvision_weights
@@ -43,6 +44,7 @@ class RunSpec:
     max_size: int | None = None
     fc_dims: tuple[int, int] | None = None
     resume: bool = False
+    max_pixels: int | None = DEFAULT_MAX_PIXELS
 
 
 def training_records(dataset) -> list:
@@ -62,7 +64,9 @@ def build_trainer(
     from rcnn_cli.data import open_dataset
 
     info, device = distributed.init_distributed(device)
-    dataset = open_dataset(spec.dataset, spec.split)
+    dataset = open_dataset(spec.dataset, spec.split, max_pixels=spec.max_pixels)
+    for problem in dataset.problems:
+        log(f"skipped: {problem}")
     if not dataset.records:
         raise RcnnError(f"{spec.dataset}: no images in split {spec.split!r}")
     if not dataset.class_names:
