@@ -32,9 +32,9 @@ def _npz(**arrays) -> bytes:
     return buffer.getvalue()
 
 
-def _mat(variables: dict) -> bytes:
+def _mat(variables: dict, compress: bool = False) -> bytes:
     buffer = io.BytesIO()
-    scipy.io.savemat(buffer, variables)
+    scipy.io.savemat(buffer, variables, do_compression=compress)
     return buffer.getvalue()
 
 
@@ -50,6 +50,7 @@ JSON_SEED = {"x": {"boxes": BOXES.tolist(), "scores": [0.9, 0.5, 0.1]}, "y": [[1
 SEEDS = {
     "x.npz": _npz(boxes=BOXES.astype(np.float32), scores=np.array([0.3, 0.2, 0.1], np.float32)),
     "x_boxes.mat": _mat({"boxes": BOXES}),
+    "x.mat": _mat({"boxes": BOXES.astype(np.float64), "note": "compressed"}, compress=True),
     "x.json": json.dumps(JSON_SEED["x"]).encode(),
     "set.mat": _collection_mat(),
     "set.json": json.dumps(JSON_SEED).encode(),

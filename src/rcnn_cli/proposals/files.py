@@ -18,6 +18,7 @@ Both become continuous ``x1, y1, x2 + 1, y2 + 1`` (0-based). ``.npz`` (``boxes``
 from __future__ import annotations
 
 import functools
+import io
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +28,7 @@ import numpy as np
 
 from rcnn_cli.errors import DataError
 from rcnn_cli.proposals.base import Proposals, finalize_boxes
+from rcnn_cli.proposals.mat_check import MatStructureError, check_mat5
 
 if TYPE_CHECKING:
     from rcnn_cli.data import ImageRecord
@@ -58,7 +60,11 @@ def _loadmat(path: Path) -> dict[str, Any]:
     import scipy.io
 
     try:
-        return scipy.io.loadmat(str(path))
+        data = path.read_bytes()
+        check_mat5(data)  # a damaged file would crash scipy's reader, not make it raise
+        return scipy.io.loadmat(io.BytesIO(data))
+    except MatStructureError as exc:
+        raise DataError(path, f"malformed .mat file ({exc})") from None
     except NotImplementedError:
         raise DataError(path, "MATLAB v7.3 (HDF5) files are not supported; save with -v7") from None
     except Exception as exc:  # scipy's reader fails on corrupt input with a dozen exception types

@@ -1,9 +1,10 @@
 """SPPnet's path: run the conv layers once per image and cache the maps (``rcnn extract``), then train
 only fc6, fc7 and the head on them (``rcnn train --features DIR``), conv frozen.
 
-Folder layout: ``<image_id>.npz`` with ``features`` float16 [C, h, w] (and ``features_flipped`` when
-extracted with flips) and ``im_scale``; ``backbone.pt`` (the conv weights used, so the trained model
-can be saved whole); ``manifest.json`` (kind ``features``).
+Folder layout: ``<image_id>.npz`` (the id as a file name: :func:`rcnn_cli.artifacts.safe_stem`) with
+``features`` float16 [C, h, w] (and ``features_flipped`` when extracted with flips) and ``im_scale``;
+``backbone.pt`` (the conv weights used, so the trained model can be saved whole); ``manifest.json``
+(kind ``features``).
 """
 
 from __future__ import annotations
