@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 # Normal runs stay fast; the slow variants take this many examples per test (override with
 # RCNN_FUZZ_EXAMPLES=20000 for a long session).
-SLOW_EXAMPLES = int(os.environ.get("RCNN_FUZZ_EXAMPLES", "1200"))
+SLOW_EXAMPLES = int(os.environ.get("RCNN_FUZZ_EXAMPLES", "1000"))
 
 # Numbers and strings that have broken parsers before: huge, non-finite, negative, not numbers.
 NASTY_TEXT = st.sampled_from(

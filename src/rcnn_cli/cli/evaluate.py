@@ -125,17 +125,9 @@ def evaluate(
     elif svd_sweep:
         distill = None
         if distill_split is not None:
-            distill = (distill_split, DistillConfig(images=distill_images, steps=distill_steps))
+            distill = (distill_split, DistillConfig(images=distill_images, steps=distill_steps), max_pixels)
         report = _svd_sweep(
-            (dataset_spec, split, max_pixels),
-            dataset,
-            model,
-            proposals,
-            sweep_ranks,
-            passes,
-            distill,
-            ctx,
-            console,
+            (dataset_spec, split), dataset, model, proposals, sweep_ranks, passes, distill, ctx, console
         )
     else:
         report = _proposal_quality(dataset, proposals, console)
@@ -198,7 +190,7 @@ def _svd_sweep(source, dataset, model_path, proposals, sweep_ranks, passes, dist
     if distill is not None:
         from rcnn_cli.inference.distill import open_calibration
 
-        (spec, split, max_pixels), (distill_split, distill_config) = source, distill
+        (spec, split), (distill_split, distill_config, max_pixels) = source, distill
         if distill_split == split:
             raise RcnnError(f"--distill-split {distill_split} is the split being evaluated; use another")
         # A skipped image is always worth a line, even with -q.
