@@ -7,7 +7,11 @@ command and parameters, the package version and a digest of the inputs. A later 
 a message that names what differs, instead of silently mixing results.
 
 Writes go to a temporary file in the same folder and are renamed into place, so an
-interrupted stage never leaves a half-written file under the final name.
+interrupted stage never leaves a half-written file under the final name. Files get the
+permissions of an ordinary ``open()`` (0666 minus the umask), so teammates can read them.
+
+Image ids become file names inside these folders only through :func:`safe_stem`, the one
+mapping every writer and reader uses: an id can never name a path outside its folder.
 """
 
 from __future__ import annotations
@@ -16,8 +20,9 @@ import contextlib
 import hashlib
 import json
 import os
+import re
+import secrets
 import sys
-import tempfile
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
@@ -32,6 +37,71 @@ from rcnn_cli.temporaries import temporary_prefix
 
 MANIFEST_NAME = "manifest.json"
 
+_SAFE_NAME = re.compile(r"[A-Za-z0-9._-]+")
+_UNSAFE_CHAR = re.compile(r"[^A-Za-z0-9._-]")
+# What safe_stem appends: an id that already ends like this is rewritten too, so that an id kept
+# as it is can never equal another id's rewritten name.
+_DIGEST_SUFFIX = re.compile(r".*-[0-9a-f]{8}")
+MAX_STEM = 200
+"""Longest stem kept as it is: with a suffix such as ``_boxes.mat`` it stays under NAME_MAX (255)."""
+
+
+def safe_stem(image_id: str) -> str:
+    """The file-name stem of ``image_id`` in an artifact folder (``<stem>.npz``, ``<stem>.json`` ...).
+
+    An id made only of ``A-Z a-z 0-9 . _ -``, not starting with ``.``, at most :data:`MAX_STEM`
+    characters and not ending in ``-`` plus 8 hex digits is its own stem. Any other id (a path
+    such as ``../../tmp/x`` or ``/abs/x``, spaces, the empty id ...) has those characters replaced
+    by ``_``, leading dots dropped, is cut to fit, and gets ``-<8 hex digits of sha256(id)>``
+    appended. So a stem never holds a separator or ``..``, the mapping is the same in every
+    process and version (docs/FORMATS.md), and two ids share a stem only if their digests collide
+    (:func:`check_distinct_stems` refuses that).
+    """
+    if (
+        _SAFE_NAME.fullmatch(image_id)
+        and not image_id.startswith(".")
+        and len(image_id) <= MAX_STEM
+        and not _DIGEST_SUFFIX.fullmatch(image_id)
+    ):
+        return image_id
+    # surrogatepass: ids from undecodable file names (os.fsdecode) still have a digest.
+    digest = hashlib.sha256(image_id.encode("utf-8", "surrogatepass")).hexdigest()[:8]
+    readable = _UNSAFE_CHAR.sub("_", image_id).lstrip(".")[: MAX_STEM - len(digest) - 1]
+    return f"{readable}-{digest}"
+
+
+def check_distinct_stems(image_ids: Iterable[str], folder: str | os.PathLike[str]) -> None:
+    """Raise :class:`ArtifactError` if two of ``image_ids`` would share a file in ``folder``.
+
+    Only a digest collision between two rewritten ids can cause it; writers call this before
+    writing so that one image's file never silently replaces another's.
+    """
+    seen: dict[str, str] = {}
+    for image_id in image_ids:
+        stem = safe_stem(image_id)
+        other = seen.setdefault(stem, image_id)
+        if other != image_id:
+            raise ArtifactError(
+                f"{folder}: image ids {other!r} and {image_id!r} would share the file name {stem!r}; "
+                "rename one of them"
+            )
+
+
+def _create_temp(folder: Path, prefix: str, suffix: str) -> Path:
+    """Create a new empty file ``folder/<prefix><random><suffix>`` and return its path.
+
+    ``os.open`` with mode 0666 lets the kernel apply the umask (and default ACLs), as for any
+    file a program writes; ``tempfile.mkstemp`` would force 0600 whatever the umask.
+    """
+    while True:
+        candidate = folder / f"{prefix}{secrets.token_hex(4)}{suffix}"
+        try:
+            fd = os.open(candidate, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        except FileExistsError:
+            continue
+        os.close(fd)
+        return candidate
+
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
@@ -45,11 +115,7 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     target.parent.mkdir(parents=True, exist_ok=True)
     # The name carries its writer, so a later run can remove it if this process is killed before the
     # rename (rcnn_cli.temporaries).
-    fd, tmp_name = tempfile.mkstemp(
-        dir=target.parent, prefix=temporary_prefix(target.name), suffix=f".tmp{target.suffix}"
-    )
-    os.close(fd)
-    tmp = Path(tmp_name)
+    tmp = _create_temp(target.parent, temporary_prefix(target.name), f".tmp{target.suffix}")
     try:
         yield tmp
         os.replace(tmp, target)

@@ -15,13 +15,18 @@ class RcnnError(Exception):
     """A problem with the user's input, reported as one line."""
 
 
+def one_line(text: str) -> str:
+    """``text`` with line breaks escaped: a message quoting a user's file stays one line."""
+    return text.replace("\r", "\\r").replace("\n", "\\n")
+
+
 class DataError(RcnnError):
     """A bad image, annotation or dataset file. The message names the file."""
 
     def __init__(self, path: str | PathLike[str] | None, problem: str) -> None:
-        self.path = None if path is None else str(path)
-        self.problem = problem
-        super().__init__(f"{self.path}: {problem}" if self.path else problem)
+        self.path = None if path is None else one_line(str(path))
+        self.problem = one_line(problem)
+        super().__init__(f"{self.path}: {self.problem}" if self.path else self.problem)
 
 
 class ArtifactError(RcnnError):

@@ -37,8 +37,8 @@ def host_name() -> str:
 
 
 def temporary_prefix(name: str) -> str:
-    """The start of the temporary name for a file ``name`` written by this process (``mkstemp``
-    adds the random part and ``.tmp<suffix>``)."""
+    """The start of the temporary name for a file ``name`` written by this process (atomic writes add
+    the random part and ``.tmp<suffix>``)."""
     return f".{name}.{host_name()}@{os.getpid()}."
 
 

@@ -7,8 +7,7 @@ from pathlib import Path
 import click
 
 from rcnn_cli.cli.common import get_context, user_errors
-from rcnn_cli.cli.options import on_error_option
-from rcnn_cli.data.images import DEFAULT_MAX_PIXELS
+from rcnn_cli.cli.options import max_pixels_option, on_error_option
 
 
 @click.command(
@@ -31,9 +30,7 @@ Exit code 0 when nothing is wrong, 1 when problems were found (each printed with
     "--image-root", type=click.Path(path_type=Path), default=None, help="COCO: folder of file_name."
 )
 @on_error_option("skip: report every problem; stop: stop at the first with a one-line error.")
-@click.option(
-    "--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, show_default=True, help="Refuse larger images."
-)
+@max_pixels_option
 @click.option(
     "--decode/--no-decode", default=True, show_default=True, help="Decode every image (slower, thorough)."
 )

@@ -10,6 +10,7 @@ import click
 from rcnn_cli.cli.common import get_context, user_errors
 from rcnn_cli.cli.options import (
     distill_options,
+    max_pixels_option,
     merge_ranks,
     proposal_options,
     proposal_source,
@@ -50,6 +51,7 @@ heads): it recovers most of the mAP that plain SVD loses at low ranks (docs/BENC
 @click.option("--split", default=None, help="VOC split of --distill-on, e.g. trainval.")
 @proposal_options("the --distill-on images")
 @distill_options("Images to distill on (at most).")
+@max_pixels_option
 @user_errors
 def compress(
     model: Path,
@@ -64,6 +66,7 @@ def compress(
     proposal_mode: str,
     distill_images: int,
     distill_steps: int,
+    max_pixels: int,
 ) -> None:
     """Factorize fc layers W ≈ U_t Σ_t V_tᵀ: print parameters, reconstruction error and fc time per layer."""
     from rcnn_cli.evaluation.report import print_rows
@@ -77,7 +80,7 @@ def compress(
             raise RcnnError("--split, --proposals and --proposal-method go with --distill-on IMAGES")
     else:
         source = proposal_source(proposals, proposal_method, proposal_mode, images="the --distill-on images")
-        images = _distill_images(distill_on, split, source, config)
+        images = _distill_images(distill_on, split, source, config, max_pixels)
     log = (lambda m: click.echo(m, err=True)) if ctx.verbosity > 0 else (lambda _m: None)
     result = compress_checkpoint(
         model,
@@ -101,12 +104,14 @@ def compress(
     click.echo(f"compressed model -> {output}")
 
 
-def _distill_images(spec, split, source, config: DistillConfig):  # type: ignore[no-untyped-def]
+def _distill_images(spec, split, source, config: DistillConfig, max_pixels: int):  # type: ignore[no-untyped-def]
     """The (rgb, proposals) pairs to distill on, read lazily from ``spec``."""
     from rcnn_cli.inference.distill import open_calibration
 
     # A skipped image is always worth a line, even with -q.
-    return open_calibration(spec, split, source, config, lambda message: click.echo(message, err=True))
+    return open_calibration(
+        spec, split, source, config, lambda message: click.echo(message, err=True), max_pixels=max_pixels
+    )
 
 
 def _describe(spec, split, proposals, proposal_method) -> str:  # type: ignore[no-untyped-def]

@@ -7,7 +7,13 @@ from pathlib import Path
 import click
 
 from rcnn_cli.cli.common import get_context, user_errors
-from rcnn_cli.cli.options import merge_ranks, proposal_options, proposal_source, svd_rank_options
+from rcnn_cli.cli.options import (
+    max_pixels_option,
+    merge_ranks,
+    proposal_options,
+    proposal_source,
+    svd_rank_options,
+)
 from rcnn_cli.errors import RcnnError
 
 
@@ -76,6 +82,7 @@ Output: DIR/detections.json (COCO results), DIR/per_image/<id>.json, DIR/picture
     help="Pictures show boxes scoring at least this.",
 )
 @click.option("--overwrite", is_flag=True, help="Replace outputs of an earlier run with other settings.")
+@max_pixels_option
 @user_errors
 def detect(
     images: tuple[str, ...],
@@ -98,6 +105,7 @@ def detect(
     no_pictures: bool,
     draw_threshold: float,
     overwrite: bool,
+    max_pixels: int,
 ) -> None:
     """Detect objects with a trained Fast R-CNN: per-class NMS, score threshold, labelled pictures.
 
@@ -123,7 +131,7 @@ def detect(
         postprocess=PostprocessConfig(score_threshold, nms_threshold, max_detections),
     )
     spec = dataset_spec if dataset_spec else (images[0] if len(images) == 1 else list(images))
-    dataset = open_dataset(spec, split)
+    dataset = open_dataset(spec, split, max_pixels=max_pixels)
     for problem in dataset.problems:
         click.echo(f"skipped: {problem}", err=True)
     if not dataset.records:

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from rcnn_cli.cli.common import get_context, user_errors
-from rcnn_cli.cli.options import RankSettingsType, distill_options
+from rcnn_cli.cli.options import RankSettingsType, distill_options, max_pixels_option
 from rcnn_cli.errors import RcnnError
 from rcnn_cli.inference.distill.config import DistillConfig
 
@@ -72,6 +72,7 @@ Examples:
 @click.option(
     "-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write the report as JSON."
 )
+@max_pixels_option
 @user_errors
 def evaluate(
     dataset_spec: str,
@@ -88,6 +89,7 @@ def evaluate(
     iou_threshold: float,
     no_coco: bool,
     output: Path | None,
+    max_pixels: int,
 ) -> None:
     """Measure detections (VOC07 11-point AP, VOC area AP, COCO AP/AP50/AP75), proposals (recall@0.5/0.7,
     MABO, boxes per image), or the speed/accuracy trade-off of truncated SVD."""
@@ -101,7 +103,9 @@ def evaluate(
         raise RcnnError("give exactly one of --detections, --proposals, or --svd-sweep (with --model)")
     if distill_split is not None and not svd_sweep:
         raise RcnnError("--distill-split goes with --svd-sweep")
-    dataset = open_dataset(dataset_spec, split)
+    dataset = open_dataset(dataset_spec, split, max_pixels=max_pixels)
+    for problem in dataset.problems:  # the measures leave these images out: say so
+        click.echo(f"skipped: {problem}", err=True)
     if not dataset.records:
         raise RcnnError(f"{dataset_spec}: no images to evaluate on")
     if not dataset.class_names:
@@ -131,7 +135,7 @@ def evaluate(
     elif svd_sweep:
         distill = None
         if distill_split is not None:
-            distill = (distill_split, DistillConfig(images=distill_images, steps=distill_steps))
+            distill = (distill_split, DistillConfig(images=distill_images, steps=distill_steps), max_pixels)
         report = _svd_sweep(
             (dataset_spec, split), dataset, model, proposals, sweep_ranks, passes, distill, ctx, console
         )
@@ -178,7 +182,7 @@ def _svd_sweep(source, dataset, model_path, proposals, settings, passes, distill
     if distill is not None:
         from rcnn_cli.inference.distill import open_calibration
 
-        (spec, split), (distill_split, distill_config) = source, distill
+        (spec, split), (distill_split, distill_config, max_pixels) = source, distill
         if distill_split == split:
             raise RcnnError(f"--distill-split {distill_split} is the split being evaluated; use another")
         # A skipped image is always worth a line, even with -q.
@@ -188,6 +192,7 @@ def _svd_sweep(source, dataset, model_path, proposals, settings, passes, distill
             folder_source(proposals),
             distill_config,
             lambda m: click.echo(m, err=True),
+            max_pixels=max_pixels,
         )
     rows = svd_sweep(
         original_model_loader(model_path, dataset.class_names, device),

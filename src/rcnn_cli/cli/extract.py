@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from rcnn_cli.cli.common import get_context, user_errors
-from rcnn_cli.cli.options import backbone_option
+from rcnn_cli.cli.options import backbone_option, max_pixels_option
 
 
 @click.command(
@@ -27,6 +27,7 @@ Examples:
     "--max-size", type=click.IntRange(min=1), default=None, help="Cap on the longer side [1000; small: 700]."
 )
 @click.option("--flip", is_flag=True, help="Also store the maps of the mirrored images (for flip training).")
+@max_pixels_option
 @user_errors
 def extract(
     dataset: str,
@@ -38,6 +39,7 @@ def extract(
     scale: int | None,
     max_size: int | None,
     flip: bool,
+    max_pixels: int,
 ) -> None:
     """Run the conv layers once per image and write float16 feature maps plus a manifest."""
     import dataclasses
@@ -49,7 +51,9 @@ def extract(
 
     ctx = get_context()
     device = ctx.torch_device()
-    data = open_dataset(dataset, split)
+    data = open_dataset(dataset, split, max_pixels=max_pixels)
+    for problem in data.problems:
+        click.echo(f"skipped: {problem}", err=True)
     if model_path:
         model, _ = load_checkpoint(model_path)
         if scale or max_size:

@@ -119,6 +119,20 @@ def merge_ranks(svd_rank: int | None, svd_ranks: dict[str, int] | None) -> dict[
     return {**ranks, **(svd_ranks or {})}
 
 
+def max_pixels_option(func: F) -> F:
+    """``--max-pixels N``: the decoding safety limit of every command that reads images (the one
+    their "image too large" errors tell the user to raise)."""
+    from rcnn_cli.data.images import DEFAULT_MAX_PIXELS
+
+    return click.option(
+        "--max-pixels",
+        type=click.IntRange(min=1),
+        default=DEFAULT_MAX_PIXELS,
+        show_default=True,
+        help="Refuse images with more pixels than this (each decoded image takes 3 bytes a pixel).",
+    )(func)
+
+
 def on_error_option(help: str) -> Callable[[F], F]:
     """``--on-error skip|stop``: what a bad image or annotation does to the run."""
     return click.option(

@@ -11,7 +11,7 @@ import sys
 import click
 
 from rcnn_cli.cli.common import get_context, user_errors
-from rcnn_cli.cli.options import mode_option, on_error_option
+from rcnn_cli.cli.options import max_pixels_option, mode_option, on_error_option
 from rcnn_cli.errors import RcnnError
 from rcnn_cli.proposals.mat_layouts import MAT_LAYOUTS
 from rcnn_cli.proposals.registry import METHODS
@@ -99,6 +99,7 @@ Examples:
 )
 @on_error_option("A bad image: report and go on, or stop.")
 @click.option("--overwrite", is_flag=True, help="Replace a folder made with other settings.")
+@max_pixels_option
 @click.option(
     "--eval",
     "evaluate",
@@ -121,6 +122,7 @@ def propose(
     shard: str | None,
     on_error: str,
     overwrite: bool,
+    max_pixels: int,
     evaluate: bool,
 ) -> None:
     """Region proposals for INPUT (images, folders, a VOC folder or COCO JSON) into a folder:
@@ -137,7 +139,8 @@ def propose(
     settings = ProposalSettings(method, mode, max_proposals, min_size, seed, source, mat_layout)
     shard_index, shard_count = parse_shard(shard)
     spec = inputs[0] if len(inputs) == 1 else list(inputs)
-    dataset = open_dataset(spec, split, on_error="raise" if on_error == "stop" else "skip")
+    policy = "raise" if on_error == "stop" else "skip"
+    dataset = open_dataset(spec, split, on_error=policy, max_pixels=max_pixels)
     if not dataset.records and not dataset.problems:
         raise RcnnError(f"{', '.join(inputs)}: no images found")
     chosen = build_method(settings)

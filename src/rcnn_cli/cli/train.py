@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from rcnn_cli.cli.common import get_context, user_errors
-from rcnn_cli.cli.options import IntListType, backbone_option
+from rcnn_cli.cli.options import IntListType, backbone_option, max_pixels_option
 from rcnn_cli.models.specs import POOL_KINDS
 from rcnn_cli.training.config import (
     LR_STEP_FRACTION,
@@ -103,6 +103,7 @@ Examples:
 @click.option("--resume", is_flag=True, help="Continue the run in -o from its last checkpoint.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--amp", is_flag=True, help="Mixed precision (CUDA only).")
+@max_pixels_option
 @user_errors
 def train(**opts) -> None:
     """Train Fast R-CNN on a dataset and its proposals; writes RUN/model.pt and RUN/metrics.jsonl."""
@@ -157,6 +158,7 @@ def train(**opts) -> None:
         max_size=opts["max_size"],
         fc_dims=opts["fc_dims"],
         resume=opts["resume"],
+        max_pixels=opts["max_pixels"],
     )
 
     def log(message: str) -> None:

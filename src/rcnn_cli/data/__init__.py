@@ -12,7 +12,7 @@ from pathlib import Path
 
 from rcnn_cli.data.coco import load_coco, to_coco, write_coco
 from rcnn_cli.data.folder import load_images
-from rcnn_cli.data.images import DEFAULT_MAX_PIXELS, image_size, read_image
+from rcnn_cli.data.images import DEFAULT_MAX_PIXELS, image_size, read_image, read_record
 from rcnn_cli.data.records import Dataset, ImageRecord, OnError, Problem
 from rcnn_cli.data.sample import sample_dataset_path
 from rcnn_cli.data.synthetic import make_synthetic_voc
@@ -31,6 +31,7 @@ __all__ = [
     "make_synthetic_voc",
     "open_dataset",
     "read_image",
+    "read_record",
     "sample_dataset_path",
     "to_coco",
     "write_coco",

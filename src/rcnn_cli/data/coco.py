@@ -35,6 +35,7 @@ from rcnn_cli.data.records import (
     ProblemLog,
     clip_within_tolerance,
     inside_root,
+    is_file,
     resolve_class_names,
 )
 from rcnn_cli.errors import DataError
@@ -45,17 +46,91 @@ def _read_json(json_path: Path) -> dict[str, Any]:
         raise DataError(json_path, "no such COCO JSON file")
     try:
         data = json.loads(json_path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise DataError(json_path, f"not valid JSON ({exc})") from None
+    except (OSError, ValueError, RecursionError) as exc:
+        # ValueError covers bad JSON, bad UTF-8 and integers past Python's 4300-digit limit;
+        # RecursionError absurdly deep nesting.
+        raise DataError(json_path, f"not valid JSON ({type(exc).__name__}: {exc})") from None
     if not isinstance(data, dict) or not isinstance(data.get("images"), list):
         raise DataError(json_path, "not a COCO dataset file (no 'images' list)")
     return data
+
+
+def _section(data: dict[str, Any], key: str, json_path: Path) -> list[Any]:
+    """``data[key]`` as a list; absent is empty, anything else (null, an object ...) is an error."""
+    value = data.get(key, [])
+    if not isinstance(value, list):
+        raise DataError(json_path, f"'{key}' must be a list, not {_kind(value)}")
+    return value
+
+
+def _kind(value: Any) -> str:
+    return "null" if value is None else type(value).__name__
+
+
+def _is_id(value: Any) -> bool:
+    """COCO ids are integers; strings are accepted too. (bool is an int to Python, not an id.)"""
+    return isinstance(value, (int, str)) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an integer too large for a float
+        return False
 
 
 def _default_image_root(json_path: Path, data: dict[str, Any]) -> Path:
     info = data.get("info")
     stored = info.get("image_root") if isinstance(info, dict) else None
     return json_path.parent / stored if isinstance(stored, str) else json_path.parent
+
+
+def _categories(data: dict[str, Any], json_path: Path, log: ProblemLog) -> list[tuple[Any, str]]:
+    """(id, name) of the well-formed categories, by id (integer ids first, then string ids)."""
+    found = []
+    for category in _section(data, "categories", json_path):
+        if not isinstance(category, dict) or not _is_id(category.get("id")):
+            log.report(json_path, BAD_ANNOTATION, f"category {category!r} has no integer id")
+            continue
+        found.append((category["id"], str(category.get("name", category["id"]))))
+    return sorted(found, key=lambda c: (isinstance(c[0], str), c[0]))
+
+
+def _annotations_by_image(data: dict[str, Any], json_path: Path, log: ProblemLog) -> dict[Any, list[dict]]:
+    per_image: dict[Any, list[dict[str, Any]]] = {}
+    seen: set[Any] = set()
+    for ann in _section(data, "annotations", json_path):
+        if not isinstance(ann, dict) or not _is_id(ann.get("image_id")):
+            log.report(json_path, BAD_ANNOTATION, f"annotation {ann!r} is not an object with an image_id")
+            continue
+        if "id" in ann:
+            if not _is_id(ann["id"]):
+                log.report(json_path, BAD_ANNOTATION, f"annotation id {ann['id']!r} is not an integer")
+                continue
+            if ann["id"] in seen:
+                log.report(json_path, DUPLICATE_ID, f"annotation id {ann['id']} appears more than once")
+                continue
+            seen.add(ann["id"])
+        per_image.setdefault(ann["image_id"], []).append(ann)
+    return per_image
+
+
+def _box(ann: dict[str, Any], what: str, width: int, height: int, json_path: Path, log: ProblemLog):
+    """The annotation's bbox as a clipped xyxy box, or None (reported) when it is bad."""
+    bbox = ann.get("bbox")
+    if not isinstance(bbox, list) or len(bbox) != 4 or not all(_is_number(v) for v in bbox):
+        log.report(json_path, BAD_COORDINATES, f"{what}: bbox {bbox!r} is not four finite numbers")
+        return None
+    x, y, w, h = (float(v) for v in bbox)
+    if w <= 0 or h <= 0:
+        log.report(json_path, ZERO_AREA, f"{what}: bbox {bbox}")
+        return None
+    clipped = clip_within_tolerance((x, y, x + w, y + h), width, height)
+    if clipped is None:
+        log.report(json_path, OUTSIDE, f"{what}: bbox {bbox} outside the {width}x{height} image")
+    return clipped
 
 
 def load_coco(
@@ -73,51 +148,39 @@ def load_coco(
 
     ``image_id`` of each record is ``str(coco image id)``. ``class_names``: keep only these
     categories, in this order (others are reported as unknown); default: every category by id.
+    A malformed file (``annotations`` not a list ...) is a :class:`DataError`; a malformed entry
+    in it is a problem, reported (or raised) like every bad box.
     """
     json_path = Path(json_path)
     data = _read_json(json_path)
     root = Path(image_root) if image_root is not None else _default_image_root(json_path, data)
     log = ProblemLog(on_error)
 
-    categories = sorted(
-        (c for c in data.get("categories", []) if isinstance(c, dict) and "id" in c), key=lambda c: c["id"]
-    )
-    names = resolve_class_names(class_names, [str(c.get("name", c["id"])) for c in categories])
+    categories = _categories(data, json_path, log)
+    names = resolve_class_names(class_names, [name for _, name in categories])
     if class_names is None:
-        names = tuple(str(c.get("name", c["id"])) for c in categories)  # keep COCO's id order
+        names = tuple(name for _, name in categories)  # keep COCO's id order
     name_to_label = {name: k for k, name in enumerate(names, start=1)}
-    category_label = {c["id"]: name_to_label.get(str(c.get("name", c["id"]))) for c in categories}
-
-    per_image: dict[Any, list[dict[str, Any]]] = {}
-    seen_ann: set[Any] = set()
-    for ann in data.get("annotations", []):
-        if not isinstance(ann, dict):
-            log.report(json_path, BAD_ANNOTATION, f"annotation {ann!r} is not an object")
-            continue
-        if "id" in ann:
-            if ann["id"] in seen_ann:
-                log.report(json_path, DUPLICATE_ID, f"annotation id {ann['id']} appears more than once")
-                continue
-            seen_ann.add(ann["id"])
-        per_image.setdefault(ann.get("image_id"), []).append(ann)
+    category_label = {cid: name_to_label.get(name) for cid, name in categories}
+    per_image = _annotations_by_image(data, json_path, log)
 
     records: list[ImageRecord] = []
-    seen_images: set[Any] = set()
+    seen_images: set[str] = set()
     for image in data["images"]:
-        if not isinstance(image, dict) or "id" not in image or "file_name" not in image:
-            log.report(json_path, BAD_ANNOTATION, f"image entry {image!r} lacks id or file_name")
+        if not isinstance(image, dict) or not _is_id(image.get("id")) or not image.get("file_name"):
+            log.report(json_path, BAD_ANNOTATION, f"image entry {image!r} lacks an integer id or file_name")
             continue
-        coco_id, file_name = image["id"], str(image["file_name"])
+        coco_id, file_name = image["id"], image["file_name"]
         where = f"image {coco_id} ({file_name})"
-        if coco_id in seen_images:
-            log.report(json_path, DUPLICATE_ID, f"image id {coco_id} appears more than once")
+        if str(coco_id) in seen_images:  # records are keyed by str(id): 7 and "7" are one image
+            log.report(json_path, DUPLICATE_ID, f"image id {coco_id!r} appears more than once")
             continue
-        seen_images.add(coco_id)
-        path = inside_root(root, file_name)
+        seen_images.add(str(coco_id))
+        path = inside_root(root, file_name) if isinstance(file_name, str) else None
         if path is None:
-            log.report(json_path, ESCAPES_ROOT, f"{where}: file_name points outside {root}")
+            log.report(json_path, ESCAPES_ROOT, f"{where}: file_name is not a path inside {root}")
             continue
-        if not path.is_file():
+        if not is_file(path):
             log.report(path, MISSING_IMAGE, f"{where}: no such image file")
             continue
         try:
@@ -126,7 +189,7 @@ def load_coco(
             log.report(path, TOO_LARGE if "megapixels" in exc.problem else UNREADABLE_IMAGE, exc.problem)
             continue
         annotated = (image.get("width"), image.get("height"))
-        if None not in annotated and tuple(annotated) != (width, height):
+        if None not in annotated and annotated != (width, height):
             log.report(
                 json_path,
                 SIZE_MISMATCH,
@@ -136,31 +199,18 @@ def load_coco(
         boxes, labels, difficult = [], [], []
         for ann in per_image.pop(coco_id, []):
             what = f"{where} annotation {ann.get('id', '?')}"
-            label = category_label.get(ann.get("category_id"))
+            category = ann.get("category_id")
+            label = category_label.get(category) if _is_id(category) else None
             if label is None:
-                log.report(json_path, UNKNOWN_CLASS, f"{what}: category_id {ann.get('category_id')!r}")
+                log.report(json_path, UNKNOWN_CLASS, f"{what}: category_id {category!r}")
                 continue
-            bbox = ann.get("bbox")
-            if (
-                not isinstance(bbox, list)
-                or len(bbox) != 4
-                or not all(isinstance(v, (int, float)) and math.isfinite(v) for v in bbox)
-            ):
-                log.report(json_path, BAD_COORDINATES, f"{what}: bbox {bbox!r} is not four finite numbers")
-                continue
-            x, y, w, h = (float(v) for v in bbox)
-            if w <= 0 or h <= 0:
-                log.report(json_path, ZERO_AREA, f"{what}: bbox {bbox}")
-                continue
-            x2, y2 = x + w, y + h
-            clipped = clip_within_tolerance((x, y, x2, y2), width, height)
-            if clipped is None:
-                log.report(json_path, OUTSIDE, f"{what}: bbox {bbox} outside the {width}x{height} image")
-                continue
-            boxes.append(clipped)
-            labels.append(label)
-            difficult.append(bool(ann.get("iscrowd", 0)))
-        records.append(ImageRecord(str(coco_id), path, width, height, boxes, labels, difficult))
+            box = _box(ann, what, width, height, json_path, log)
+            if box is not None:
+                boxes.append(box)
+                labels.append(label)
+                difficult.append(bool(ann.get("iscrowd", 0)))
+        record = ImageRecord(str(coco_id), path, width, height, boxes, labels, difficult, max_pixels)
+        records.append(record)
     for image_id, anns in per_image.items():
         message = f"{len(anns)} annotation(s) refer to unknown image id {image_id!r}"
         log.report(json_path, BAD_ANNOTATION, message)

@@ -78,7 +78,7 @@ def load_images(
                 log.report(path, MISSING_IMAGE if not path.exists() else kind, exc.problem)
                 continue
             seen[image_id] = path
-            records.append(ImageRecord(image_id, path, width, height))
+            records.append(ImageRecord(image_id, path, width, height, max_pixels=max_pixels))
     if len(specs) == 1 and specs[0].is_dir():
         root = specs[0]
     else:

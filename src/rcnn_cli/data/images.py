@@ -8,8 +8,10 @@ huge image is refused without allocating its pixels.
 from __future__ import annotations
 
 import os
+import stat
 import warnings
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -28,11 +30,15 @@ _EXIF_ORIENTATION_TAG = 0x0112
 
 def _open(path: Path) -> Image.Image:
     """Open lazily (header only) with clear errors."""
-    if not path.exists():
-        raise DataError(path, "no such image file")
-    if path.is_dir():
+    try:
+        info = path.stat()
+    except (FileNotFoundError, NotADirectoryError, ValueError):  # ValueError: a NUL in the name
+        raise DataError(path, "no such image file") from None
+    except OSError as exc:  # a name too long, no permission ...
+        raise DataError(path, f"cannot open image: {exc.strerror or exc}") from None
+    if stat.S_ISDIR(info.st_mode):
         raise DataError(path, "is a folder, not an image file")
-    if path.stat().st_size == 0:
+    if info.st_size == 0:
         raise DataError(path, "empty file (0 bytes)")
     try:
         with warnings.catch_warnings():
@@ -118,3 +124,10 @@ def read_image(path: str | os.PathLike[str], max_pixels: int | None = DEFAULT_MA
         except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
             raise DataError(path, f"cannot decode image (truncated or corrupt): {exc}") from None
     return np.ascontiguousarray(rgb)
+
+
+def read_record(record: Any) -> np.ndarray:
+    """:func:`read_image` of a dataset record, under the pixel limit its loader admitted it with
+    (``record.max_pixels``, so that ``--max-pixels`` holds from loading to decoding; a record-like
+    object without one gets the default limit)."""
+    return read_image(record.path, max_pixels=getattr(record, "max_pixels", DEFAULT_MAX_PIXELS))

@@ -15,7 +15,8 @@ from typing import Literal
 
 import numpy as np
 
-from rcnn_cli.errors import DataError
+from rcnn_cli.data.images import DEFAULT_MAX_PIXELS
+from rcnn_cli.errors import DataError, one_line
 
 OnError = Literal["skip", "raise"]
 
@@ -51,7 +52,8 @@ class ImageRecord:
 
     ``boxes``: float32 [G, 4] xyxy; ``labels``: int64 [G] in 1..K; ``difficult``: bool [G].
     ``width``/``height`` are those of the image as :func:`read_image` returns it (EXIF applied).
-    An unlabelled image (from :func:`load_images`) has G = 0.
+    An unlabelled image (from :func:`load_images`) has G = 0. ``max_pixels`` is the decoding safety
+    limit (``--max-pixels``) the loader admitted the image under; :func:`read_record` decodes with it.
     """
 
     image_id: str
@@ -61,6 +63,7 @@ class ImageRecord:
     boxes: np.ndarray = field(default_factory=_empty_boxes)
     labels: np.ndarray = field(default_factory=_empty_labels)
     difficult: np.ndarray = field(default_factory=_empty_flags)
+    max_pixels: int | None = DEFAULT_MAX_PIXELS
 
     def __post_init__(self) -> None:
         # Normalise dtypes and shapes once here so that every consumer can rely on them.
@@ -134,7 +137,7 @@ class ProblemLog:
         self.problems: list[Problem] = []
 
     def report(self, path: str | os.PathLike[str], kind: str, message: str) -> None:
-        problem = Problem(str(path), kind, message)
+        problem = Problem(one_line(str(path)), kind, one_line(message))
         if self.on_error == "raise":
             raise DataError(problem.path, f"{kind}: {message}")
         self.problems.append(problem)
@@ -152,6 +155,14 @@ def inside_root(root: Path, relative: str) -> Path | None:
     return Path(candidate)
 
 
+def is_file(path: Path) -> bool:
+    """``path.is_file()``, but False (not an exception) for names the OS refuses, e.g. too long."""
+    try:
+        return path.is_file()
+    except (OSError, ValueError):
+        return False
+
+
 BORDER_TOLERANCE = 1.0
 """A box may overshoot the image by this many pixels (a common off-by-one of 0-based tools); it is clipped."""
 
@@ -167,7 +178,9 @@ def clip_within_tolerance(
     if x1 < -tolerance or y1 < -tolerance or x2 > width + tolerance or y2 > height + tolerance:
         return None
     clipped = [max(x1, 0.0), max(y1, 0.0), min(x2, float(width)), min(y2, float(height))]
-    if clipped[2] <= clipped[0] or clipped[3] <= clipped[1]:
+    # Compared as stored (float32): a box 1e-9 px wide has no area once rounded.
+    cx1, cy1, cx2, cy2 = np.asarray(clipped, dtype=np.float32)
+    if cx2 <= cx1 or cy2 <= cy1:
         return None
     return clipped
 

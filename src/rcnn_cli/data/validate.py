@@ -42,12 +42,21 @@ class CheckReport:
             f"{self.dataset.num_classes} classes ({names}): {found}"
         )
 
-    def summary_lines(self) -> list[str]:
+    def summary_lines(self, first_cases: bool = False) -> list[str]:
         """What ``rcnn check`` prints after the list of problems (and ``rcnn train`` before training):
-        one line per kind of problem with its count, most frequent first, then :meth:`summary`."""
+        one line per kind of problem with its count, most frequent first, then :meth:`summary`. With
+        ``first_cases`` (train, which does not list each problem) each line also gives its kind's first
+        case, which names the file and says what to do (e.g. "raise it with --max-pixels")."""
         counts = Counter(problem.kind for problem in self.problems)
+        first: dict[str, object] = {}
+        for problem in self.problems:
+            first.setdefault(problem.kind, problem)
         ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
-        return [*(f"  {kind}: {count}" for kind, count in ranked), self.summary()]
+        lines = [
+            f"  {kind}: {count}" + (f" (first: {first[kind]})" if first_cases else "")
+            for kind, count in ranked
+        ]
+        return [*lines, self.summary()]
 
 
 def check_dataset(

@@ -37,6 +37,7 @@ from rcnn_cli.data.records import (
     ProblemLog,
     clip_within_tolerance,
     inside_root,
+    is_file,
     resolve_class_names,
 )
 from rcnn_cli.errors import DataError
@@ -59,23 +60,30 @@ def _parse_xml(path: Path) -> ET.Element:
         raise DataError(path, f"{BAD_ANNOTATION}: cannot read ({exc})") from None
 
 
-def split_ids(root: Path, split: str | None) -> list[str]:
-    """Image ids of ``ImageSets/Main/SPLIT.txt``; every annotation file when split is None."""
+def split_ids(root: Path, split: str | None) -> list[tuple[str, str]]:
+    """(where, image id) of each line of ``ImageSets/Main/SPLIT.txt`` (where: ``SPLIT.txt:LINE``);
+    every annotation file (where: the file) when split is None."""
     root = Path(root)
     if split is None:
-        return sorted(p.stem for p in (root / "Annotations").glob("*.xml"))
+        files = sorted((root / "Annotations").glob("*.xml"), key=lambda p: p.stem)
+        return [(str(p), p.stem) for p in files]
     split_file = root / "ImageSets" / "Main" / f"{split}.txt"
     if not split_file.is_file():
         found = sorted(p.stem for p in (root / "ImageSets" / "Main").glob("*.txt"))
         hint = f"; splits found: {', '.join(found)}" if found else "; the folder has no split files"
         raise DataError(split_file, f"no split file for split {split!r}{hint}")
     ids = []
-    for line in split_file.read_text(encoding="utf-8", errors="replace").splitlines():
+    for number, line in enumerate(split_file.read_text(encoding="utf-8", errors="replace").splitlines(), 1):
         # VOC's per-class files carry a second column ("000005 -1"); the plain ones just the id.
         fields = line.split()
         if fields:
-            ids.append(fields[0])
+            ids.append((f"{split_file}:{number}", fields[0]))
     return ids
+
+
+def is_plain_id(image_id: str) -> bool:
+    """A VOC id names a file of Annotations/ without extension: no path separator, not ``..``."""
+    return not ({"/", "\\", "\0"} & set(image_id)) and image_id not in (".", "..")
 
 
 def discover_voc_classes(root: Path) -> tuple[str, ...]:
@@ -109,7 +117,7 @@ class _ImageFinder:
 
     def find(self, filename: str, image_id: str) -> Path | None:
         if filename:
-            if (self.folder / filename).is_file():
+            if is_file(self.folder / filename):
                 return self.folder / filename
             actual = self.by_lower.get(filename.lower())
             if actual is not None:
@@ -129,7 +137,7 @@ def _read_size(path: Path, xml_path: Path, tree: ET.Element, log: ProblemLog, ma
     xml_w, xml_h = _text(tree.find("size/width")), _text(tree.find("size/height"))
     try:
         annotated = (int(float(xml_w)), int(float(xml_h))) if xml_w and xml_h else None
-    except ValueError:
+    except (ValueError, OverflowError):  # "abc", "nan"; "inf" and 1e999 overflow int()
         annotated = None
     if annotated is not None and annotated != (0, 0) and annotated != (width, height):
         hint = ""
@@ -212,17 +220,17 @@ def load_voc(
     finder = _ImageFinder(root / "JPEGImages")
     records: list[ImageRecord] = []
     seen: set[str] = set()
-    split_file = root / "ImageSets" / "Main" / f"{split}.txt"
-    for image_id in split_ids(root, split):
+    for where, image_id in split_ids(root, split):
+        if not is_plain_id(image_id):
+            message = f"image id {image_id!r} is a path, not the name of a file in Annotations/"
+            log.report(where, ESCAPES_ROOT, message)
+            continue
         if image_id in seen:
-            log.report(split_file, DUPLICATE_ID, f"image id {image_id!r} is listed more than once")
+            log.report(where, DUPLICATE_ID, f"image id {image_id!r} is listed more than once")
             continue
         seen.add(image_id)
-        xml_path = inside_root(root, os.path.join("Annotations", f"{image_id}.xml"))
-        if xml_path is None:
-            log.report(split_file, ESCAPES_ROOT, f"image id {image_id!r} points outside {root}")
-            continue
-        if not xml_path.is_file():
+        xml_path = root / "Annotations" / f"{image_id}.xml"
+        if not is_file(xml_path):
             log.report(xml_path, BAD_ANNOTATION, f"no annotation file for image id {image_id!r}")
             continue
         try:
@@ -243,5 +251,5 @@ def load_voc(
             continue
         width, height = size
         boxes, labels, difficult = _parse_objects(xml_path, tree, width, height, class_index, log)
-        records.append(ImageRecord(image_id, image_path, width, height, boxes, labels, difficult))
+        records.append(ImageRecord(image_id, image_path, width, height, boxes, labels, difficult, max_pixels))
     return Dataset(class_names=names, records=records, root=root, problems=tuple(log.problems))

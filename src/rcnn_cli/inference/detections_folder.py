@@ -174,13 +174,20 @@ def _detect_into(
     replace_foreign: bool,
     draw_threshold: float,
 ) -> DetectSummary:
-    from rcnn_cli.artifacts import Manifest, atomic_write_json, write_manifest
-    from rcnn_cli.data import read_image
+    from rcnn_cli.artifacts import (
+        Manifest,
+        atomic_write_json,
+        check_distinct_stems,
+        safe_stem,
+        write_manifest,
+    )
+    from rcnn_cli.data import read_record
     from rcnn_cli.errors import ArtifactError
     from rcnn_cli.evaluation.coco_format import coco_image_ids, detections_to_coco
     from rcnn_cli.fingerprints import Fingerprints, describe_mismatch
     from rcnn_cli.inference.drawing import draw_detections
 
+    check_distinct_stems((r.image_id for r in records), out)
     per_image = out / "per_image"
     pictures = out / "pictures"
     per_image.mkdir(parents=True, exist_ok=True)
@@ -197,7 +204,7 @@ def _detect_into(
     processed = resumed = 0
     fingerprints = Fingerprints()
     for record in records:
-        json_path = per_image / f"{record.image_id}.json"
+        json_path = per_image / f"{safe_stem(record.image_id)}.json"
         fingerprint = fingerprints.of(record.path) if Path(record.path).is_file() else ""
         if json_path.exists():
             try:
@@ -222,7 +229,7 @@ def _detect_into(
                 continue
         try:
             with timer.stage("read"):
-                rgb = read_image(record.path)
+                rgb = read_record(record)
             with timer.stage("proposals"):
                 boxes = proposal_source(record, rgb)
         except DataError as exc:
@@ -234,7 +241,7 @@ def _detect_into(
         dets = detector.detect(rgb, boxes)
         dets = ImageDetections(dets.boxes.cpu(), dets.scores.cpu(), dets.labels.cpu())
         if draw:  # the picture before the JSON: an image whose JSON exists is finished, picture and all
-            picture = pictures / f"{record.image_id}.jpg"
+            picture = pictures / f"{safe_stem(record.image_id)}.jpg"
             draw_detections(rgb, dets, detector.class_names, picture, draw_threshold)
         document = image_json(record, ids[record.image_id], dets, detector.class_names, fingerprint)
         atomic_write_json(json_path, document)

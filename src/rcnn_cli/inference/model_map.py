@@ -12,7 +12,7 @@ import numpy as np
 def checkpoint_voc_map(checkpoint: Any, records: Sequence[Any], proposals: dict[str, Any]) -> float:
     """VOC area mAP@0.5 (a fraction) of the model saved in ``checkpoint`` on ``records``, detecting with
     the default test-time settings on ``proposals`` ({image_id: Tensor[P, 4]}), on the CPU."""
-    from rcnn_cli.data import read_image
+    from rcnn_cli.data import read_record
     from rcnn_cli.evaluation.coco_format import coco_image_ids, detections_to_coco
     from rcnn_cli.evaluation.evaluate import evaluate_results
     from rcnn_cli.inference.detect import DetectConfig, Detector
@@ -23,7 +23,7 @@ def checkpoint_voc_map(checkpoint: Any, records: Sequence[Any], proposals: dict[
     ids = coco_image_ids(r.image_id for r in records)
     results: list[dict[str, Any]] = []
     for r in records:
-        found = detector.detect(read_image(r.path), np.asarray(proposals[r.image_id]))
+        found = detector.detect(read_record(r), np.asarray(proposals[r.image_id]))
         results += detections_to_coco(ids[r.image_id], found.boxes.numpy(), found.scores, found.labels)
     mean = evaluate_results(records, meta["class_names"], results, coco=False)["mean"]
     return (mean["voc_ap"] or 0.0) / 100.0

@@ -75,10 +75,10 @@ def svd_sweep(
     ``distill_images`` ((rgb, proposals) pairs, e.g. of the training split): the original model's RoI
     bank is collected on them once, and every factorized setting gets a second row, "+distill".
     """
-    from rcnn_cli.data import read_image
+    from rcnn_cli.data import read_record
     from rcnn_cli.evaluation.coco_format import coco_image_ids, detections_to_coco
 
-    inputs = [(record, read_image(record.path)) for record in records]
+    inputs = [(record, read_record(record)) for record in records]
     inputs = [(record, rgb, proposal_source(record, rgb)) for record, rgb in inputs]
     ids = coco_image_ids(r.image_id for r in records)
     if settings is None:

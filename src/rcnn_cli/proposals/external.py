@@ -5,6 +5,9 @@
 * ``opencv``: OpenCV-contrib's ``cv2.ximgproc.segmentation`` (C++); rects are
   ``(x, y, w, h)`` with ``w`` the pixel count. It lives in the ``opencv-contrib-python``
   packages only, not in the ``opencv-python-headless`` this project depends on.
+
+Both segment every pixel, so images above ``working_pixels`` are shrunk first and the boxes
+scaled back (:mod:`rcnn_cli.proposals.working_size`).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import numpy as np
 
 from rcnn_cli.errors import RcnnError
 from rcnn_cli.proposals.base import Proposals, finalize_boxes
+from rcnn_cli.proposals.working_size import DEFAULT_WORKING_PIXELS, to_original, working_image
 
 if TYPE_CHECKING:
     from rcnn_cli.data import ImageRecord
@@ -37,6 +41,7 @@ class SelectivesearchPackage:
     min_region: int = 10
     max_proposals: int = 2000
     min_size: float = 0.0
+    working_pixels: int | None = DEFAULT_WORKING_PIXELS
     name: str = field(default="selectivesearch", init=False)
     needs_image: bool = field(default=True, init=False)
 
@@ -54,6 +59,7 @@ class SelectivesearchPackage:
             "max_proposals": self.max_proposals,
             "min_size": self.min_size,
             "selectivesearch_version": package_version,
+            "working_pixels": self.working_pixels,
         }
 
     def propose(self, image: np.ndarray | None, record: ImageRecord | None = None) -> Proposals:
@@ -61,18 +67,20 @@ class SelectivesearchPackage:
 
         if image is None:
             raise ValueError("selectivesearch needs the image")
+        height, width = image.shape[:2]
+        small, sx, sy = working_image(image, self.working_pixels)
         with warnings.catch_warnings():
             # The package calls skimage's local_binary_pattern on floats; its warning is about
             # the package's code, not the user's input.
             warnings.simplefilter("ignore", UserWarning)
             _, regions = selectivesearch.selective_search(
-                image, scale=self.scale, sigma=self.sigma, min_size=self.min_region
+                small, scale=self.scale, sigma=self.sigma, min_size=self.min_region
             )
         rects = np.array([r["rect"] for r in regions], dtype=np.float32).reshape(-1, 4)
         # (x, y, w, h) over inclusive indices -> continuous x1 y1 x2 y2; later regions are
         # higher in its hierarchy, so they go first.
         boxes = np.concatenate([rects[:, :2], rects[:, :2] + rects[:, 2:] + 1.0], axis=1)[::-1]
-        height, width = image.shape[:2]
+        boxes = to_original(boxes, sx, sy)
         return finalize_boxes(
             boxes, Proposals.ranked(boxes).scores, width, height, self.min_size, self.max_proposals
         )
@@ -96,6 +104,7 @@ class OpenCVSelectiveSearch:
     mode: str = "fast"
     max_proposals: int = 2000
     min_size: float = 0.0
+    working_pixels: int | None = DEFAULT_WORKING_PIXELS
     name: str = field(default="opencv", init=False)
     needs_image: bool = field(default=True, init=False)
 
@@ -112,6 +121,7 @@ class OpenCVSelectiveSearch:
             "max_proposals": self.max_proposals,
             "min_size": self.min_size,
             "opencv_version": cv2.__version__,
+            "working_pixels": self.working_pixels,
         }
 
     def propose(self, image: np.ndarray | None, record: ImageRecord | None = None) -> Proposals:
@@ -119,16 +129,17 @@ class OpenCVSelectiveSearch:
 
         if image is None:
             raise ValueError("opencv needs the image")
+        height, width = image.shape[:2]
+        small, sx, sy = working_image(image, self.working_pixels)
         ss = opencv_ximgproc().segmentation.createSelectiveSearchSegmentation()
-        ss.setBaseImage(cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+        ss.setBaseImage(cv2.cvtColor(small, cv2.COLOR_RGB2BGR))
         {
             "single": ss.switchToSingleStrategy,
             "fast": ss.switchToSelectiveSearchFast,
             "quality": ss.switchToSelectiveSearchQuality,
         }[self.mode]()
         rects = np.asarray(ss.process(), dtype=np.float32).reshape(-1, 4)
-        boxes = np.concatenate([rects[:, :2], rects[:, :2] + rects[:, 2:]], axis=1)
-        height, width = image.shape[:2]
+        boxes = to_original(np.concatenate([rects[:, :2], rects[:, :2] + rects[:, 2:]], axis=1), sx, sy)
         return finalize_boxes(
             boxes, Proposals.ranked(boxes).scores, width, height, self.min_size, self.max_proposals
         )

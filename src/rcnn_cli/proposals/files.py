@@ -18,6 +18,7 @@ Both become continuous ``x1, y1, x2 + 1, y2 + 1`` (0-based). ``.npz`` (``boxes``
 from __future__ import annotations
 
 import functools
+import io
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +28,7 @@ import numpy as np
 
 from rcnn_cli.errors import DataError
 from rcnn_cli.proposals.base import Proposals, finalize_boxes
+from rcnn_cli.proposals.mat_check import MatStructureError, check_mat5
 from rcnn_cli.proposals.mat_layouts import MAT_LAYOUTS
 
 if TYPE_CHECKING:
@@ -49,81 +51,117 @@ def mat_to_xyxy(raw: np.ndarray, layout: str) -> np.ndarray:
     return np.stack([x1, y1, x2 + 1.0, y2 + 1.0], axis=1).astype(np.float32)
 
 
+# What one image's entry holds before it is checked: raw boxes, raw scores (or None), and the
+# box convention ("mat": inclusive integer pixels in --mat-layout; "xyxy": continuous).
+Entry = tuple[Any, Any, str]
+
+
 def _loadmat(path: Path) -> dict[str, Any]:
     import scipy.io
-    from scipy.io.matlab import MatReadError
 
     try:
-        return scipy.io.loadmat(str(path))
+        data = path.read_bytes()
+        check_mat5(data)  # a damaged file would crash scipy's reader, not make it raise
+        return scipy.io.loadmat(io.BytesIO(data))
+    except MatStructureError as exc:
+        raise DataError(path, f"malformed .mat file ({exc})") from None
     except NotImplementedError:
         raise DataError(path, "MATLAB v7.3 (HDF5) files are not supported; save with -v7") from None
-    except (OSError, ValueError, TypeError, MatReadError) as exc:
-        raise DataError(path, f"unreadable .mat file ({exc})") from None
+    except Exception as exc:  # scipy's reader fails on corrupt input with a dozen exception types
+        raise DataError(path, f"unreadable .mat file ({type(exc).__name__}: {exc})") from None
+
+
+def _loadjson(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError) as exc:  # RecursionError: absurdly deep nesting
+        raise DataError(path, f"unreadable JSON ({type(exc).__name__}: {exc})") from None
+
+
+def _json_entry(value: Any) -> Entry:
+    """A JSON image entry: a list of boxes, or ``{"boxes": [...], "scores": [...]}``."""
+    if isinstance(value, dict):
+        return value.get("boxes", []), value.get("scores"), "xyxy"
+    return value, None, "xyxy"
+
+
+def _cells(value: Any, path: Path, name: str) -> list[Any]:
+    """A collection .mat variable (a cell array, one entry per image) as a flat list."""
+    try:
+        return list(np.asarray(value, dtype=object).reshape(-1))
+    except (TypeError, ValueError) as exc:  # a ragged struct or cell nesting numpy cannot hold
+        raise DataError(path, f"variable '{name}' is not one entry per image ({exc})") from None
+
+
+def _mat_image_ids(images: Any, path: Path) -> list[str]:
+    """The ``images`` variable of a collection .mat (a cell or char array of ids) as strings."""
+    ids = []
+    for item in _cells(images, path, "images"):
+        flat = _cells(item, path, "images")
+        if len(flat) != 1 or not isinstance(flat[0], (str, int, np.integer)):
+            raise DataError(path, f"'images' holds {item!r}, not one image id per entry")
+        ids.append(str(flat[0]))
+    return ids
+
+
+def _load_collection(path: Path) -> dict[str, Entry]:
+    """One file for many images -> {image_id: entry}; parsed once per file version."""
+    stat = path.stat()
+    return _parse_collection(path, stat.st_mtime_ns, stat.st_size)
 
 
 @functools.lru_cache(maxsize=2)
-def _load_collection(path: Path) -> dict[str, tuple[np.ndarray, np.ndarray | None, str]]:
-    """One file for many images -> {image_id: (raw boxes, scores or None, kind)}."""
-    out: dict[str, tuple[np.ndarray, np.ndarray | None, str]] = {}
+def _parse_collection(path: Path, _mtime_ns: int, _size: int) -> dict[str, Entry]:
+    # The file's mtime and size are part of the cache key: a rewritten file is parsed again.
     if path.suffix.lower() == ".mat":
         data = _loadmat(path)
         if "images" not in data or "boxes" not in data:
             raise DataError(path, "a .mat for many images needs the variables 'images' and 'boxes'")
-        ids = [str(np.asarray(i).reshape(-1)[0]) for i in np.asarray(data["images"]).reshape(-1)]
-        boxes = list(np.asarray(data["boxes"], dtype=object).reshape(-1))
+        ids = _mat_image_ids(data["images"], path)
+        boxes = _cells(data["boxes"], path, "boxes")
         if len(ids) != len(boxes):
             raise DataError(path, f"{len(ids)} images but {len(boxes)} box arrays")
-        for image_id, b in zip(ids, boxes, strict=True):
-            out[image_id] = (np.asarray(b), None, "mat")
-        return out
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        raise DataError(path, f"unreadable JSON ({exc})") from None
+        return {image_id: (b, None, "mat") for image_id, b in zip(ids, boxes, strict=True)}
+    data = _loadjson(path)
     if not isinstance(data, dict):
         raise DataError(path, "expected a JSON object mapping image id to boxes")
-    for image_id, entry in data.items():
-        if isinstance(entry, dict):
-            scores = entry.get("scores")
-            out[str(image_id)] = (
-                np.asarray(entry.get("boxes", []), np.float64),
-                None if scores is None else np.asarray(scores, np.float64),
-                "xyxy",
-            )
-        else:
-            out[str(image_id)] = (np.asarray(entry, np.float64), None, "xyxy")
-    return out
+    return {str(image_id): _json_entry(entry) for image_id, entry in data.items()}
 
 
-def _load_one(path: Path) -> tuple[np.ndarray, np.ndarray | None, str]:
+def _load_one(path: Path) -> Entry:
     suffix = path.suffix.lower()
     if suffix == ".mat":
         data = _loadmat(path)
         if "boxes" not in data:
             raise DataError(path, "no variable 'boxes' in the .mat file")
-        return np.asarray(data["boxes"]), None, "mat"
+        return data["boxes"], None, "mat"
     if suffix == ".npz":
         try:
             with np.load(path, allow_pickle=False) as data:
                 if "boxes" not in data:
                     raise DataError(path, "no array 'boxes' in the .npz file")
-                scores = data.get("scores", None)
-                return np.asarray(data["boxes"]), scores, "xyxy"
-        except (OSError, ValueError) as exc:
-            raise DataError(path, f"unreadable .npz file ({exc})") from None
-    # A per-image .json: a list of boxes, or {"boxes": [...], "scores": [...]}.
+                return np.asarray(data["boxes"]), data.get("scores", None), "xyxy"
+        except DataError:
+            raise
+        except Exception as exc:  # a corrupt zip or array header fails in many ways (zlib, zipfile ...)
+            raise DataError(path, f"unreadable .npz file ({type(exc).__name__}: {exc})") from None
+    return _json_entry(_loadjson(path))
+
+
+def _numbers(value: Any, path: Path, what: str) -> np.ndarray:
+    """``value`` as a float64 array, or a DataError naming the file (strings, ragged lists, dicts ...)."""
     try:
-        single = json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        raise DataError(path, f"unreadable JSON ({exc})") from None
-    if isinstance(single, dict):
-        scores = single.get("scores")
-        return (
-            np.asarray(single.get("boxes", []), np.float64),
-            None if scores is None else np.asarray(scores, np.float64),
-            "xyxy",
-        )
-    return np.asarray(single, np.float64), None, "xyxy"
+        array = np.asarray(value)
+        # Integers and floats only (a .mat cell holds objects): not text, booleans or complex.
+        if array.dtype.kind not in "iufO":
+            raise TypeError(f"{array.dtype} values")
+        array = array.astype(np.float64)
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise DataError(path, f"{what} are not numbers ({exc})") from None
+    # Stored as float32: a value beyond its range would become infinite there.
+    if not (np.isfinite(array) & (np.abs(array) <= np.finfo(np.float32).max)).all():
+        raise DataError(path, f"{what} are not all finite float32 numbers")
+    return array
 
 
 @dataclass(frozen=True)
@@ -151,28 +189,37 @@ class FileProposals:
             "min_size": self.min_size,
         }
 
-    def find(self, image_id: str) -> tuple[Path, tuple[np.ndarray, np.ndarray | None, str]]:
+    def find(self, image_id: str) -> tuple[Path, Entry]:
         source = Path(self.source)
         if source.is_file():
             entry = _load_collection(source).get(image_id)
             if entry is None:
                 raise DataError(source, f"no proposals for image {image_id!r}")
             return source, entry
-        for name in (f"{image_id}_boxes.mat", f"{image_id}.mat", f"{image_id}.npz", f"{image_id}.json"):
-            path = source / name
-            if path.is_file():
-                return path, _load_one(path)
+        for stem in self._stems(source, image_id):
+            for name in (f"{stem}_boxes.mat", f"{stem}.mat", f"{stem}.npz", f"{stem}.json"):
+                path = source / name
+                if path.is_file():
+                    return path, _load_one(path)
         raise DataError(
             source, f"no proposals file for image {image_id!r} ({image_id}_boxes.mat, .npz, .json)"
         )
 
+    @staticmethod
+    def _stems(source: Path, image_id: str) -> list[str]:
+        """File stems to look for: the id itself when it names a file inside ``source`` (other tools
+        write ``<id>_boxes.mat``, perhaps in subfolders), then the id as our own folders store it."""
+        from rcnn_cli.artifacts import safe_stem
+        from rcnn_cli.data.records import inside_root
+
+        stems = [image_id] if image_id and inside_root(source, image_id) is not None else []
+        return [*stems, safe_stem(image_id)] if safe_stem(image_id) != image_id else stems
+
     def propose(self, image: np.ndarray | None, record: ImageRecord) -> Proposals:
-        path, (raw, scores, kind) = self.find(record.image_id)
-        raw = np.asarray(raw, dtype=np.float64)
+        path, (raw, raw_scores, kind) = self.find(record.image_id)
+        raw = _numbers(raw, path, f"boxes for {record.image_id!r}")
         if raw.size and (raw.ndim != 2 or raw.shape[1] != 4):
             raise DataError(path, f"boxes for {record.image_id!r} have shape {raw.shape}, expected [N, 4]")
-        if raw.size and not np.isfinite(raw).all():
-            raise DataError(path, f"boxes for {record.image_id!r} are not all finite")
         boxes = mat_to_xyxy(raw, self.mat_layout) if kind == "mat" else raw.reshape(-1, 4).astype(np.float32)
         width, height = (
             (image.shape[1], image.shape[0]) if image is not None else (record.width, record.height)
@@ -187,11 +234,12 @@ class FileProposals:
                 f"{int(outside.sum())} of {len(boxes)} boxes for {record.image_id!r} lie outside its "
                 f"{width}x{height} image{hint}",
             )
-        if scores is None:
+        if raw_scores is None:
             scores = Proposals.ranked(boxes).scores
-        elif len(scores) != len(boxes):
-            raise DataError(path, f"{len(boxes)} boxes but {len(scores)} scores for {record.image_id!r}")
         else:
-            order = np.argsort(-np.asarray(scores, np.float64), kind="stable")
-            boxes, scores = boxes[order], np.asarray(scores)[order]
+            scores = _numbers(raw_scores, path, f"scores for {record.image_id!r}").reshape(-1)
+            if len(scores) != len(boxes):
+                raise DataError(path, f"{len(boxes)} boxes but {len(scores)} scores for {record.image_id!r}")
+            order = np.argsort(-scores, kind="stable")
+            boxes, scores = boxes[order], scores[order]
         return finalize_boxes(boxes, scores, width, height, self.min_size, self.max_proposals)

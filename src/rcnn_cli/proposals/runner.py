@@ -74,14 +74,14 @@ def image_fingerprint(record: ImageRecord, fingerprints: Fingerprints) -> str:
 
 def propose_one(method: ProposalMethod, record: ImageRecord, folder: str) -> ImageResult:
     """Read one image, run ``method``, write its file. Bad input becomes ``ImageResult.error``."""
-    from rcnn_cli.data import read_image
+    from rcnn_cli.data import read_record
     from rcnn_cli.fingerprints import Fingerprints
 
     fingerprint = ""
     try:
         with Fingerprints() as fingerprints:
             fingerprint = image_fingerprint(record, fingerprints)
-        image = read_image(record.path) if method.needs_image else None
+        image = read_record(record) if method.needs_image else None
         start = time.perf_counter()
         proposals = method.propose(image, record)
         seconds = time.perf_counter() - start
@@ -128,11 +128,10 @@ def run_proposals(
     with Fingerprints() as fingerprints:
         for record in records:
             fingerprint = image_fingerprint(record, fingerprints)
-            reason = store.skip_reason(record.image_id, fingerprint)
+            # An image skipped before is tried again: the same bad bytes give the same line, and one
+            # that failed under other limits (--max-pixels) may pass now.
             if store.is_done(record.image_id, fingerprint, replace_foreign):
                 summary.existing += 1
-            elif reason is not None:  # skipped before, and the image has not changed since
-                handle(ImageResult(record.image_id, str(record.path), error=reason))
             else:
                 todo.append(record)
 

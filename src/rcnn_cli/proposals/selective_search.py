@@ -26,6 +26,7 @@ from rcnn_cli.ops._extension import ops
 from rcnn_cli.proposals.base import Proposals, finalize_boxes
 from rcnn_cli.proposals.colour_spaces import convert_colour
 from rcnn_cli.proposals.strategies import MODES, SIMILARITY_TERMS
+from rcnn_cli.proposals.working_size import DEFAULT_WORKING_PIXELS, to_original, working_image
 
 if TYPE_CHECKING:
     from rcnn_cli.data import ImageRecord
@@ -95,7 +96,9 @@ def rank_hierarchies(
 class SelectiveSearch:
     """``rcnn propose --method selective-search``: ours, in the paper's modes.
 
-    ``seed`` fixes the pseudo-random ranking so that a rerun gives the same file.
+    ``seed`` fixes the pseudo-random ranking so that a rerun gives the same file. Images above
+    ``working_pixels`` are segmented shrunk to that size (:mod:`rcnn_cli.proposals.working_size`);
+    None segments every image at full size.
     """
 
     mode: str = "fast"
@@ -103,6 +106,7 @@ class SelectiveSearch:
     min_size: float = 0.0
     sigma: float = 0.8
     seed: int = 0
+    working_pixels: int | None = DEFAULT_WORKING_PIXELS
     name: str = field(default="selective-search", init=False)
     needs_image: bool = field(default=True, init=False)
 
@@ -121,6 +125,7 @@ class SelectiveSearch:
             "max_proposals": self.max_proposals,
             "min_size": self.min_size,
             "seed": self.seed,
+            "working_pixels": self.working_pixels,
         }
 
     def hierarchies(self, image: np.ndarray) -> list[np.ndarray]:
@@ -140,9 +145,11 @@ class SelectiveSearch:
         if image is None:
             raise ValueError("selective search needs the image")
         height, width = image.shape[:2]
+        small, sx, sy = working_image(image, self.working_pixels)
         rng = np.random.default_rng(self.seed)
-        boxes, priorities = rank_hierarchies(self.hierarchies(image), rng)
+        boxes, priorities = rank_hierarchies(self.hierarchies(small), rng)
         # Inclusive pixel indices -> continuous coordinates: the box covers x1 .. x2 + 1.
         boxes = boxes.astype(np.float32)
         boxes[:, 2:] += 1.0
+        boxes = to_original(boxes, sx, sy)
         return finalize_boxes(boxes, -priorities, width, height, self.min_size, self.max_proposals)

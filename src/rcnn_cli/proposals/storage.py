@@ -9,7 +9,6 @@ rather than mixing two kinds of proposals in one folder.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -24,8 +23,10 @@ from rcnn_cli.artifacts import (
     Manifest,
     atomic_save_npz,
     atomic_write_json,
+    check_distinct_stems,
     digest_of,
     read_manifest,
+    safe_stem,
     write_manifest,
 )
 from rcnn_cli.errors import ArtifactError, DataError, RcnnError
@@ -39,16 +40,11 @@ if TYPE_CHECKING:
 KIND = "proposals"
 #: 2: every image's file records the fingerprint of the image it was made from (rcnn_cli.fingerprints).
 FORMAT_VERSION = 2
-_SAFE = re.compile(r"[^A-Za-z0-9._-]")
 
 
 def file_name(image_id: str) -> str:
-    """``<image_id>.npz``; ids with characters unsafe in a file name (``/``, spaces ...)
-    get them replaced and a short digest appended, so that names stay unique."""
-    safe = _SAFE.sub("_", image_id)
-    if safe != image_id or safe.startswith("."):
-        safe = f"{safe.lstrip('.')}-{hashlib.sha256(image_id.encode()).hexdigest()[:8]}"
-    return f"{safe}.npz"
+    """``<image_id>.npz``, the id made safe by :func:`rcnn_cli.artifacts.safe_stem`."""
+    return f"{safe_stem(image_id)}.npz"
 
 
 def inputs_hash(image_ids: Sequence[str]) -> str:
@@ -109,9 +105,11 @@ class ProposalStore:
         """Create or check the folder for a run of ``params`` over ``image_ids``.
 
         An existing folder made with other parameters or inputs is refused (ArtifactError) unless
-        ``overwrite``, which deletes its proposal files first. ``lock``, the caller's shared lock on
-        the folder, is made exclusive while files are deleted: refused if another writer is running.
+        ``overwrite``, which deletes its proposal files first, or unless it holds no proposal file yet
+        (a first run that skipped every image: nothing to mix with). ``lock``, the caller's shared lock
+        on the folder, is made exclusive while files are deleted: refused if another writer is running.
         """
+        check_distinct_stems(image_ids, self.folder)
         digest = inputs_hash(image_ids)
         manifest_path = self.folder / MANIFEST_NAME
         if self.folder.exists() and not self.folder.is_dir():
@@ -119,7 +117,7 @@ class ProposalStore:
         if manifest_path.exists():
             old = read_manifest(self.folder, KIND, max_version=FORMAT_VERSION)
             diffs = old.differences(params, digest)
-            if diffs and not overwrite:
+            if diffs and not overwrite and self._holds_results():
                 raise ArtifactError(
                     f"{self.folder}: holds proposals made with other settings ({'; '.join(diffs)}); "
                     "use a new -o folder, or --overwrite to replace them"
@@ -138,6 +136,10 @@ class ProposalStore:
         self.folder.mkdir(parents=True, exist_ok=True)
         write_manifest(self.folder, manifest)
         return manifest
+
+    def _holds_results(self) -> bool:
+        """Whether any image's file is here (not counting the hidden temporaries of writes)."""
+        return any(not p.name.startswith(".") for p in self.folder.glob("*.npz"))
 
     def _delete_results(self, lock: FolderLock | None) -> None:
         """Remove every image's file (and skip record), as the only writer of the folder."""

@@ -34,10 +34,10 @@ class ImageSource:
 
     def get(self, record: Any, scale: int, flip: bool) -> tuple[Tensor, float]:
         """-> (Tensor[3, h, w] normalized image, im_scale)."""
-        from rcnn_cli.data import read_image
+        from rcnn_cli.data import read_record
 
         return prepare_image(
-            read_image(record.path), scale, self.max_size, self.pixel_mean, self.pixel_std, flip=flip
+            read_record(record), scale, self.max_size, self.pixel_mean, self.pixel_std, flip=flip
         )
 
 

@@ -1,9 +1,10 @@
 """SPPnet's path: run the conv layers once per image and cache the maps (``rcnn extract``), then train
 only fc6, fc7 and the head on them (``rcnn train --features DIR``), conv frozen.
 
-Folder layout: ``<image_id>.npz`` with ``features`` float16 [C, h, w] (and ``features_flipped`` when
-extracted with flips) and ``im_scale``; ``backbone.pt`` (the conv weights used, so the trained model
-can be saved whole); ``manifest.json`` (kind ``features``).
+Folder layout: ``<image_id>.npz`` (the id as a file name: :func:`rcnn_cli.artifacts.safe_stem`) with
+``features`` float16 [C, h, w] (and ``features_flipped`` when extracted with flips) and ``im_scale``;
+``backbone.pt`` (the conv weights used, so the trained model can be saved whole); ``manifest.json``
+(kind ``features``).
 """
 
 from __future__ import annotations
@@ -22,6 +23,13 @@ from rcnn_cli.models.preprocess import prepare_image
 KIND = "features"
 FORMAT_VERSION = 1
 BACKBONE_FILE = "backbone.pt"
+
+
+def feature_path(folder: Path, image_id: str) -> Path:
+    """Where one image's maps live: ``<stem>.npz``, the id made safe as every artifact folder does."""
+    from rcnn_cli.artifacts import safe_stem
+
+    return folder / f"{safe_stem(image_id)}.npz"
 
 
 def dataset_hash(records: list) -> str:
@@ -52,8 +60,15 @@ def extract_features(
     reporter=None,
 ) -> int:
     """Write one npz per image (skipping those already complete); returns how many were computed."""
-    from rcnn_cli.artifacts import Manifest, atomic_save_npz, atomic_torch_save, read_manifest, write_manifest
-    from rcnn_cli.data import read_image
+    from rcnn_cli.artifacts import (
+        Manifest,
+        atomic_save_npz,
+        atomic_torch_save,
+        check_distinct_stems,
+        read_manifest,
+        write_manifest,
+    )
+    from rcnn_cli.data import read_record
     from rcnn_cli.temporaries import remove_stale_temporaries
 
     out = Path(out_dir)
@@ -61,6 +76,7 @@ def extract_features(
     digest = dataset_hash(records)
     if (out / "manifest.json").is_file():
         read_manifest(out, KIND).check_compatible(out, params, digest)
+    check_distinct_stems((r.image_id for r in records), out)
     out.mkdir(parents=True, exist_ok=True)
     remove_stale_temporaries(out)  # what a killed run left half written
     state = {k: v.cpu() for k, v in model.backbone.state_dict().items()}
@@ -70,9 +86,9 @@ def extract_features(
     cfg = model.config
     done = 0
     for record in records:
-        path = out / f"{record.image_id}.npz"
+        path = feature_path(out, record.image_id)
         if not path.is_file():
-            rgb = read_image(record.path)
+            rgb = read_record(record)
             arrays = {}
             for name, flipped in [("features", False)] + ([("features_flipped", True)] if flip else []):
                 image, im_scale = prepare_image(
@@ -97,12 +113,12 @@ class FeatureSource:
         self.folder = Path(folder)
         manifest = read_manifest(self.folder, KIND, max_version=FORMAT_VERSION)
         if manifest.inputs_hash != dataset_hash(records):
-            missing = [r.image_id for r in records if not (self.folder / f"{r.image_id}.npz").is_file()]
+            missing = [r.image_id for r in records if not feature_path(self.folder, r.image_id).is_file()]
             detail = f" ({len(missing)} images missing, e.g. {', '.join(missing[:3])})" if missing else ""
             raise ArtifactError(
                 f"{self.folder}: features were extracted from other images{detail}; rerun extract"
             )
-        missing = [r.image_id for r in records if not (self.folder / f"{r.image_id}.npz").is_file()]
+        missing = [r.image_id for r in records if not feature_path(self.folder, r.image_id).is_file()]
         if missing:
             raise ArtifactError(
                 f"{self.folder}: partial features folder, {len(missing)} images missing "
@@ -124,7 +140,7 @@ class FeatureSource:
         return state
 
     def get(self, record: Any, scale: int, flip: bool) -> tuple[Tensor, float]:
-        path = self.folder / f"{record.image_id}.npz"
+        path = feature_path(self.folder, record.image_id)
         key = "features_flipped" if flip else "features"
         try:
             with np.load(path) as data:

@@ -14,6 +14,7 @@ from typing import Any
 
 import torch
 
+from rcnn_cli.data.images import DEFAULT_MAX_PIXELS
 from rcnn_cli.data.records import Dataset
 from rcnn_cli.data.validate import check_records
 from rcnn_cli.errors import ArtifactError, RcnnError
@@ -47,6 +48,7 @@ class RunSpec:
     max_size: int | None = None
     fc_dims: tuple[int, int] | None = None
     resume: bool = False
+    max_pixels: int | None = DEFAULT_MAX_PIXELS
 
 
 def training_records(dataset) -> list:
@@ -66,7 +68,7 @@ def report_dropped(dataset: Dataset, spec: RunSpec, log: Log) -> None:
     report = check_records(dataset, decode=False)  # the images are decoded as they are trained on
     if report.ok:
         return
-    for line in report.summary_lines():
+    for line in report.summary_lines(first_cases=True):
         log(line)
     command = ["rcnn", "check", str(spec.dataset), *(["--split", spec.split] if spec.split else [])]
     log(f"  left out of training; each one with its file: {shlex.join(command)}")
@@ -86,10 +88,11 @@ def build_trainer(
     info, device = distributed.init_distributed(device)
     if not info.is_main:  # one copy of each message, not one per process
         log = _silent
-    dataset = open_dataset(spec.dataset, spec.split)
+    dataset = open_dataset(spec.dataset, spec.split, max_pixels=spec.max_pixels)
     report_dropped(dataset, spec, log)
     if not dataset.records:
-        raise RcnnError(f"{spec.dataset}: no images in split {spec.split!r}")
+        where = f" in split {spec.split}" if spec.split else ""
+        raise RcnnError(f"{spec.dataset}: no images to train on{where} (see above)")
     if not dataset.class_names:
         raise RcnnError(f"{spec.dataset}: no object classes; training needs annotated images")
     records = training_records(dataset)

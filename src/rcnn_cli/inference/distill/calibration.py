@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterable, Sequence
 import numpy as np
 import torch
 
+from rcnn_cli.data.images import DEFAULT_MAX_PIXELS
 from rcnn_cli.errors import RcnnError
 from rcnn_cli.inference.distill.config import DistillConfig
 
@@ -26,12 +27,12 @@ def calibration_images(
 ) -> Iterable[tuple[np.ndarray, np.ndarray]]:
     """(rgb, proposals) of each record, read lazily; an unreadable image or missing proposals is
     reported through ``log`` and skipped. ``proposal_source``: a :data:`detect.ProposalSource`."""
-    from rcnn_cli.data import read_image
+    from rcnn_cli.data import read_record
     from rcnn_cli.errors import DataError
 
     for record in records:
         try:
-            rgb = read_image(record.path)
+            rgb = read_record(record)
             yield rgb, proposal_source(record, rgb)
         except DataError as exc:
             log(f"skipped: {exc}")
@@ -43,13 +44,14 @@ def open_calibration(
     proposal_source: Callable,
     config: DistillConfig,
     warn: Callable[[str], None],
+    max_pixels: int | None = DEFAULT_MAX_PIXELS,
 ) -> Iterable[tuple[np.ndarray, np.ndarray]]:
     """The (rgb, proposals) pairs to distill on: up to ``config.images`` images of dataset ``spec``
     (:func:`pick_calibration`), read lazily. Whatever the loader or the reading skips is reported
-    through ``warn``; a dataset without images is an error."""
+    through ``warn``; a dataset without images is an error. ``max_pixels``: the decoding limit."""
     from rcnn_cli.data import open_dataset
 
-    dataset = open_dataset(spec, split)
+    dataset = open_dataset(spec, split, max_pixels=max_pixels)
     for problem in dataset.problems:
         warn(f"skipped: {problem}")
     if not dataset.records:
