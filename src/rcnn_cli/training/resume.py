@@ -96,10 +96,11 @@ def load_resume_state(path: Path, run_dir: Path, settings: Settings, world_size:
     now, in one line."""
     if not path.is_file():
         raise ArtifactError(f"{run_dir}: nothing to resume (no checkpoints/last.pt)")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise ArtifactError(f"{path}: unreadable checkpoint ({type(exc).__name__}: {exc})") from None
+    from rcnn_cli.artifacts import read_torch_file
+
+    state = read_torch_file(path, "resume checkpoint")
+    if not isinstance(state, dict) or not {"model", "optimizer", "scheduler", "ranks"} <= set(state):
+        raise ArtifactError(f"{path}: not a resume checkpoint of rcnn train (model, optimizer, ... missing)")
     differs = []
     for section, now in settings.items():
         if section not in state:  # a checkpoint from before the section existed
