@@ -67,6 +67,11 @@ def test_types_convert_and_fail() -> None:
         (["propose", "x", "-o", "p", "--max-proposals", "-1"], "--max-proposals"),
         (["propose", "x", "-o", "p", "--workers", "0"], "--workers"),
         (["--device", "tpu", "check", "x"], "--device"),
+        (["train", "--dataset", "d", "--proposals", "x", "-o", "r", "--scales", "0"], "--scales"),
+        (["train", "--dataset", "d", "--proposals", "x", "-o", "r", "--max-size", "-5"], "--max-size"),
+        (["train", "--dataset", "d", "--proposals", "x", "-o", "r", "--fc-dims", "512"], "--fc-dims"),
+        (["detect", "x.jpg", "--model", "m.pt", "-o", "o", "--scale", "0"], "--scale"),
+        (["extract", "d", "-o", "f", "--max-size", "-5"], "--max-size"),
         (["evaluate", "--dataset", "d", "--svd-sweep", "--sweep-ranks", "fc6=1;fc9=2"], "--sweep-ranks"),
     ],
 )

@@ -142,3 +142,30 @@ def test_pictures_show_only_boxes_above_the_draw_threshold() -> None:
     only_best = render_detections(rgb, dets, CLASS_NAMES, min_score=0.5)
     everything = render_detections(rgb, dets, CLASS_NAMES)
     assert (only_best != rgb[:, :, ::-1]).any() and (everything != only_best).any()
+
+
+def test_an_image_whose_json_exists_has_its_picture(tmp_path, monkeypatch) -> None:
+    """The picture is written before the JSON: a run stopped while it draws leaves no JSON for that
+    image, so the rerun detects and draws it instead of resuming it without a picture."""
+    import rcnn_cli.inference.drawing as drawing
+
+    dataset, props = _setup(tmp_path)
+    out = tmp_path / "out"
+    draw = drawing.draw_detections
+    calls: list[object] = []
+
+    def stopped_at_the_second(*args, **kwargs):  # type: ignore[no-untyped-def]
+        calls.append(args)
+        if len(calls) == 2:
+            raise KeyboardInterrupt  # as if the run were stopped while drawing img1
+        return draw(*args, **kwargs)
+
+    monkeypatch.setattr(drawing, "draw_detections", stopped_at_the_second)
+    with pytest.raises(KeyboardInterrupt):
+        detect_records(_detector(), dataset.records, folder_source(props), out, params={})
+    assert (out / "per_image" / "img0.json").exists() and (out / "pictures" / "img0.jpg").exists()
+    assert not (out / "per_image" / "img1.json").exists()
+    monkeypatch.setattr(drawing, "draw_detections", draw)
+    summary = detect_records(_detector(), dataset.records, folder_source(props), out, params={})
+    assert (summary.resumed, summary.processed) == (1, 1)
+    assert (out / "pictures" / "img1.jpg").exists()
