@@ -72,6 +72,8 @@ class FolderLock:
                 f"{self.folder}: is being {what} by another rcnn process; wait for it to finish, "
                 "or choose another -o folder"
             ) from None
+        except OSError:  # a file system without flock (some network mounts): run unlocked, as before
+            return
 
 
 @contextlib.contextmanager
