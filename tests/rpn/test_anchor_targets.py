@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import pytest
 import torch
 
-from rcnn_cli.errors import RcnnError
 from rcnn_cli.rpn.anchor_targets import AnchorTargetConfig, anchor_targets
 from rcnn_cli.rpn.anchors import anchors
 
@@ -98,14 +96,3 @@ def test_seeded_generator_is_deterministic() -> None:
 
     assert torch.equal(run(3), run(3))
     assert not torch.equal(run(3), run(4))
-
-
-def test_config_checks_itself() -> None:
-    with pytest.raises(RcnnError, match="--rpn-negative-iou"):
-        AnchorTargetConfig(negative_iou=0.8)
-    with pytest.raises(RcnnError, match="--rpn-batch-size"):
-        AnchorTargetConfig(batch_size=0)
-    with pytest.raises(RcnnError, match="--rpn-positive-fraction"):
-        AnchorTargetConfig(positive_fraction=1.5)
-    with pytest.raises(RcnnError, match="--rpn-allowed-border"):
-        AnchorTargetConfig(allowed_border=-1.0)
