@@ -30,9 +30,10 @@ PAPER_SCALES: tuple[float, ...] = (128.0, 256.0, 512.0)
 #: Ratios H/W of 1:2, 1:1, 2:1.
 PAPER_RATIOS: tuple[float, ...] = (0.5, 1.0, 2.0)
 
-#: Per-backbone scales. The ``small`` backbone reads ~400-px images (shorter side) at stride 8, so a
-#: 512² anchor would be larger than the image and 256² covers most of it: its objects are about 2/3 the
-#: size of the paper's, and its finer stride can place small anchors densely, so it gets 32², 64², 128².
+#: Per-backbone scales. The ``small`` backbone reads ~400-px images (shorter side, 2/3 of the paper's
+#: 600) at stride 8: a 512² anchor is larger than the image, crosses its border everywhere and is never
+#: trained, and 256² fits only near the centre; its objects are smaller too, and stride 8 places small
+#: anchors densely enough to cover them. So it gets the paper's scales / 4: 32², 64², 128².
 BACKBONE_SCALES: dict[str, tuple[float, ...]] = {"small": (32.0, 64.0, 128.0)}
 
 
