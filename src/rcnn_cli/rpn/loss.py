@@ -7,11 +7,12 @@ L1 loss of the box deltas, counted on positives only (p_i* = 1).
 
 **Normalization.** The paper divides the first term by N_cls = 256 (the minibatch) and the second by
 N_reg ≈ 2400 (the anchor locations) with λ = 10, which roughly balances the two. The released code and
-torchvision instead divide both by the number of sampled anchors with λ = 1; the paper reports its
-result is insensitive to the choice (Table 9). We take the latter by default, ``normalizer = None``
-(the sampled anchors of the whole batch) and ``lam = 1``: it needs no knowledge of the feature map's
-size, and gives the same weights for any image size. The paper's form is ``lam=10`` with the terms
-divided by 256 and 2400: pass ``normalizer=256`` and ``lam=10 * 256 / 2400``.
+torchvision instead divide both by the number of sampled anchors with λ = 1; the paper finds its
+results insensitive to λ over a wide range (Table 9) and notes that its normalization is not required.
+We take the latter by default, ``normalizer = None`` (the sampled anchors of the whole batch) and
+``lam = 1``: it needs no knowledge of the feature map's size, so the two terms keep the same weights
+for any image size, and it is the form whose training behaviour is best known. The paper's form
+(λ = 10, the terms divided by 256 and 2400) is ``normalizer=256`` and ``lam=10 * 256 / 2400``.
 
 Box targets t* are :func:`encode_targets` of the matched gt boxes: the (dx, dy, dw, dh) of
 :class:`rcnn_cli.boxes.BoxCoder` with means 0 and stds 1 (:data:`RPN_BOX_CODER`).
