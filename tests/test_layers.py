@@ -16,7 +16,7 @@ LAYERS: list[set[str]] = [
     {"cli"},
     {"training", "inference"},
     {"proposals", "evaluation"},
-    {"data", "models"},
+    {"data", "models", "rpn"},
     {"ops", "artifacts", "fingerprints", "locks", "folder_swap"},
     {"errors", "boxes", "progress", "lazy", "temporaries", "__init__"},
 ]

@@ -1,4 +1,4 @@
-"""Axis-aligned boxes: area, IoU, clipping, flipping, and the R-CNN box parametrisation.
+"""Axis-aligned boxes: area, IoU, clipping, flipping, the R-CNN box parametrisation and its smooth L1 loss.
 
 Every box is ``[x1, y1, x2, y2]`` in continuous pixel coordinates of the original image
 (docs/ARCHITECTURE.md, "Conventions"), so a box's width is ``x2 - x1`` with no ``+ 1``. All functions are
@@ -107,6 +107,16 @@ class BoxCoder:
         h = torch.exp(d[..., 3].clamp(max=BBOX_XFORM_CLIP)) * ph
         boxes = torch.stack((cx - 0.5 * w, cy - 0.5 * h, cx + 0.5 * w, cy + 0.5 * h), dim=2)
         return boxes.reshape(n, -1)
+
+
+def smooth_l1(x: Tensor) -> Tensor:
+    """Fast R-CNN eq. 3: 0.5 x² if |x| < 1, else |x| − 0.5 (elementwise); less sensitive to outliers than L2.
+
+    The loss of box regression, here beside the box coder so that every model package (Fast R-CNN's
+    head in ``models/``, the region proposal network in ``rpn/``) shares one copy.
+    """
+    ax = x.abs()
+    return torch.where(ax < 1, 0.5 * x * x, ax - 0.5)
 
 
 def _size_and_centre(boxes: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:

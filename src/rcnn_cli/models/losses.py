@@ -15,11 +15,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from rcnn_cli.boxes import smooth_l1
 
-def smooth_l1(x: Tensor) -> Tensor:
-    """Paper eq. 3: 0.5 x² if |x| < 1, else |x| − 0.5 (elementwise); less sensitive to outliers than L2."""
-    ax = x.abs()
-    return torch.where(ax < 1, 0.5 * x * x, ax - 0.5)
+__all__ = ["LossParts", "multi_task_loss", "smooth_l1"]
 
 
 @dataclass(frozen=True)
