@@ -12,8 +12,8 @@ import torch
 from click.testing import CliRunner
 
 from rcnn_cli.cli.main import cli
-from rcnn_cli.proposals.jitter import write_jittered_proposals
 from support.processes import kill_when, left_over, start_rcnn, temporaries_in
+from support.training import tiny_voc_with_proposals
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 CHECKPOINT_EVERY = 3
@@ -21,12 +21,7 @@ CHECKPOINT_EVERY = 3
 
 @pytest.fixture(scope="module")
 def data(tmp_path_factory) -> Path:
-    from rcnn_cli.data import make_synthetic_voc, open_dataset
-
-    root = tmp_path_factory.mktemp("kill_train")
-    make_synthetic_voc(root / "voc", 10, seed=2, image_size=(128, 96), min_size=20)
-    write_jittered_proposals(root / "props", open_dataset(root / "voc").records, num_random=40)
-    return root
+    return tiny_voc_with_proposals(tmp_path_factory.mktemp("kill_train"))
 
 
 def train_args(data: Path, run: Path) -> list[str]:

@@ -10,19 +10,14 @@ import torch
 from click.testing import CliRunner
 
 from rcnn_cli.cli.main import cli
-from rcnn_cli.proposals.jitter import write_jittered_proposals
+from support.training import tiny_voc_with_proposals
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
-    from rcnn_cli.data import make_synthetic_voc, open_dataset
-
-    root = tmp_path_factory.mktemp("cli_train")
-    make_synthetic_voc(root / "voc", 10, seed=2, image_size=(128, 96), min_size=20)
-    write_jittered_proposals(root / "props", open_dataset(root / "voc").records, num_random=40)
-    return root
+    return tiny_voc_with_proposals(tmp_path_factory.mktemp("cli_train"))
 
 
 def args(data: Path, out: Path, *extra: str) -> list[str]:

@@ -36,3 +36,14 @@ def ddp_worker(rank: int, shapes: str, tmp: str, tiny: dict) -> None:
     result = trainer.fit()
     torch.save({"state": trainer.model.state_dict(), "seen": result.seen_images}, f"{tmp}/rank{rank}.pt")
     distributed.shutdown(trainer.info)
+
+
+def tiny_voc_with_proposals(root):  # type: ignore[no-untyped-def]
+    """``root/voc`` (10 synthetic 128x96 images, VOC layout) and ``root/props`` (jittered ground-truth
+    proposals for all of them): the data of the short CLI training runs. Returns ``root``."""
+    from rcnn_cli.data import make_synthetic_voc, open_dataset
+    from rcnn_cli.proposals.jitter import write_jittered_proposals
+
+    make_synthetic_voc(root / "voc", 10, seed=2, image_size=(128, 96), min_size=20)
+    write_jittered_proposals(root / "props", open_dataset(root / "voc").records, num_random=40)
+    return root
