@@ -18,7 +18,7 @@ LAYERS: list[set[str]] = [
     {"proposals", "evaluation"},
     {"data", "models", "rpn"},
     {"ops", "artifacts", "fingerprints", "locks", "folder_swap"},
-    {"errors", "boxes", "progress", "lazy", "temporaries", "__init__"},
+    {"errors", "boxes", "progress", "lazy", "temporaries", "limits", "__init__"},
 ]
 RANK = {name: depth for depth, names in enumerate(LAYERS) for name in names}
 

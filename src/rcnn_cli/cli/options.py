@@ -122,7 +122,7 @@ def merge_ranks(svd_rank: int | None, svd_ranks: dict[str, int] | None) -> dict[
 def max_pixels_option(func: F) -> F:
     """``--max-pixels N``: the decoding safety limit of every command that reads images (the one
     their "image too large" errors tell the user to raise)."""
-    from rcnn_cli.data.images import DEFAULT_MAX_PIXELS
+    from rcnn_cli.limits import DEFAULT_MAX_PIXELS
 
     return click.option(
         "--max-pixels",

@@ -17,9 +17,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from rcnn_cli.errors import DataError
-
-DEFAULT_MAX_PIXELS = 50_000_000
-"""Refuse images above 50 megapixels (a 3-channel float copy of one would already take 600 MB)."""
+from rcnn_cli.limits import DEFAULT_MAX_PIXELS
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".gif")
 
