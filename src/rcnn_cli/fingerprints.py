@@ -19,7 +19,6 @@ import contextlib
 import hashlib
 import os
 import sqlite3
-from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from rcnn_cli.errors import DataError
@@ -98,9 +97,10 @@ class Fingerprints:
             self._store(key, digest)
         return f"{stat.st_size}:{digest}"
 
-    def of_all(self, paths: Iterable[str | os.PathLike[str]]) -> Iterator[str]:
-        for path in paths:
-            yield self.of(path)
+    def of_existing(self, path: str | os.PathLike[str]) -> str:
+        """:meth:`of`, or "" when there is no file at ``path`` (``--method file`` reads boxes of images
+        that need not be here; a result made without a fingerprint is checked by its size only)."""
+        return self.of(path) if Path(path).is_file() else ""
 
     def _cached(self, key: tuple[str, int, int, int]) -> str | None:
         if self._db is None:

@@ -202,55 +202,55 @@ def _detect_into(
     results: list[dict[str, Any]] = []
     skipped: list[str] = []
     processed = resumed = 0
-    fingerprints = Fingerprints()
-    for record in records:
-        json_path = per_image / f"{safe_stem(record.image_id)}.json"
-        fingerprint = fingerprints.of(record.path) if Path(record.path).is_file() else ""
-        if json_path.exists():
-            try:
-                doc = json.loads(json_path.read_text())
-                dets = detections_from_json(doc)
-            except (OSError, ValueError, KeyError, TypeError):
-                dets = None  # damaged: detect again
-            stored = doc.get("image_fingerprint", "") if dets is not None else ""
-            if dets is not None and stored and fingerprint and stored != fingerprint:
-                if not replace_foreign:
-                    raise ArtifactError(
-                        describe_mismatch(json_path, record.path, stored)
-                        + "; choose another -o folder, or --overwrite"
+    with Fingerprints() as fingerprints:
+        for record in records:
+            json_path = per_image / f"{safe_stem(record.image_id)}.json"
+            fingerprint = fingerprints.of_existing(record.path)
+            if json_path.exists():
+                try:
+                    doc = json.loads(json_path.read_text())
+                    dets = detections_from_json(doc)
+                except (OSError, ValueError, KeyError, TypeError):
+                    dets = None  # damaged: detect again
+                stored = doc.get("image_fingerprint", "") if dets is not None else ""
+                if dets is not None and stored and fingerprint and stored != fingerprint:
+                    if not replace_foreign:
+                        raise ArtifactError(
+                            describe_mismatch(json_path, record.path, stored)
+                            + "; choose another -o folder, or --overwrite"
+                        )
+                    dets = None  # --overwrite: detect this image again
+                if dets is not None:
+                    resumed += 1
+                    results += detections_to_coco(
+                        ids[record.image_id], dets.boxes.numpy(), dets.scores, dets.labels
                     )
-                dets = None  # --overwrite: detect this image again
-            if dets is not None:
-                resumed += 1
-                results += detections_to_coco(
-                    ids[record.image_id], dets.boxes.numpy(), dets.scores, dets.labels
-                )
+                    _advance(reporter)
+                    continue
+            try:
+                with timer.stage("read"):
+                    rgb = read_record(record)
+                with timer.stage("proposals"):
+                    boxes = proposal_source(record, rgb)
+            except DataError as exc:
+                skipped.append(str(exc))
+                if reporter is not None:
+                    reporter.log(f"skipped: {exc}")
                 _advance(reporter)
                 continue
-        try:
-            with timer.stage("read"):
-                rgb = read_record(record)
-            with timer.stage("proposals"):
-                boxes = proposal_source(record, rgb)
-        except DataError as exc:
-            skipped.append(str(exc))
-            if reporter is not None:
-                reporter.log(f"skipped: {exc}")
-            _advance(reporter)
-            continue
-        dets = detector.detect(rgb, boxes)
-        dets = ImageDetections(dets.boxes.cpu(), dets.scores.cpu(), dets.labels.cpu())
-        if draw:  # the picture before the JSON: an image whose JSON exists is finished, picture and all
-            picture = pictures / f"{safe_stem(record.image_id)}.jpg"
-            draw_detections(rgb, dets, detector.class_names, picture, draw_threshold)
-        document = image_json(record, ids[record.image_id], dets, detector.class_names, fingerprint)
-        atomic_write_json(json_path, document)
-        # The COCO entries come from what the JSON holds (rounded), as they do when a rerun resumes
-        # the image: an interrupted and resumed run gives the same detections.json as one that was not.
-        dets = detections_from_json(document)
-        results += detections_to_coco(ids[record.image_id], dets.boxes.numpy(), dets.scores, dets.labels)
-        processed += 1
-        _advance(reporter, len(dets))
+            dets = detector.detect(rgb, boxes)
+            dets = ImageDetections(dets.boxes.cpu(), dets.scores.cpu(), dets.labels.cpu())
+            if draw:  # the picture before the JSON: an image whose JSON exists is finished, picture and all
+                picture = pictures / f"{safe_stem(record.image_id)}.jpg"
+                draw_detections(rgb, dets, detector.class_names, picture, draw_threshold)
+            document = image_json(record, ids[record.image_id], dets, detector.class_names, fingerprint)
+            atomic_write_json(json_path, document)
+            # The COCO entries come from what the JSON holds (rounded), as they do when a rerun resumes
+            # the image: an interrupted and resumed run gives the same detections.json as one that was not.
+            dets = detections_from_json(document)
+            results += detections_to_coco(ids[record.image_id], dets.boxes.numpy(), dets.scores, dets.labels)
+            processed += 1
+            _advance(reporter, len(dets))
     atomic_write_json(out / "detections.json", results)
     atomic_write_json(out / "timing.json", timer.to_dict())
     return DetectSummary(results=results, processed=processed, resumed=resumed, skipped=skipped, timer=timer)

@@ -25,7 +25,6 @@ from rcnn_cli.temporaries import remove_stale_temporaries
 
 if TYPE_CHECKING:
     from rcnn_cli.data import ImageRecord
-    from rcnn_cli.fingerprints import Fingerprints
 
 
 @dataclass(frozen=True)
@@ -66,12 +65,6 @@ def _init_worker(parent_pid: int) -> None:
     cv2.setNumThreads(1)
 
 
-def image_fingerprint(record: ImageRecord, fingerprints: Fingerprints) -> str:
-    """The fingerprint of the record's image file, "" when there is no file to read (``--method file``
-    over records whose images are elsewhere)."""
-    return fingerprints.of(record.path) if Path(record.path).is_file() else ""
-
-
 def propose_one(method: ProposalMethod, record: ImageRecord, folder: str) -> ImageResult:
     """Read one image, run ``method``, write its file. Bad input becomes ``ImageResult.error``."""
     from rcnn_cli.data import read_record
@@ -80,7 +73,7 @@ def propose_one(method: ProposalMethod, record: ImageRecord, folder: str) -> Ima
     fingerprint = ""
     try:
         with Fingerprints() as fingerprints:
-            fingerprint = image_fingerprint(record, fingerprints)
+            fingerprint = fingerprints.of_existing(record.path)
         image = read_record(record) if method.needs_image else None
         start = time.perf_counter()
         proposals = method.propose(image, record)
@@ -127,10 +120,14 @@ def run_proposals(
 
     with Fingerprints() as fingerprints:
         for record in records:
-            fingerprint = image_fingerprint(record, fingerprints)
-            # An image skipped before is tried again: the same bad bytes give the same line, and one
-            # that failed under other limits (--max-pixels) may pass now.
-            if store.is_done(record.image_id, fingerprint, replace_foreign):
+            # Only an image that has a file here is fingerprinted now (to check that file); the others
+            # are fingerprinted where they are proposed, in the workers. An image skipped before is tried
+            # again: the same bad bytes give the same line, and one that failed under other limits
+            # (--max-pixels) may pass now.
+            done = store.exists(record.image_id) and store.is_done(
+                record.image_id, fingerprints.of_existing(record.path), replace_foreign
+            )
+            if done:
                 summary.existing += 1
             else:
                 todo.append(record)

@@ -31,8 +31,7 @@ def folder_source(folder: str | Path) -> ProposalSource:
     fingerprints = Fingerprints()
 
     def read(record: Any, _rgb: np.ndarray | None) -> np.ndarray:
-        fingerprint = fingerprints.of(record.path) if Path(record.path).is_file() else ""
-        return store.read_checked(record, fingerprint).boxes
+        return store.read_checked(record, fingerprints.of_existing(record.path)).boxes
 
     return read
 
