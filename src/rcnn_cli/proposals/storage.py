@@ -13,6 +13,7 @@ import json
 import os
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -74,6 +75,16 @@ def parse_shard(spec: str | None, env: dict[str, str] | None = None) -> tuple[in
 def shard_items(items: Sequence, index: int, count: int) -> list:
     """Every ``count``-th item starting at ``index``: shards are disjoint and cover all items."""
     return list(items[index::count])
+
+
+@dataclass(frozen=True)
+class StoredImage:
+    """What one image's file holds: its proposals, the (height, width) they were made for (None when
+    the file does not say) and the fingerprint of the image they were made from ("" when unknown)."""
+
+    proposals: Proposals
+    image_size: tuple[int, int] | None
+    fingerprint: str
 
 
 class SkippedImage(DataError):  # noqa: N818 - it is the event, as StopIteration is
@@ -168,17 +179,28 @@ class ProposalStore:
         )
         return path
 
-    def stored_fingerprint(self, image_id: str) -> str | None:
-        """The fingerprint recorded in an image's file: None without a file, "" when it records none
-        (a file from an older version, or one the user made)."""
+    def _load(self, image_id: str) -> StoredImage | None:
+        """Everything an image's file holds, read once; None without a file (DataError naming a bad one)."""
         path = self.path(image_id)
         if not path.is_file():
             return None
         try:
             with np.load(path, allow_pickle=False) as data:
-                return str(data["image_fingerprint"]) if "image_fingerprint" in data else ""
+                boxes = np.asarray(data["boxes"], dtype=np.float32).reshape(-1, 4)
+                # A file the user made may lack scores (its boxes are then taken as best first), the
+                # image size or the fingerprint (an older version's, too).
+                proposals = Proposals(boxes, data["scores"]) if "scores" in data else Proposals.ranked(boxes)
+                size = tuple(int(v) for v in data["image_size"]) if "image_size" in data else None
+                fingerprint = str(data["image_fingerprint"]) if "image_fingerprint" in data else ""
         except (OSError, ValueError, KeyError) as exc:
             raise DataError(path, f"unreadable proposals file ({exc})") from None
+        return StoredImage(proposals, size, fingerprint)  # type: ignore[arg-type]
+
+    def stored_fingerprint(self, image_id: str) -> str | None:
+        """The fingerprint recorded in an image's file: None without a file, "" when it records none
+        (a file from an older version, or one the user made)."""
+        stored = self._load(image_id)
+        return None if stored is None else stored.fingerprint
 
     def is_done(self, image_id: str, fingerprint: str, replace_foreign: bool = False) -> bool:
         """True when the image's file exists and was made from the image whose fingerprint is given.
@@ -222,35 +244,31 @@ class ProposalStore:
         """One image's proposals for a later stage: refused (ArtifactError naming the file) when they
         were made from another image (fingerprint) or an image of another size."""
         path = self.path(record.image_id)
-        stored = self.stored_fingerprint(record.image_id)
+        stored = self._load(record.image_id)
         if stored is None:
             reason = self.skip_reason(record.image_id, fingerprint)
             if reason is not None:
                 raise SkippedImage(reason)
             raise DataError(path, f"no proposals for image {record.image_id!r} in {self.folder}")
-        if stored and fingerprint and stored != fingerprint:
-            raise ArtifactError(describe_mismatch(path, record.path, stored) + "; rerun 'rcnn propose'")
-        with np.load(path, allow_pickle=False) as data:
-            size = tuple(int(v) for v in data["image_size"]) if "image_size" in data else None
+        if stored.fingerprint and fingerprint and stored.fingerprint != fingerprint:
+            raise ArtifactError(
+                describe_mismatch(path, record.path, stored.fingerprint) + "; rerun 'rcnn propose'"
+            )
+        size = stored.image_size
         if size is not None and size != (record.height, record.width):
             raise ArtifactError(
                 f"{path}: stale proposals: made for a {size[1]}x{size[0]} image, {record.path.name} is "
                 f"{record.width}x{record.height}; rerun 'rcnn propose' on this dataset"
             )
-        return self.read(record.image_id)
+        return stored.proposals
 
     def read(self, image_id: str) -> Proposals:
         """The stored proposals of one image (DataError naming the file when missing or bad)."""
-        path = self.path(image_id)
-        if not path.is_file():
+        stored = self._load(image_id)
+        if stored is None:
+            path = self.path(image_id)
             raise DataError(path, f"no proposals for image {image_id!r} in {self.folder}")
-        try:
-            with np.load(path, allow_pickle=False) as data:
-                if "scores" not in data:  # a file the user made: its boxes are taken as best first
-                    return Proposals.ranked(np.asarray(data["boxes"], dtype=np.float32).reshape(-1, 4))
-                return Proposals(data["boxes"], data["scores"])
-        except (OSError, ValueError, KeyError) as exc:
-            raise DataError(path, f"unreadable proposals file ({exc})") from None
+        return stored.proposals
 
 
 def open_proposals(folder: str | os.PathLike[str]) -> tuple[ProposalStore, Manifest]:
