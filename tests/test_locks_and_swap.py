@@ -3,11 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +15,7 @@ from rcnn_cli.errors import ArtifactError
 from rcnn_cli.folder_swap import finish_swap, next_folder, swap_in
 from rcnn_cli.locks import FolderLock
 from support.inference import small_checkpoint
+from support.processes import kill_when, start_rcnn
 
 
 def _photos(folder: Path, n: int, size: tuple[int, int] = (64, 48), seed: int = 0) -> Path:
@@ -79,35 +75,32 @@ def test_finish_swap_completes_a_swap_killed_between_its_renames(tmp_path: Path)
 
 def _detect(images: Path, model: Path, out: Path, *extra: str) -> list[str]:
     return [
-        sys.executable, "-m", "rcnn_cli.cli.main", "-q", "--device", "cpu", "detect", str(images),
-        "--model", str(model), "--proposal-method", "selective-search", "--proposal-mode", "single",
-        "--no-pictures", "-o", str(out), *extra,
+        "-q", "--device", "cpu", "detect", str(images), "--model", str(model), "--proposal-method",
+        "selective-search", "--proposal-mode", "single", "--no-pictures", "-o", str(out), *extra,
     ]  # fmt: skip
+
+
+def _finish(args: list[str], log: Path) -> None:
+    run = start_rcnn(*args, log=log)
+    assert run.wait() == 0, log.read_text()
 
 
 def test_detect_overwrite_killed_midway_keeps_the_old_results_then_completes(tmp_path: Path) -> None:
     images = _photos(tmp_path / "images", 24, size=(240, 180))
     old_model = small_checkpoint(tmp_path / "old.pt", seed=0)
     new_model = small_checkpoint(tmp_path / "new.pt", seed=1)
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    out, reference = tmp_path / "dets", tmp_path / "reference"
-    subprocess.run(_detect(images, old_model, out), check=True, env=env, capture_output=True)
+    out, reference, log = tmp_path / "dets", tmp_path / "reference", tmp_path / "log.txt"
+    _finish(_detect(images, old_model, out), log)
     before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file() and p.name != ".rcnn.lock"}
 
-    run = subprocess.Popen(_detect(images, new_model, out, "--overwrite"), env=env, stderr=subprocess.PIPE)
     staging = next_folder(out) / "per_image"
-    deadline = time.monotonic() + 120
-    while not (staging.is_dir() and len(list(staging.glob("*.json"))) >= 2) and run.poll() is None:
-        assert time.monotonic() < deadline, "detect never started writing"
-        time.sleep(0.01)
-    assert run.poll() is None, "finished before it could be killed; give it more images"
-    run.send_signal(signal.SIGKILL)
-    run.wait()
+    run = start_rcnn(*_detect(images, new_model, out, "--overwrite"), log=log)
+    kill_when(run, lambda: staging.is_dir() and len(list(staging.glob("[!.]*.json"))) >= 2, log)
     after = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file() and p.name != ".rcnn.lock"}
     assert after == before  # the old manifest still describes the old detections
 
-    subprocess.run(_detect(images, new_model, out, "--overwrite"), check=True, env=env, capture_output=True)
-    subprocess.run(_detect(images, new_model, reference), check=True, env=env, capture_output=True)
+    _finish(_detect(images, new_model, out, "--overwrite"), log)
+    _finish(_detect(images, new_model, reference), log)
     assert (out / "detections.json").read_bytes() == (reference / "detections.json").read_bytes()
     assert (out / "detections.json").read_bytes() != before["detections.json"]
     assert not next_folder(out).exists() and not (tmp_path / "dets.rcnn-old").exists()

@@ -21,6 +21,7 @@ from rcnn_cli.temporaries import (
     process_running,
     remove_stale_temporaries,
 )
+from support.processes import wait_until
 
 
 def _dead_pid() -> int:
@@ -70,19 +71,11 @@ def test_stale_temporaries_go_live_ones_stay(tmp_path: Path) -> None:
 
 def test_a_zombie_is_not_running() -> None:
     child = subprocess.Popen([sys.executable, "-c", "pass"])
-    assert _wait(lambda: Path(f"/proc/{child.pid}/stat").read_text().rpartition(")")[2].split()[0] == "Z")
+    zombie = lambda: Path(f"/proc/{child.pid}/stat").read_text().rpartition(")")[2].split()[0] == "Z"  # noqa: E731
+    assert wait_until(zombie, timeout=10.0)
     assert not process_running(child.pid)  # ended, though its parent has not collected it yet
     child.wait()
     assert process_running(os.getpid())
-
-
-def _wait(condition, timeout: float = 10.0) -> bool:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.01)
-    return True
 
 
 def test_a_rerun_of_propose_removes_a_killed_runs_temporaries(tmp_path: Path) -> None:
