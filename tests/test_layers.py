@@ -16,7 +16,8 @@ LAYERS: list[set[str]] = [
     {"cli"},
     {"training", "inference"},
     {"proposals", "evaluation"},
-    {"data", "models", "rpn"},
+    {"data", "models"},
+    {"rpn"},
     {"ops", "artifacts", "fingerprints", "locks", "folder_swap"},
     {"errors", "boxes", "progress", "lazy", "temporaries", "limits", "__init__"},
 ]

@@ -6,8 +6,9 @@ from __future__ import annotations
 import torch
 
 
-def ddp_worker(rank: int, shapes: str, tmp: str, tiny: dict) -> None:
-    """One process of a 2-process gloo run (spawned by the DDP test)."""
+def ddp_worker(rank: int, shapes: str, tmp: str, tiny: dict, rpn: bool = False) -> None:
+    """One process of a 2-process gloo run (spawned by the DDP tests); ``rpn``: Faster R-CNN's joint
+    training instead of Fast R-CNN on the proposals folder."""
     import os
 
     os.environ.update(
@@ -21,16 +22,20 @@ def ddp_worker(rank: int, shapes: str, tmp: str, tiny: dict) -> None:
     from rcnn_cli.training import distributed
     from rcnn_cli.training.config import TrainConfig
     from rcnn_cli.training.sampling import SamplerConfig
-    from rcnn_cli.training.setup import RunSpec, build_trainer
+    from rcnn_cli.training.setup import RPNSpec, RunSpec, build_trainer
 
     run = RunSpec(
         dataset=f"{shapes}/voc",
         split="trainval",
-        proposals=f"{shapes}/proposals",
+        proposals=None if rpn else f"{shapes}/proposals",
         out_dir=f"{tmp}/ddp",
+        rpn=RPNSpec(anchor_scales=(24.0, 48.0)) if rpn else None,
         **tiny,
     )
-    cfg = TrainConfig(iters=3, lr=0.01, sampling=SamplerConfig(rois_per_batch=16), checkpoint_every=2)
+    stage = {"stage": "joint", "target_norm": "fixed"} if rpn else {}
+    cfg = TrainConfig(
+        iters=3, lr=0.01, sampling=SamplerConfig(rois_per_batch=16), checkpoint_every=2, **stage
+    )
     trainer = build_trainer(run, cfg, torch.device("cpu"))
     assert trainer.info.world_size == 2 and trainer.info.rank == rank
     result = trainer.fit()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -14,6 +16,7 @@ from rcnn_cli.cli.options import (
     proposal_source,
     svd_rank_options,
 )
+from rcnn_cli.cli.rpn_options import proposal_layer_options, rpn_layer_overrides
 from rcnn_cli.errors import RcnnError
 
 
@@ -21,6 +24,7 @@ from rcnn_cli.errors import RcnnError
     epilog="""\b
 Examples:
   rcnn detect photos/ --model runs/bccd/model.pt --proposal-method selective-search -o detections/
+  rcnn detect img.jpg --model runs/faster/model.pt -o detections/        # Faster R-CNN: its own RPN
   rcnn detect --dataset data/bccd --split test --model runs/bccd/model.pt --proposals proposals/ \\
       -o detections/ --svd-ranks fc6=128,fc7=32 --timing
 Output: DIR/detections.json (COCO results), DIR/per_image/<id>.json, DIR/pictures/<id>.jpg, DIR/timing.json.
@@ -69,6 +73,7 @@ Output: DIR/detections.json (COCO results), DIR/per_image/<id>.json, DIR/picture
     show_default=True,
     help="At most this many per image.",
 )
+@proposal_layer_options(test_time=True)
 @svd_rank_options
 @click.option(
     "--timing", is_flag=True, help="Print the time per stage (proposals, conv, RoI pool, fc6, ...)."
@@ -106,10 +111,12 @@ def detect(
     draw_threshold: float,
     overwrite: bool,
     max_pixels: int,
+    **rpn_layer: Any,
 ) -> None:
     """Detect objects with a trained Fast R-CNN: per-class NMS, score threshold, labelled pictures.
 
-    Plain truncated SVD with --svd-rank(s); for low ranks 'rcnn compress --distill-on' keeps more mAP."""
+    A Faster R-CNN model (rcnn train --rpn) proposes with its own RPN unless given proposals. Plain
+    truncated SVD with --svd-rank(s); for low ranks 'rcnn compress --distill-on' keeps more mAP."""
     from rcnn_cli.data import open_dataset
     from rcnn_cli.evaluation.report import print_rows
     from rcnn_cli.inference.detect import DetectConfig, Detector
@@ -123,7 +130,6 @@ def detect(
     ctx = get_context()
     if bool(images) == bool(dataset_spec):
         raise RcnnError("give IMAGES (files, folders) or --dataset, not both and not neither")
-    source = proposal_source(proposals, proposal_method, proposal_mode, max_proposals)
     config = DetectConfig(
         scale=scale,
         max_size=max_size,
@@ -139,13 +145,31 @@ def detect(
 
     device = ctx.torch_device()
     net, meta = load_checkpoint(model, device)
+    if meta.get("stage") == "rpn":
+        raise RcnnError(
+            f"{model}: an RPN trained alone (rcnn train --rpn-only) has no trained detector; "
+            f"use it with rcnn propose --method rpn --model {model}"
+        )
+    own_rpn = getattr(net, "rpn", None) is not None and proposals is None and proposal_method is None
+    layer = rpn_layer_overrides(rpn_layer)
+    if layer and not own_rpn:
+        given = ", ".join(f"--{name.replace('_', '-')}" for name, v in rpn_layer.items() if v is not None)
+        raise RcnnError(f"{given}: set a Faster R-CNN's own proposals, and this run uses other ones")
+    if own_rpn:
+        net.rpn.config = dataclasses.replace(
+            net.rpn.config, proposals=dataclasses.replace(net.rpn.config.proposals, **layer)
+        )
+        source = None
+        where = f"rpn: {dataclasses.asdict(net.rpn.config.proposals)}"
+    else:
+        source = proposal_source(proposals, proposal_method, proposal_mode, max_proposals)
+        where = str(proposals.resolve()) if proposals else f"{proposal_method}:{proposal_mode}"
     ranks = merge_ranks(svd_rank, svd_ranks)
     if ranks:
         for report in compress_layers(net.head, ranks):
             if ctx.verbosity > 1:
                 click.echo(f"{report.name}: rank {report.rank}, error {report.relative_error:.4f}", err=True)
     detector = Detector(net, meta["class_names"], config, device, meta.get("config"))
-    where = str(proposals.resolve()) if proposals else f"{proposal_method}:{proposal_mode}"
     params = detection_params(model, detector, {**meta.get("svd_ranks", {}), **ranks}, where)
     if output.is_dir():  # what a killed run left half written, in the folder and its subfolders
         remove_stale_temporaries(output, *(child for child in output.iterdir() if child.is_dir()))

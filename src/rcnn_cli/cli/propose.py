@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import math
 import sys
+from typing import Any
 
 import click
 
 from rcnn_cli.cli.common import get_context, user_errors
 from rcnn_cli.cli.options import max_pixels_option, mode_option, on_error_option
+from rcnn_cli.cli.rpn_options import proposal_layer_options, rpn_layer_overrides
 from rcnn_cli.errors import RcnnError
 from rcnn_cli.proposals.mat_layouts import MAT_LAYOUTS
 from rcnn_cli.proposals.registry import METHODS
@@ -43,6 +45,7 @@ Examples:
   rcnn propose data/voc --split trainval -o proposals/
   rcnn propose photos/ -o props/ --mode quality --workers 8
   rcnn propose data/voc --split test -o props/ --eval
+  rcnn propose data/voc --split test -o rpn_props/ --method rpn --model runs/faster/model.pt --eval
   rcnn propose data/demo -o props/ --method file --from data/demo --mat-layout x1y1x2y2-0based
   torchrun --nproc-per-node 4 -m rcnn_cli.cli.main propose data/voc -o props/   (one shard per rank)
 """,
@@ -97,6 +100,13 @@ Examples:
 @click.option(
     "--shard", default=None, help="i/n: this process does every n-th image from i (default: RANK/WORLD_SIZE)."
 )
+@click.option(
+    "--model",
+    type=click.Path(exists=True, dir_okay=False),
+    default=None,
+    help="--method rpn: the model.pt of rcnn train --rpn or --rpn-only.",
+)
+@proposal_layer_options(test_time=True)
 @on_error_option("A bad image: report and go on, or stop.")
 @click.option("--overwrite", is_flag=True, help="Replace a folder made with other settings.")
 @max_pixels_option
@@ -124,6 +134,8 @@ def propose(
     overwrite: bool,
     max_pixels: int,
     evaluate: bool,
+    model: str | None,
+    **rpn_layer: Any,
 ) -> None:
     """Region proposals for INPUT (images, folders, a VOC folder or COCO JSON) into a folder:
     one <image_id>.npz per image (float32 boxes x1 y1 x2 y2 in original pixels, scores) and
@@ -136,7 +148,18 @@ def propose(
     from rcnn_cli.proposals.storage import ProposalStore, parse_shard, shard_items
 
     ctx = get_context()
-    settings = ProposalSettings(method, mode, max_proposals, min_size, seed, source, mat_layout)
+    settings = ProposalSettings(
+        method,
+        mode,
+        max_proposals,
+        min_size,
+        seed,
+        source,
+        mat_layout,
+        model=model,
+        rpn_layer=rpn_layer_overrides(rpn_layer),
+        device=str(ctx.torch_device()) if method == "rpn" else "cpu",
+    )
     shard_index, shard_count = parse_shard(shard)
     spec = inputs[0] if len(inputs) == 1 else list(inputs)
     policy = "raise" if on_error == "stop" else "skip"

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
+from typing import Any
+
 import click
 
 from rcnn_cli.cli.common import get_context, user_errors
 from rcnn_cli.cli.options import IntListType, backbone_option, max_pixels_option
+from rcnn_cli.cli.rpn_options import rpn_train_options
 from rcnn_cli.models.specs import POOL_KINDS
 from rcnn_cli.training.config import (
     LR_STEP_FRACTION,
@@ -30,11 +34,20 @@ Examples:
   rcnn extract data/voc --split trainval --backbone vgg16 --weights vgg16.pth -o feats/
   rcnn train ... --backbone vgg16 --features feats/   # SPPnet: conv frozen, fc + head only
   torchrun --nproc_per_node=2 -m rcnn_cli.cli.main train ...   # DDP (gloo on CPU, NCCL on GPU)
+  rcnn train --dataset data/voc --split trainval --rpn -o runs/faster     # Faster R-CNN, joint
+  rcnn train --dataset data/voc --split trainval --rpn --rpn-schedule alternating -o runs/alt
+  rcnn train --dataset data/voc --split trainval --rpn-only -o runs/rpn   # then: rcnn propose --method rpn
 """,
 )
 @click.option("--dataset", required=True, help="VOC folder, COCO .json or images (see rcnn check).")
 @click.option("--split", default=None, help="VOC split (ImageSets/Main/SPLIT.txt), e.g. trainval.")
-@click.option("--proposals", "proposals", required=True, type=click.Path(), help="Folder from rcnn propose.")
+@click.option(
+    "--proposals",
+    "proposals",
+    default=None,
+    type=click.Path(),
+    help="Folder from rcnn propose (not with --rpn).",
+)
 @click.option("-o", "--out", "out_dir", required=True, type=click.Path(), help="Run folder.")
 @backbone_option
 @click.option("--weights", type=click.Path(), default=None, help="torchvision-layout state dict (.pth).")
@@ -90,7 +103,12 @@ Examples:
 @click.option("--weight-decay", type=float, default=0.0005, show_default=True)
 @click.option("--lambda", "lam", type=float, default=1.0, show_default=True, help="λ of the box loss.")
 @click.option("--cls-only", is_flag=True, help="Train classification only (no box regression).")
-@click.option("--target-norm", type=click.Choice(TARGET_NORMS), default="empirical", show_default=True)
+@click.option(
+    "--target-norm",
+    type=click.Choice(TARGET_NORMS),
+    default=None,
+    help="Box-target means/stds: from the data, or (0, 0.1, 0.2) [empirical; with --rpn: fixed].",
+)
 @click.option(
     "--max-proposals",
     type=click.IntRange(min=0),
@@ -103,20 +121,83 @@ Examples:
 @click.option("--resume", is_flag=True, help="Continue the run in -o from its last checkpoint.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--amp", is_flag=True, help="Mixed precision (CUDA only).")
+@rpn_train_options
 @max_pixels_option
 @user_errors
 def train(**opts) -> None:
-    """Train Fast R-CNN on a dataset and its proposals; writes RUN/model.pt and RUN/metrics.jsonl."""
+    """Train Fast R-CNN on a dataset and its proposals, or Faster R-CNN (--rpn) on the dataset alone;
+    writes RUN/model.pt and RUN/metrics.jsonl."""
     from rcnn_cli.errors import RcnnError
     from rcnn_cli.progress import Reporter
-    from rcnn_cli.training.sampler_config import SamplerConfig
     from rcnn_cli.training.setup import RunSpec, build_trainer
 
     ctx = get_context()
     device = ctx.torch_device()
     if opts["amp"] and device.type != "cuda":
         raise RcnnError("--amp needs --device cuda")
-    config = TrainConfig.for_backbone(  # None: the backbone's recipe decides
+    if opts["rpn"] and opts["rpn_only"]:
+        raise RcnnError("--rpn trains the RPN and the detector, --rpn-only the RPN alone: choose one")
+    stage = "joint" if opts["rpn"] else "rpn" if opts["rpn_only"] else "fast_rcnn"
+    if opts["rpn_schedule"] == "alternating" and not opts["rpn"]:
+        raise RcnnError("--rpn-schedule alternating trains a Faster R-CNN: add --rpn")
+    config = train_config(opts, stage)
+    spec = RunSpec(
+        dataset=opts["dataset"],
+        split=opts["split"],
+        proposals=opts["proposals"],
+        out_dir=opts["out_dir"],
+        backbone=opts["backbone"],
+        pool=opts["pool"],
+        weights=opts["weights"],
+        freeze_below=None if opts["freeze_below"] == "none" else opts["freeze_below"],
+        features=opts["features"],
+        scales=opts["scales"],
+        max_size=opts["max_size"],
+        fc_dims=opts["fc_dims"],
+        resume=opts["resume"],
+        max_pixels=opts["max_pixels"],
+        rpn=rpn_spec(opts) if stage != "fast_rcnn" else None,
+    )
+
+    def log(message: str) -> None:
+        if not ctx.quiet:
+            click.echo(message, err=True)
+
+    if opts["rpn_schedule"] == "alternating":
+        from rcnn_cli.training.alternating import train_alternating
+
+        result_path = train_alternating(spec, config, device, ctx.verbosity, log)
+        click.echo(f"4-step alternating training done -> {result_path}")
+        return
+    trainer = build_trainer(spec, config, device, log=log)
+    if not trainer.info.is_main:
+        ctx = type(ctx)(device=ctx.device, verbosity=0)
+    remaining = config.iters - trainer.iteration
+    with Reporter("train", total=remaining, verbosity=ctx.verbosity, unit="it") as report:
+        trainer.reporter = report
+        result = trainer.fit()
+    from rcnn_cli.training import distributed
+
+    distributed.shutdown(trainer.info)
+    if trainer.info.is_main:
+        last = result.history[-1] if result.history else None
+        summary = f"trained {result.iterations} iterations -> {spec.out_dir}/model.pt"
+        if last is not None and stage == "rpn":
+            summary += f" (last loss {last['loss']:.4f}, RPN accuracy {last['rpn_accuracy']:.3f})"
+        elif last is not None:
+            summary += f" (last loss {last['loss']:.4f}, accuracy {last['accuracy']:.3f})"
+        click.echo(summary)
+
+
+def train_config(opts: dict[str, Any], stage: str) -> Any:
+    """The TrainConfig of the command line's options (None: the backbone's recipe decides)."""
+    from rcnn_cli.rpn.anchor_targets import AnchorTargetConfig
+    from rcnn_cli.rpn.proposal_layer import ProposalLayerConfig
+    from rcnn_cli.training.sampler_config import SamplerConfig
+
+    training_layer = ProposalLayerConfig.for_training()
+    layer = {"nms_iou": opts["rpn_nms_iou"], "min_size": opts["rpn_min_size"]}
+    return TrainConfig.for_backbone(
         opts["backbone"],
         iters=opts["iters"],
         lr=opts["lr"],
@@ -138,46 +219,40 @@ def train(**opts) -> None:
         flip=not opts["no_flip"],
         lam=opts["lam"],
         cls_only=opts["cls_only"],
-        target_norm=opts["target_norm"],
+        target_norm=opts["target_norm"] or ("empirical" if stage == "fast_rcnn" else "fixed"),
         max_proposals=opts["max_proposals"],
         checkpoint_every=opts["checkpoint_every"],
         amp=opts["amp"],
         time_limit_s=opts["time_limit"] * 60 if opts["time_limit"] else None,
-    )
-    spec = RunSpec(
-        dataset=opts["dataset"],
-        split=opts["split"],
-        proposals=opts["proposals"],
-        out_dir=opts["out_dir"],
-        backbone=opts["backbone"],
-        pool=opts["pool"],
-        weights=opts["weights"],
-        freeze_below=None if opts["freeze_below"] == "none" else opts["freeze_below"],
-        features=opts["features"],
-        scales=opts["scales"],
-        max_size=opts["max_size"],
-        fc_dims=opts["fc_dims"],
-        resume=opts["resume"],
-        max_pixels=opts["max_pixels"],
+        stage=stage,
+        rpn_targets=AnchorTargetConfig(
+            positive_iou=opts["rpn_positive_iou"],
+            negative_iou=opts["rpn_negative_iou"],
+            batch_size=opts["rpn_batch_size"],
+            positive_fraction=opts["rpn_positive_fraction"],
+            ignore_border=not opts["rpn_keep_border"],
+        ),
+        rpn_proposals=dataclasses.replace(
+            training_layer, **{k: v for k, v in layer.items() if v is not None}
+        ),
+        rpn_lam=opts["rpn_lambda"],
     )
 
-    def log(message: str) -> None:
-        if not ctx.quiet:
-            click.echo(message, err=True)
 
-    trainer = build_trainer(spec, config, device, log=log)
-    if not trainer.info.is_main:
-        ctx = type(ctx)(device=ctx.device, verbosity=0)
-    remaining = config.iters - trainer.iteration
-    with Reporter("train", total=remaining, verbosity=ctx.verbosity, unit="it") as report:
-        trainer.reporter = report
-        result = trainer.fit()
-    from rcnn_cli.training import distributed
+def rpn_spec(opts: dict[str, Any]) -> Any:
+    """The RPN of the model to train (RunSpec.rpn): anchors and the test-time proposal layer."""
+    from rcnn_cli.rpn.proposal_layer import ProposalLayerConfig
+    from rcnn_cli.training.setup import RPNSpec
 
-    distributed.shutdown(trainer.info)
-    if trainer.info.is_main:
-        last = result.history[-1] if result.history else None
-        summary = f"trained {result.iterations} iterations -> {spec.out_dir}/model.pt"
-        if last is not None:
-            summary += f" (last loss {last['loss']:.4f}, accuracy {last['accuracy']:.3f})"
-        click.echo(summary)
+    given = {
+        "pre_nms_top_n": opts["rpn_pre_nms_top_n"],
+        "post_nms_top_n": opts["rpn_post_nms_top_n"],
+        "nms_iou": opts["rpn_nms_iou"],
+        "min_size": opts["rpn_min_size"],
+    }
+    test = ProposalLayerConfig.for_testing()
+    return RPNSpec(
+        anchor_scales=opts["anchor_scales"],
+        anchor_ratios=opts["anchor_ratios"],
+        test_proposals=dataclasses.replace(test, **{k: v for k, v in given.items() if v is not None}),
+    )

@@ -82,9 +82,17 @@ class Detector:
         rois = torch.cat([boxes.new_zeros(len(boxes), 1), boxes * im_scale], dim=1)
         return image.to(self.device)[None], rois
 
+    @property
+    def proposes(self) -> bool:
+        """Whether the model has its own region proposal network (a Faster R-CNN)."""
+        return getattr(self.model, "rpn", None) is not None
+
     @torch.inference_mode()
-    def detect(self, rgb: np.ndarray, proposals: np.ndarray) -> ImageDetections:
-        """rgb: uint8 [H, W, 3]; proposals: float [R, 4] xyxy in original pixels -> detections."""
+    def detect(self, rgb: np.ndarray, proposals: np.ndarray | None) -> ImageDetections:
+        """rgb: uint8 [H, W, 3]; proposals: float [R, 4] xyxy in original pixels, or None for a Faster
+        R-CNN to propose with its RPN on the same feature map -> detections."""
+        if proposals is None:
+            return self._detect_with_rpn(rgb)
         height, width = rgb.shape[:2]
         boxes = self.clean_proposals(proposals, height, width)
         self.timer.images += 1
@@ -95,6 +103,36 @@ class Detector:
             image, rois = self.network_inputs(rgb, boxes)
         with self.timer.stage("conv"):
             features = self.model.features(image)
+        with self.timer.timed_head(self.model.head):
+            logits, deltas = self.model.head(features, rois)
+        with self.timer.stage("nms"):
+            return postprocess_detections(logits, deltas, boxes, height, width, self.config.postprocess)
+
+    def _detect_with_rpn(self, rgb: np.ndarray) -> ImageDetections:
+        """Faster R-CNN: conv layers once; the RPN's proposals (its test-time numbers, capped by
+        ``max_proposals``) on that map; the head on them."""
+        from rcnn_cli.models.preprocess import prepare_image
+
+        if not self.proposes:
+            raise RcnnError("this model has no RPN: give it proposals (--proposals or --proposal-method)")
+        height, width = rgb.shape[:2]
+        self.timer.images += 1
+        with self.timer.stage("preprocess"):
+            image, im_scale = prepare_image(rgb, self.scale, self.max_size, self.pixel_mean, self.pixel_std)
+            image = image.to(self.device)[None]
+        with self.timer.stage("conv"):
+            features = self.model.features(image)
+        with self.timer.stage("rpn"):
+            output = self.model.rpn(features)
+        with self.timer.stage("proposal_layer"):
+            size = (int(image.shape[-2]), int(image.shape[-1]))
+            scaled = self.model.rpn.proposals(output, [size])[0][0]
+            if self.config.max_proposals > 0:
+                scaled = scaled[: self.config.max_proposals]
+            boxes = scaled / im_scale  # original pixels, where the detections are decoded
+        if len(boxes) == 0:
+            return _no_detections(self.device)
+        rois = torch.cat([scaled.new_zeros(len(scaled), 1), scaled], dim=1)
         with self.timer.timed_head(self.model.head):
             logits, deltas = self.model.head(features, rois)
         with self.timer.stage("nms"):

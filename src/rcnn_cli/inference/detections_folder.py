@@ -103,7 +103,7 @@ class DetectSummary:
 def detect_records(
     detector: Detector,
     records: Sequence[Any],
-    proposal_source: ProposalSource,
+    proposal_source: ProposalSource | None,
     out_dir: str | Path,
     *,
     params: dict[str, Any],
@@ -113,6 +113,7 @@ def detect_records(
     draw_threshold: float = 0.5,
 ) -> DetectSummary:
     """Detect on every record, writing ``out_dir`` as described in the module docstring.
+    ``proposal_source`` None: the detector's model proposes with its own RPN (a Faster R-CNN).
 
     A bad image or missing proposals for one image is reported through ``reporter.log`` and skipped; the
     rest are processed. Images whose per-image JSON exists from a compatible earlier run are reused;
@@ -167,7 +168,7 @@ def _detect_into(
     out: Path,
     detector: Detector,
     records: Sequence[Any],
-    proposal_source: ProposalSource,
+    proposal_source: ProposalSource | None,
     params: dict[str, Any],
     draw: bool,
     reporter: Any,
@@ -230,8 +231,10 @@ def _detect_into(
             try:
                 with timer.stage("read"):
                     rgb = read_record(record)
-                with timer.stage("proposals"):
-                    boxes = proposal_source(record, rgb)
+                boxes = None  # a Faster R-CNN proposes in detect(), timed as "rpn" and "proposal_layer"
+                if proposal_source is not None:
+                    with timer.stage("proposals"):
+                        boxes = proposal_source(record, rgb)
             except DataError as exc:
                 skipped.append(str(exc))
                 if reporter is not None:

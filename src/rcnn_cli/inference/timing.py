@@ -15,7 +15,20 @@ from typing import Any
 import torch
 from torch import nn
 
-STAGES = ("read", "proposals", "preprocess", "conv", "roi_pool", "fc6", "fc7", "head", "nms")
+#: "rpn" (the RPN head's convs) and "proposal_layer" (decode, NMS, top-N) are a Faster R-CNN's proposals.
+STAGES = (
+    "read",
+    "proposals",
+    "preprocess",
+    "conv",
+    "rpn",
+    "proposal_layer",
+    "roi_pool",
+    "fc6",
+    "fc7",
+    "head",
+    "nms",
+)
 PAPER_STAGES = ("proposals", "conv", "roi_pool", "fc6", "fc7", "head", "nms")
 HOOKED = ("pool", "fc6", "fc7")
 _STAGE_OF = {"pool": "roi_pool", "fc6": "fc6", "fc7": "fc7"}

@@ -15,6 +15,8 @@ _HOMES = {
     "load_checkpoint": "checkpoint",
     "save_checkpoint": "checkpoint",
     "FastRCNN": "fast_rcnn",
+    "FasterRCNN": "faster_rcnn",
+    "build_model": "faster_rcnn",
     "ModelConfig": "fast_rcnn",
     "default_config": "fast_rcnn",
     "FastRCNNHead": "heads",

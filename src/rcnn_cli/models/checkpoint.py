@@ -2,8 +2,12 @@
 
 The file is a plain dict::
 
-    format_version: 1, kind: "fast_rcnn", class_names: [...], config: ModelConfig as dict,
-    svd_ranks: {} or {"fc6": 1024, "fc7": 256}, state_dict: {name: Tensor}, meta: {...}
+    format_version: 1, kind: "fast_rcnn" | "faster_rcnn", class_names: [...], config: ModelConfig as
+    dict, svd_ranks: {} or {"fc6": 1024, "fc7": 256}, state_dict: {name: Tensor}, meta: {...}
+
+A ``faster_rcnn`` checkpoint is a Fast R-CNN one whose config has an ``rpn`` part and whose state dict
+has the ``rpn.head.*`` weights too; ``meta["stage"]`` says what was trained ("rpn" for an RPN alone,
+whose detection head is untrained: usable for proposals only).
 
 Box-regression targets are trained normalized (paper §2.3: zero mean, unit variance); the means and
 stds are *folded* into ``bbox_pred`` here, so the saved network outputs plain deltas and needs nothing else.
@@ -11,6 +15,7 @@ stds are *folded* into ``bbox_pred`` here, so the saved network outputs plain de
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,10 +24,12 @@ from torch import Tensor
 
 from rcnn_cli.errors import ArtifactError, RcnnError
 from rcnn_cli.models.fast_rcnn import FastRCNN, ModelConfig
+from rcnn_cli.models.faster_rcnn import build_model
 from rcnn_cli.models.low_rank import apply_low_rank_structure, svd_ranks_of
 
 FORMAT_VERSION = 1
 KIND = "fast_rcnn"
+FASTER_KIND = "faster_rcnn"
 
 
 def fold_bbox_normalization(
@@ -50,6 +57,50 @@ def fold_bbox_normalization(
     return out
 
 
+def unfold_bbox_normalization(
+    state_dict: dict[str, Tensor], num_classes: int, means: Tensor, stds: Tensor
+) -> dict[str, Tensor]:
+    """The inverse of :func:`fold_bbox_normalization`: weights that output (t - mean) / std again, for
+    training to go on from a saved model. ``means``/``stds``: Tensor[K+1, 4]."""
+    weight = state_dict["bbox_pred.weight"].double()
+    bias = state_dict["bbox_pred.bias"].double()
+    m = torch.as_tensor(means, dtype=torch.float64).reshape(num_classes + 1, 4).reshape(-1)
+    s = torch.as_tensor(stds, dtype=torch.float64).reshape(num_classes + 1, 4).reshape(-1)
+    out = dict(state_dict)
+    out["bbox_pred.weight"] = (weight / s[:, None]).to(state_dict["bbox_pred.weight"].dtype)
+    out["bbox_pred.bias"] = ((bias - m) / s).to(state_dict["bbox_pred.bias"].dtype)
+    return out
+
+
+def load_parts(
+    model: FastRCNN, path: str | Path, normalization: Any, parts: Sequence[str] = ("backbone", "rpn", "head")
+) -> list[str]:
+    """Initialize ``model`` from the model file ``path`` where the two share a part (``backbone``,
+    ``rpn``, ``head``) of the same shapes: the 4-step alternating schedule starts each step from the one
+    before. The head's box regressor is given back ``normalization`` (means/stds Tensor[K+1, 4]), which
+    the file folded away. Returns the parts loaded; refuses a file that shares none, or whose classes
+    differ for the head. ``parts``: the ones to take."""
+    loaded, _meta = load_checkpoint(path)
+    state = loaded.state_dict()
+    if "bbox_pred.weight" in state and loaded.num_classes == model.num_classes:
+        state = unfold_bbox_normalization(state, model.num_classes, normalization.means, normalization.stds)
+    own = model.state_dict()
+    taken: list[str] = []
+    head_children = {name for name, _ in model.head.named_children()}
+    for part in parts:
+        if part == "head":
+            keys = [k for k in own if k.split(".", 1)[0] in head_children]
+        else:
+            keys = [k for k in own if k.startswith(part + ".")]
+        if keys and all(k in state and state[k].shape == own[k].shape for k in keys):
+            own.update({k: state[k] for k in keys})
+            taken.append(part)
+    if not taken:
+        raise ArtifactError(f"{path}: shares no part ({', '.join(parts)}) with the model to train")
+    model.load_state_dict(own)
+    return taken
+
+
 def save_checkpoint(
     path: str | Path,
     model: FastRCNN,
@@ -73,7 +124,7 @@ def save_checkpoint(
     extra = {k: v for k, v in meta.items() if k != "class_names"}
     checkpoint = {
         "format_version": FORMAT_VERSION,
-        "kind": KIND,
+        "kind": FASTER_KIND if module.config.rpn is not None else KIND,
         "class_names": class_names,
         "config": module.config.to_dict(),
         "svd_ranks": svd_ranks_of(module.head),
@@ -96,7 +147,7 @@ def load_checkpoint(path: str | Path, device: Any = "cpu") -> tuple[FastRCNN, di
     checkpoint = read_torch_file(path, "model checkpoint")
     try:
         config, ranks = _check_layout(checkpoint)
-        model = FastRCNN(config)
+        model = build_model(config)
         apply_low_rank_structure(model.head, ranks)
         model.load_state_dict(checkpoint["state_dict"])
     except RcnnError as exc:
@@ -114,8 +165,9 @@ def _check_layout(checkpoint: Any) -> tuple[ModelConfig, dict[str, int]]:
     """The config and SVD ranks of a checkpoint dict, after checking every part that loading uses."""
     if not isinstance(checkpoint, dict):
         raise RcnnError(f"not a Fast R-CNN checkpoint (holds a {type(checkpoint).__name__}, not a dict)")
-    if checkpoint.get("kind") != KIND:
-        raise RcnnError(f"not a Fast R-CNN checkpoint (kind {checkpoint.get('kind')!r})")
+    kind = checkpoint.get("kind")
+    if kind not in (KIND, FASTER_KIND):
+        raise RcnnError(f"not a Fast R-CNN checkpoint (kind {kind!r})")
     if checkpoint.get("format_version") != FORMAT_VERSION:
         raise RcnnError(
             f"checkpoint format {checkpoint.get('format_version')!r}, this version reads {FORMAT_VERSION}"
@@ -123,6 +175,10 @@ def _check_layout(checkpoint: Any) -> tuple[ModelConfig, dict[str, int]]:
     if not isinstance(checkpoint.get("config"), dict):
         raise RcnnError("the checkpoint has no model config")
     config = ModelConfig.from_dict(checkpoint["config"])
+    if (config.rpn is not None) != (kind == FASTER_KIND):
+        raise RcnnError(
+            f"kind {kind!r} does not match its config ({'with' if config.rpn else 'without'} an RPN)"
+        )
     names = checkpoint.get("class_names")
     if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
         raise RcnnError("class_names is not a list of names")

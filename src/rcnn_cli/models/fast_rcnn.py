@@ -17,6 +17,7 @@ from rcnn_cli.errors import RcnnError
 from rcnn_cli.models.backbones import build_backbone
 from rcnn_cli.models.heads import FastRCNNHead, make_pool, pooled_bins
 from rcnn_cli.models.specs import POOL_KINDS, SPECS, PoolKind
+from rcnn_cli.rpn.network import RPNConfig
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -28,7 +29,9 @@ class ModelConfig:
 
     ``scales``/``max_size``: shorter image side(s) and the cap on the longer side (paper: 600 / 1000;
     several scales = the multi-scale option). ``pixel_mean``/``pixel_std``: RGB in [0, 1], ImageNet's
-    by default so that torchvision-layout weights see the input they were trained on.
+    by default so that torchvision-layout weights see the input they were trained on. ``rpn``: the
+    region proposal network of a Faster R-CNN (:class:`rcnn_cli.models.faster_rcnn.FasterRCNN`);
+    None for a Fast R-CNN that reads its proposals from elsewhere.
     """
 
     backbone: str
@@ -44,6 +47,7 @@ class ModelConfig:
     max_size: int = 1000
     pixel_mean: tuple[float, float, float] = IMAGENET_MEAN
     pixel_std: tuple[float, float, float] = IMAGENET_STD
+    rpn: RPNConfig | None = None
 
     def __post_init__(self) -> None:
         """Refuse what cannot make a network, naming the option (also for configs read from files)."""
@@ -80,6 +84,8 @@ class ModelConfig:
             raise RcnnError(f"dropout must be in [0, 1), got {self.dropout}")
         if self.sampling_ratio < 0:
             raise RcnnError(f"sampling_ratio must be >= 0, got {self.sampling_ratio}")
+        if self.rpn is not None and not isinstance(self.rpn, RPNConfig):
+            raise RcnnError(f"rpn {self.rpn!r}: expected an RPN config")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -92,6 +98,8 @@ class ModelConfig:
         if missing:
             raise RcnnError(f"model config lacks {', '.join(missing)}")
         kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items() if k in names}
+        if kwargs.get("rpn") is not None:
+            kwargs["rpn"] = RPNConfig.from_dict(kwargs["rpn"])
         return cls(**kwargs)
 
 

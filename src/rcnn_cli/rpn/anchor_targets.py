@@ -10,43 +10,13 @@ half of them positive, the rest negative; those left out become -1. Shapes: A an
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
-
 import torch
 from torch import Tensor
 
 from rcnn_cli.boxes import box_iou
-from rcnn_cli.errors import RcnnError
+from rcnn_cli.rpn.settings import AnchorTargetConfig
 
-
-@dataclass(frozen=True)
-class AnchorTargetConfig:
-    """The paper's labelling and sampling of anchors.
-
-    ``allowed_border``: how far (pixels) an anchor may reach outside the image before it is ignored,
-    0 as in the paper; only with ``ignore_border``.
-    """
-
-    positive_iou: float = 0.7
-    negative_iou: float = 0.3
-    batch_size: int = 256
-    positive_fraction: float = 0.5
-    ignore_border: bool = True
-    allowed_border: float = 0.0
-
-    def __post_init__(self) -> None:
-        if not 0.0 <= self.negative_iou <= self.positive_iou <= 1.0:
-            raise RcnnError(
-                "--rpn-negative-iou / --rpn-positive-iou: need 0 <= negative <= positive <= 1, got "
-                f"{self.negative_iou:g} and {self.positive_iou:g}"
-            )
-        if int(self.batch_size) != self.batch_size or self.batch_size < 1:
-            raise RcnnError(f"--rpn-batch-size: must be a positive integer, got {self.batch_size}")
-        if not 0.0 <= self.positive_fraction <= 1.0:
-            raise RcnnError(f"--rpn-positive-fraction: must be in [0, 1], got {self.positive_fraction:g}")
-        if not (math.isfinite(self.allowed_border) and self.allowed_border >= 0):
-            raise RcnnError(f"--rpn-allowed-border: must be >= 0 pixels, got {self.allowed_border:g}")
+__all__ = ["AnchorTargetConfig", "anchor_targets"]
 
 
 def _sample(labels: Tensor, config: AnchorTargetConfig, generator: torch.Generator | None) -> Tensor:

@@ -10,58 +10,17 @@ proposals of image i.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import torch
 from torch import Tensor
 
 from rcnn_cli.boxes import clip_boxes, remove_small_boxes
-from rcnn_cli.errors import RcnnError
 from rcnn_cli.ops.nms import nms
 from rcnn_cli.rpn.loss import RPN_BOX_CODER
+from rcnn_cli.rpn.settings import ProposalLayerConfig
 
-
-@dataclass(frozen=True)
-class ProposalLayerConfig:
-    """How many proposals survive, and the NMS between them. The defaults are the test-time ones.
-
-    ``min_size``: pixels of the image the anchors live in (the scaled image); the released code's 16
-    is a size in the original image, scaled with it. 0 keeps every box of positive width and height.
-    """
-
-    pre_nms_top_n: int = 6000
-    post_nms_top_n: int = 300
-    nms_iou: float = 0.7
-    min_size: float = 16.0
-
-    def __post_init__(self) -> None:
-        for option, value in (
-            ("--rpn-pre-nms-top-n", self.pre_nms_top_n),
-            ("--rpn-post-nms-top-n", self.post_nms_top_n),
-        ):
-            if int(value) != value or value < 1:
-                raise RcnnError(f"{option}: must be a positive integer, got {value}")
-        if self.post_nms_top_n > self.pre_nms_top_n:
-            raise RcnnError(
-                f"--rpn-post-nms-top-n: {self.post_nms_top_n} is more than --rpn-pre-nms-top-n "
-                f"{self.pre_nms_top_n}"
-            )
-        if not 0.0 < self.nms_iou <= 1.0:
-            raise RcnnError(f"--rpn-nms-iou: must be in (0, 1], got {self.nms_iou:g}")
-        if not (math.isfinite(self.min_size) and self.min_size >= 0):
-            raise RcnnError(f"--rpn-min-size: must be >= 0 pixels, got {self.min_size:g}")
-
-    @classmethod
-    def for_training(cls) -> ProposalLayerConfig:
-        """12000 boxes before NMS, 2000 after (§3.3)."""
-        return cls(pre_nms_top_n=12000, post_nms_top_n=2000)
-
-    @classmethod
-    def for_testing(cls) -> ProposalLayerConfig:
-        """6000 boxes before NMS, 300 after (§4.1)."""
-        return cls(pre_nms_top_n=6000, post_nms_top_n=300)
+__all__ = ["ProposalLayerConfig", "propose_boxes"]
 
 
 def _propose_one(

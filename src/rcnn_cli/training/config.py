@@ -13,11 +13,16 @@ from itertools import pairwise
 from typing import Any, Literal, get_args
 
 from rcnn_cli.errors import RcnnError
+from rcnn_cli.rpn.settings import AnchorTargetConfig, ProposalLayerConfig
 from rcnn_cli.training.sampler_config import SamplerConfig
 
 Optimizer = Literal["sgd", "adam"]  # sgd: the paper's; adam: AdamW
 Sampler = Literal["hierarchical", "region"]  # Fast R-CNN's N images x R/N RoIs | R-CNN/SPPnet's
 TargetNorm = Literal["empirical", "fixed"]  # box-target means/stds from the data | (0, 0.1, 0.2)
+#: What one run trains: the Fast R-CNN head on proposals from a folder; Faster R-CNN's approximate
+#: joint training (RPN + head, the RPN's proposals feed the head every iteration); the RPN alone.
+Stage = Literal["fast_rcnn", "joint", "rpn"]
+STAGES: tuple[str, ...] = get_args(Stage)
 OPTIMIZERS: tuple[str, ...] = get_args(Optimizer)
 SAMPLERS: tuple[str, ...] = get_args(Sampler)
 TARGET_NORMS: tuple[str, ...] = get_args(TargetNorm)
@@ -68,11 +73,21 @@ class TrainConfig:
     explode_threshold: float = 1e4
     amp: bool = False
     time_limit_s: float | None = None  # stop (checkpointed, resumable) after this much wall time
+    stage: Stage = "fast_rcnn"
+    rpn_targets: AnchorTargetConfig = field(default_factory=AnchorTargetConfig)
+    rpn_proposals: ProposalLayerConfig = field(default_factory=ProposalLayerConfig.for_training)
+    rpn_lam: float = 1.0  # weight of the RPN's loss in the joint loss (the released code's 1)
 
     def __post_init__(self) -> None:
         _choice("--optimizer", self.optimizer, OPTIMIZERS)
         _choice("--sampler", self.sampler, SAMPLERS)
         _choice("--target-norm", self.target_norm, TARGET_NORMS)
+        _choice("stage", self.stage, STAGES)
+        _at_least("--rpn-lambda", self.rpn_lam, 0)
+        if self.stage != "fast_rcnn" and self.target_norm == "empirical":
+            # The RPN's proposals change as it learns: no fixed set to take statistics from. The
+            # released Faster R-CNN code normalizes with the same fixed means and stds.
+            raise RcnnError("--target-norm empirical needs fixed proposals; RPN training uses 'fixed'")
         _at_least("--iters", self.iters, 1)
         _at_least("--warmup", self.warmup_iters, 0)
         _at_least("--max-proposals", self.max_proposals, 0)  # 0: all, as in propose and detect

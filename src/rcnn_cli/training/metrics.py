@@ -25,7 +25,7 @@ from rcnn_cli.training import distributed
 
 @dataclass
 class LossSums:
-    """Running sums over the images of one minibatch."""
+    """Running sums over the images of one minibatch (the ``rpn_*`` ones when an RPN trains)."""
 
     loss: float = 0.0
     loss_cls: float = 0.0
@@ -33,15 +33,34 @@ class LossSums:
     correct: float = 0.0  # RoIs whose top class is their label
     fg: int = 0
     bg: int = 0
+    loss_rpn_cls: float = 0.0
+    loss_rpn_reg: float = 0.0
+    rpn_correct: float = 0.0  # sampled anchors whose objectness has the sign of their label
+    rpn_sampled: int = 0
+    rpn_images: int = 0
 
     def add(self, total: float, parts: LossParts, labels: Tensor) -> None:
         """One image: its loss ``total`` (= ``parts.total``, already read out), its parts, labels u [S]."""
         self.loss += total
+        self.add_head(parts, labels)
+
+    def add_head(self, parts: LossParts, labels: Tensor) -> None:
+        """The detection head's share of one image: its loss parts and RoI labels u [S]."""
         self.loss_cls += parts.cls.item()
         self.loss_loc += parts.loc.item()
         self.correct += parts.accuracy * len(labels)
         self.fg += int((labels > 0).sum())
         self.bg += int((labels == 0).sum())
+
+    def add_rpn(self, total: float, rpn: Any, num_images: int) -> None:
+        """One image of RPN training: its whole loss ``total`` (RPN and head) and the RPN's parts
+        (:class:`rcnn_cli.rpn.network.RPNLoss`), which count 1/``num_images`` in the minibatch's loss."""
+        self.loss += total
+        self.loss_rpn_cls += rpn.cls.item() / num_images
+        self.loss_rpn_reg += rpn.reg.item() / num_images
+        self.rpn_correct += rpn.accuracy * rpn.sampled
+        self.rpn_sampled += rpn.sampled
+        self.rpn_images += 1
 
 
 def metrics_row(
@@ -54,7 +73,8 @@ def metrics_row(
     device: torch.device,
 ) -> dict[str, Any]:
     """The row of one iteration that began at ``time.perf_counter()`` = ``started``; losses, accuracy
-    and counts are the mean over the DDP ranks."""
+    and counts are the mean over the DDP ranks. RPN training adds ``loss_rpn_cls``, ``loss_rpn_reg``
+    and ``rpn_accuracy`` (on the sampled anchors)."""
     rois = sums.fg + sums.bg
     values = [
         sums.loss,
@@ -63,10 +83,15 @@ def metrics_row(
         sums.correct / max(rois, 1),
         float(sums.fg),
         float(sums.bg),
+        sums.loss_rpn_cls,
+        sums.loss_rpn_reg,
+        sums.rpn_correct / max(sums.rpn_sampled, 1),
     ]
-    loss, loss_cls, loss_loc, acc, fg, bg = distributed.mean_over_ranks(values, info, device)
+    loss, loss_cls, loss_loc, acc, fg, bg, rpn_cls, rpn_reg, rpn_acc = distributed.mean_over_ranks(
+        values, info, device
+    )
     seconds = time.perf_counter() - started
-    return {
+    row = {
         "iter": iteration,
         "lr": lr,
         "loss": loss,
@@ -75,17 +100,21 @@ def metrics_row(
         "accuracy": acc,
         "fg": fg,
         "bg": bg,
-        "images_per_s": len(images) * info.world_size / max(seconds, 1e-9),
-        "images": images,
     }
+    if sums.rpn_images:
+        row.update(loss_rpn_cls=rpn_cls, loss_rpn_reg=rpn_reg, rpn_accuracy=rpn_acc)
+    row.update(images_per_s=len(images) * info.world_size / max(seconds, 1e-9), images=images)
+    return row
 
 
 def progress_text(row: dict[str, Any]) -> str:
-    """The row as the progress line shows it."""
-    return (
-        f"loss {row['loss']:.3f} (cls {row['loss_cls']:.3f} loc {row['loss_loc']:.3f}) "
-        f"acc {row['accuracy']:.2f} {row['images_per_s']:.1f} img/s"
-    )
+    """The row as the progress line shows it (the head's part only when the head trains)."""
+    text = f"loss {row['loss']:.3f} "
+    if "rpn_accuracy" in row:
+        text += f"rpn {row['loss_rpn_cls']:.3f}+{row['loss_rpn_reg']:.3f} (acc {row['rpn_accuracy']:.2f}) "
+    if row["fg"] + row["bg"] > 0:
+        text += f"head {row['loss_cls']:.3f}+{row['loss_loc']:.3f} (acc {row['accuracy']:.2f}) "
+    return text + f"{row['images_per_s']:.1f} img/s"
 
 
 class MetricsLog:

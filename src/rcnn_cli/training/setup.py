@@ -18,14 +18,19 @@ from rcnn_cli.data.images import DEFAULT_MAX_PIXELS
 from rcnn_cli.data.records import Dataset
 from rcnn_cli.data.validate import check_records
 from rcnn_cli.errors import ArtifactError, RcnnError
-from rcnn_cli.models.fast_rcnn import FastRCNN, default_config
+from rcnn_cli.models.checkpoint import load_parts
+from rcnn_cli.models.fast_rcnn import ModelConfig, default_config
+from rcnn_cli.models.faster_rcnn import build_model, with_rpn
 from rcnn_cli.models.specs import PoolKind
 from rcnn_cli.models.weights import load_torchvision_weights
+from rcnn_cli.rpn.anchors import AnchorConfig, auto_anchor_scales
+from rcnn_cli.rpn.proposal_layer import ProposalLayerConfig
 from rcnn_cli.training import distributed
 from rcnn_cli.training.config import TrainConfig
 from rcnn_cli.training.entries import ImageSource, prepare_entries
 from rcnn_cli.training.features import FeatureSource
 from rcnn_cli.training.proposals_io import load_proposals
+from rcnn_cli.training.targets import TargetNormalization
 from rcnn_cli.training.trainer import Trainer
 
 Log = Callable[[str], None]
@@ -37,7 +42,7 @@ class RunSpec:
 
     dataset: str
     split: str | None
-    proposals: str
+    proposals: str | None
     out_dir: str
     backbone: str = "small"
     pool: PoolKind = "roi"
@@ -49,6 +54,29 @@ class RunSpec:
     fc_dims: tuple[int, int] | None = None
     resume: bool = False
     max_pixels: int | None = DEFAULT_MAX_PIXELS
+    rpn: RPNSpec | None = None
+    #: (model file, its parts to load) to start from, in this order (the alternating schedule's steps)
+    init_from: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    frozen_parts: tuple[str, ...] = ()
+
+
+#: The parts of a Faster R-CNN that ``frozen_parts`` may name (the alternating schedule fixes some).
+PARTS: tuple[str, ...] = ("backbone", "rpn", "head")
+
+
+@dataclass(frozen=True)
+class RPNSpec:
+    """The region proposal network of the model to train (None fields: the backbone's defaults).
+
+    ``anchor_scales`` "auto" fits them to the training boxes
+    (:func:`rcnn_cli.rpn.anchors.auto_anchor_scales`);
+    ``test_proposals``: the proposal layer the saved model uses at test time.
+    """
+
+    anchor_scales: tuple[float, ...] | str | None = None
+    anchor_ratios: tuple[float, ...] | None = None
+    mid_channels: int | None = None
+    test_proposals: ProposalLayerConfig | None = None
 
 
 def training_records(dataset) -> list:
@@ -96,15 +124,21 @@ def build_trainer(
     if not dataset.class_names:
         raise RcnnError(f"{spec.dataset}: no object classes; training needs annotated images")
     records = training_records(dataset)
-    proposals = load_proposals(
-        spec.proposals,
-        records,
-        config.max_proposals or None,
-        on_skip=lambda _record, reason: log(f"skipped: {reason}"),  # the line propose printed
-    )
-    records = [r for r in records if r.image_id in proposals]  # without those propose skipped
-    if not records:
-        raise RcnnError(f"{spec.proposals}: rcnn propose skipped every image of {spec.dataset} (see above)")
+    _check_inputs(spec, config)
+    if spec.proposals is not None:
+        proposals = load_proposals(
+            spec.proposals,
+            records,
+            config.max_proposals or None,
+            on_skip=lambda _record, reason: log(f"skipped: {reason}"),  # the line propose printed
+        )
+        records = [r for r in records if r.image_id in proposals]  # without those propose skipped
+        if not records:
+            raise RcnnError(
+                f"{spec.proposals}: rcnn propose skipped every image of {spec.dataset} (see above)"
+            )
+    else:  # the RPN proposes as it trains: the candidates are the gt boxes only
+        proposals = {r.image_id: torch.zeros((0, 4)) for r in records}
     out = Path(spec.out_dir)
     if (out / "checkpoints" / "last.pt").is_file() and not spec.resume:
         raise ArtifactError(f"{out}: holds a run already; pass --resume to continue it or choose another -o")
@@ -132,11 +166,16 @@ def build_trainer(
     else:
         overrides.update(scales=spec.scales, max_size=spec.max_size)
     model_config = default_config(spec.backbone, dataset.num_classes, **overrides)
+    if spec.rpn is not None:
+        model_config = _with_rpn(model_config, spec.rpn, records, spec.resume, log)
     torch.manual_seed(config.seed)  # the same seed gives the same initial weights
-    model = FastRCNN(model_config)
+    model = build_model(model_config)
     if spec.weights:
         loaded = load_torchvision_weights(model, spec.weights)
         log(f"loaded {len(loaded.loaded)} tensors from {spec.weights}")
+    for path, wanted in spec.init_from:  # bbox_pred normalized as RPN training does ("fixed")
+        parts = load_parts(model, path, TargetNormalization.fixed(model.num_classes), wanted)
+        log(f"initialized {', '.join(parts)} from {path}")
     if spec.features:
         model.backbone.load_state_dict(source.backbone_state())
         model.backbone.freeze_below(None)
@@ -145,14 +184,71 @@ def build_trainer(
     else:
         layer = model.backbone.spec.frozen_below if spec.freeze_below == "default" else spec.freeze_below
         model.backbone.freeze_below(layer)
+    frozen = set(spec.frozen_parts) | ({"head"} if config.stage == "rpn" else set())
+    if config.stage == "fast_rcnn" and model_config.rpn is not None:
+        frozen.add("rpn")  # Fast R-CNN on proposals from a folder: the loss does not reach the RPN
+    for part in sorted(frozen):  # DDP must not wait for gradients of what the loss does not reach
+        module = getattr(model, part, None)
+        if module is None:
+            raise RcnnError(f"cannot freeze the {part}: the model has none")
+        for p in module.parameters():
+            p.requires_grad_(False)
+    if not spec.features:
         source = ImageSource(
             model_config.scales, model_config.max_size, model_config.pixel_mean, model_config.pixel_std
         )
     entries = prepare_entries(records, proposals)
-    meta = {"dataset": str(spec.dataset), "split": spec.split, "proposals": str(spec.proposals)}
+    meta = {
+        "dataset": str(spec.dataset),
+        "split": spec.split,
+        "proposals": str(spec.proposals) if spec.proposals is not None else "rpn",
+    }
     trainer = Trainer(
         model, entries, dataset.class_names, config, out, source, device, info, reporter=reporter, meta=meta
     )
     if spec.resume:
         trainer.resume()
     return trainer
+
+
+def _check_inputs(spec: RunSpec, config: TrainConfig) -> None:
+    """Where the RoIs come from must fit what is trained: a folder for Fast R-CNN, the RPN else."""
+    bad = [p for p in spec.frozen_parts if p not in PARTS]
+    if bad:
+        raise RcnnError(f"frozen parts must be among {', '.join(PARTS)}; got {', '.join(bad)}")
+    if config.stage == "fast_rcnn":
+        if spec.proposals is None:
+            raise RcnnError("give --proposals FOLDER (from rcnn propose), or --rpn to train Faster R-CNN")
+        return
+    flag = "--rpn-only" if config.stage == "rpn" else "--rpn"
+    if spec.proposals is not None:
+        raise RcnnError(f"{flag} trains on the RPN's own proposals; leave out --proposals {spec.proposals}")
+    if spec.features:
+        raise RcnnError(f"{flag} trains the conv layers with the RPN; it cannot read --features")
+    if spec.rpn is None:
+        raise RcnnError(f"{flag} needs the RPN's settings (RunSpec.rpn)")
+
+
+def _with_rpn(config: ModelConfig, rpn: RPNSpec, records: list, resume: bool, log: Log) -> ModelConfig:
+    """``config`` with the region proposal network ``rpn`` asks for."""
+    scales = rpn.anchor_scales
+    if scales == "auto":
+        from rcnn_cli.models.preprocess import image_scale_factor
+
+        sizes = []
+        for r in records:
+            factor = image_scale_factor(r.height, r.width, config.scales[0], config.max_size)
+            boxes = torch.from_numpy(r.boxes).reshape(-1, 4) * factor
+            sizes.append(boxes[:, 2:] - boxes[:, :2])
+        chosen, reason = auto_anchor_scales(torch.cat(sizes) if sizes else torch.zeros((0, 2)))
+        if not resume:  # said when the run began; a continuation shows it in the checkpoint's config
+            log(f"--anchor-scales auto: {reason}")
+        scales = chosen
+    elif isinstance(scales, str):
+        raise RcnnError(f"--anchor-scales {scales!r}: give numbers or 'auto'")
+    default = AnchorConfig.for_backbone(config.backbone)
+    anchors = AnchorConfig(
+        scales=tuple(scales) if scales else default.scales,
+        ratios=tuple(rpn.anchor_ratios) if rpn.anchor_ratios else default.ratios,
+    )
+    return with_rpn(config, anchors=anchors, mid_channels=rpn.mid_channels, proposals=rpn.test_proposals)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -57,24 +58,25 @@ class IterationStep:
         self.info = info
         self.device = device
         # --cls-only leaves bbox_pred out of the graph: DDP must be told to expect unused parameters.
-        self.forward = distributed.wrap(
-            _Forward(model, source.uses_features), info, device, find_unused=config.cls_only
-        )
+        self.forward = distributed.wrap(self.forward_module(), info, device, find_unused=config.cls_only)
         self.optimizer = make_optimizer(model, config)
         self.scaler = torch.amp.GradScaler("cuda") if config.amp and device.type == "cuda" else None
 
-    def __call__(self, samples: list[ImageSample], iteration: int) -> LossSums:
+    def forward_module(self) -> nn.Module:
+        """What DDP wraps: it must compute every trained parameter's contribution to the loss."""
+        return _Forward(self.model, self.source.uses_features)
+
+    def __call__(self, samples: list[Any], iteration: int) -> LossSums:
         """Train on ``samples``; ``iteration`` (0-based, before this step) names a divergence."""
         self.optimizer.zero_grad(set_to_none=True)
-        total_rois = sum(s.boxes.shape[0] for s in samples)
+        total_rois = self.planned_rois(samples)
         images = [s.record.image_id for s in samples]
         sums = LossSums()
         for n, sample in enumerate(samples):
             last = n == len(samples) - 1
             sync = contextlib.nullcontext() if last or not self.info.enabled else self.forward.no_sync()
             with sync:
-                value, parts = self._backward(sample, total_rois, images, iteration)
-            sums.add(value, parts, sample.labels)
+                self._backward(sample, total_rois, len(samples), sums, images, iteration)
         if self.scaler is not None:
             self.scaler.step(self.optimizer)
             self.scaler.update()
@@ -82,18 +84,36 @@ class IterationStep:
             self.optimizer.step()
         return sums
 
+    def planned_rois(self, samples: list[Any]) -> int:
+        """R, the minibatch's RoIs: every image's loss is divided by it."""
+        return sum(s.boxes.shape[0] for s in samples)
+
     def _backward(
-        self, sample: ImageSample, total_rois: int, images: list[str], iteration: int
-    ) -> tuple[float, LossParts]:
-        """Loss and backward pass of one image; returns (its loss as a float, its LossParts)."""
+        self,
+        sample: ImageSample,
+        total_rois: int,
+        num_images: int,
+        sums: LossSums,
+        images: list[str],
+        iteration: int,
+    ) -> None:
+        """Loss and backward pass of one image, added to ``sums``."""
         inputs, im_scale = self.source.get(sample.record, sample.scale, sample.flip)
         rois = torch.cat([torch.zeros(len(sample.boxes), 1), sample.boxes * im_scale], dim=1)
         inputs, rois = inputs[None].to(self.device), rois.to(self.device)
         labels, targets = sample.labels.to(self.device), sample.targets.to(self.device)
         with torch.autocast("cuda", enabled=self.scaler is not None):
             logits, deltas = self.forward(inputs, rois)
+        parts = self.head_loss(logits, deltas, labels, targets, total_rois)
+        value = self.backward(parts.total, images, iteration)
+        sums.add(value, parts, sample.labels)
+
+    def head_loss(
+        self, logits: Tensor, deltas: Tensor, labels: Tensor, targets: Tensor, total_rois: int
+    ) -> LossParts:
+        """The multi-task loss of one image's RoIs, divided by the minibatch's R."""
         cfg = self.config
-        parts = self.model.head.loss(
+        return self.model.head.loss(
             logits.float(),
             deltas.float(),
             labels,
@@ -102,15 +122,19 @@ class IterationStep:
             cls_only=cfg.cls_only,
             normalizer=total_rois,
         )
-        value = parts.total.item()
-        if not math.isfinite(value) or value > cfg.explode_threshold:
+
+    def backward(self, total: Tensor, images: list[str], iteration: int) -> float:
+        """Backward pass of one image's loss ``total``, refused when it is not finite or explodes (the
+        NaN guard, naming the minibatch's images); returns it as a float."""
+        value = total.item()
+        if not math.isfinite(value) or value > self.config.explode_threshold:
             raise RcnnError(
                 f"training diverged at iteration {iteration + 1}: loss {value:.4g} on images "
                 f"{', '.join(images)} "
                 "(lower --lr, add --warmup, or check these images' boxes)"
             )
         if self.scaler is not None:
-            self.scaler.scale(parts.total).backward()
+            self.scaler.scale(total).backward()
         else:
-            parts.total.backward()
-        return value, parts
+            total.backward()
+        return value

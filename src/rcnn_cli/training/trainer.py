@@ -21,10 +21,12 @@ import torch
 from rcnn_cli.errors import RcnnError
 from rcnn_cli.models.checkpoint import save_checkpoint
 from rcnn_cli.models.fast_rcnn import FastRCNN
+from rcnn_cli.models.faster_rcnn import FasterRCNN
 from rcnn_cli.temporaries import remove_stale_temporaries
 from rcnn_cli.training import distributed
 from rcnn_cli.training.config import TrainConfig
 from rcnn_cli.training.entries import ImageEntry, ImageSource, target_normalization
+from rcnn_cli.training.joint_step import JointStep, plan_joint_minibatch
 from rcnn_cli.training.metrics import MetricsLog, metrics_row, progress_text
 from rcnn_cli.training.minibatch import sample_minibatch
 from rcnn_cli.training.resume import (
@@ -80,14 +82,26 @@ class Trainer:
         self.meta = dict(meta or {})
         self.normalization = target_normalization(entries, model.num_classes, config)
         self.model.to(self.device)
-        self.step = IterationStep(model, config, source, self.info, self.device)
-        self.optimizer = self.step.optimizer
-        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lr_lambda(config))
         self.order = ImageOrder(len(entries), config.seed, self.info.rank, self.info.world_size)
         self.generator = torch.Generator().manual_seed(config.seed * 1000 + 1 + self.info.rank)
+        self.step = self._make_step()
+        self.optimizer = self.step.optimizer
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lr_lambda(config))
         torch.manual_seed(config.seed * 1000 + 7 + self.info.rank)  # dropout
         self.iteration = 0
         self.metrics = MetricsLog(self.out_dir / "metrics.jsonl", self.info.is_main)
+
+    def _make_step(self) -> IterationStep:
+        """Fast R-CNN's step on the entries' proposals, or the RPN's (joint, or alone)."""
+        if self.config.stage == "fast_rcnn":
+            return IterationStep(self.model, self.config, self.source, self.info, self.device)
+        if not isinstance(self.model, FasterRCNN):
+            raise RcnnError(
+                f"--{'rpn-only' if self.config.stage == 'rpn' else 'rpn'} needs a model with an RPN"
+            )
+        return JointStep(
+            self.model, self.config, self.source, self.info, self.device, self.normalization, self.generator
+        )
 
     # ----- checkpoints -------------------------------------------------------------------------
     @property
@@ -132,9 +146,15 @@ class Trainer:
     def train_step(self) -> dict[str, Any]:
         """One iteration; returns its metrics row (with this rank's ``images``)."""
         started = time.perf_counter()
-        samples = sample_minibatch(
-            self.entries, self.order, self.config, self.source.scales, self.normalization, self.generator
-        )
+        samples: list[Any]
+        if self.config.stage == "fast_rcnn":
+            samples = sample_minibatch(
+                self.entries, self.order, self.config, self.source.scales, self.normalization, self.generator
+            )
+        else:  # the RoIs come from the RPN, in the step
+            samples = plan_joint_minibatch(
+                self.entries, self.order, self.config, self.source.scales, self.generator
+            )
         sums = self.step(samples, self.iteration)
         lr = self.optimizer.param_groups[0]["lr"]
         self.scheduler.step()
@@ -178,6 +198,7 @@ class Trainer:
     def save_model(self, path: Path) -> None:
         meta = {
             "class_names": list(self.class_names),
+            "stage": self.config.stage,
             "train_config": plain_config(self.config),
             "iterations": self.iteration,
             **self.meta,
