@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 # Reinstall (rebuild the extension) when packaging or any kernel source changes.
 OPS_SOURCES := $(shell find ops -name '*.cpp' -o -name '*.cu' -o -name '*.h' -o -name '*.cuh' 2>/dev/null)
 
-.PHONY: install test test-fast demo lint format bench clean
+.PHONY: install test test-fast demo lint format bench clean peers
 
 install: $(STAMP)
 
@@ -34,6 +34,18 @@ lint: install
 format: install
 	$(VENV)/bin/ruff check --fix src tests bench setup.py
 	$(VENV)/bin/ruff format src tests bench setup.py
+
+# The torchvision peer for bench/peer_torchvision.py (docs/BENCHMARKS.md): a venv of its own, so that
+# torchvision never reaches the package's environment. rcnn_cli is not installed there.
+PEERS       := .venv-peers
+PEERS_STAMP := $(PEERS)/.installed
+
+peers: $(PEERS_STAMP)
+
+$(PEERS_STAMP):
+	test -x $(PEERS)/bin/python || $(PYTHON) -m venv $(PEERS)
+	$(PEERS)/bin/python -m pip install -q "torch==2.14.1" "torchvision==0.29.1" numpy pillow
+	touch $(PEERS_STAMP)
 
 clean:
 	rm -rf build $(VENV) src/rcnn_cli/_C*.so src/*.egg-info
