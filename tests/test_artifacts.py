@@ -11,12 +11,13 @@ from rcnn_cli.artifacts import (
     atomic_path,
     atomic_save_npz,
     atomic_write_json,
+    check_parent_folder,
     digest_of,
     file_digest,
     read_manifest,
     write_manifest,
 )
-from rcnn_cli.errors import ArtifactError
+from rcnn_cli.errors import ArtifactError, RcnnError
 
 
 def test_atomic_write_leaves_old_file_on_failure(tmp_path: Path) -> None:
@@ -27,6 +28,16 @@ def test_atomic_write_leaves_old_file_on_failure(tmp_path: Path) -> None:
         raise RuntimeError("interrupted")
     assert json.loads(target.read_text()) == {"a": 1}
     assert [p.name for p in tmp_path.iterdir()] == ["out.json"]
+
+
+def test_check_parent_folder_refuses_a_missing_folder_in_one_line(tmp_path: Path) -> None:
+    check_parent_folder(tmp_path / "out.png")
+    with pytest.raises(RcnnError, match=r"out\.png: the folder .*no\\nwhere does not exist$"):
+        check_parent_folder(tmp_path / "no\nwhere" / "out.png")
+    (tmp_path / "file").write_text("")
+    with pytest.raises(RcnnError, match="is not a folder"):
+        check_parent_folder(tmp_path / "file" / "out.png")
+    assert not (tmp_path / "no\nwhere").exists()
 
 
 def test_npz_round_trip(tmp_path: Path) -> None:

@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from rcnn_cli import __version__
-from rcnn_cli.errors import ArtifactError, DataError
+from rcnn_cli.errors import ArtifactError, DataError, RcnnError, one_line
 from rcnn_cli.temporaries import temporary_prefix
 
 MANIFEST_NAME = "manifest.json"
@@ -122,6 +122,15 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+def check_parent_folder(path: str | os.PathLike[str]) -> None:
+    """Refuse (:class:`RcnnError`, one line naming it) an output ``path`` whose folder does not exist
+    or is not a folder, for outputs that must not create folders (:func:`atomic_path` would)."""
+    parent = Path(path).parent
+    if not parent.is_dir():
+        problem = "is not a folder" if parent.exists() else "does not exist"
+        raise RcnnError(one_line(f"{path}: the folder {parent} {problem}"))
 
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:

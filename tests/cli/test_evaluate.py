@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 from click.testing import CliRunner
 
 from rcnn_cli.cli.main import cli
@@ -93,11 +94,13 @@ def test_proposal_quality(tmp_path: Path) -> None:
     args = ["evaluate", "--dataset", str(root), "--split", "val", "--proposals", str(props), "-o", str(out)]
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0, result.output
-    report = json.loads(out.read_text())
+    (report,) = json.loads(out.read_text())["rows"]  # one folder, all its boxes: one row
+    assert (report["label"], report["top_n"]) == ("proposals", None)
     labels = [r.labels for r in dataset.records]
     found = np.concatenate([np.full(len(lab), i % 2 == 0) for i, lab in enumerate(labels)])
     labels = np.concatenate(labels)
     assert report["recall@0.5"] == report["recall@0.7"] == np.mean(found)
+    assert report["recall"] == [np.mean(found)] * 10 and report["AR"] == pytest.approx(np.mean(found))
     # MABO: the mean over classes of each class's average best overlap (here 1 or 0 per box).
     expected = np.mean([found[labels == k].mean() for k in np.unique(labels)])
     assert report["MABO"] == np.float64(expected)

@@ -58,7 +58,7 @@ def test_importing_the_cli_and_its_help_load_no_torch() -> None:
         "from rcnn_cli.cli.main import cli\n"
         "for args in (['--help'], *[[c, '--help'] for c in cli.commands]):\n"
         "    assert CliRunner().invoke(cli, args).exit_code == 0, args\n"
-        "heavy = ('torch', 'cv2', 'scipy', 'skimage', 'numpy', 'PIL')\n"
+        "heavy = ('torch', 'cv2', 'scipy', 'skimage', 'numpy', 'PIL', 'matplotlib')\n"
         "heavy = sorted(m for m in heavy if m in sys.modules)\n"
         "print(','.join(heavy))\n"
     )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 import pytest
 from click.testing import CliRunner
@@ -10,6 +12,8 @@ from rcnn_cli.cli.common import DeviceType
 from rcnn_cli.cli.main import cli
 from rcnn_cli.cli.options import (
     IntListType,
+    LabelledFolder,
+    LabelledFolderType,
     RankSettingsType,
     RanksType,
     merge_ranks,
@@ -54,6 +58,22 @@ def test_types_convert_and_fail() -> None:
         with pytest.raises(click.BadParameter):
             ptype.convert(bad, None, None)
     assert DeviceType().convert("CUDA:1", None, None) == "cuda:1"
+
+
+def test_labelled_folder_type(tmp_path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "props").mkdir()
+    (tmp_path / "a=b").mkdir()  # an existing folder is taken whole, '=' and all
+    convert = LabelledFolderType().convert
+    assert convert("ss=props", None, None) == LabelledFolder("ss", Path("props"))
+    assert convert("props", None, None) == LabelledFolder("props", Path("props"))
+    assert convert("props/", None, None) == LabelledFolder("props", Path("props"))
+    assert convert(".", None, None) == LabelledFolder(tmp_path.name, Path("."))
+    assert convert("a=b", None, None) == LabelledFolder("a=b", Path("a=b"))
+    assert convert("x=a=b", None, None) == LabelledFolder("x", Path("a=b"))
+    for bad in ("=props", "ss=", "ss=nothing", "nothing"):
+        with pytest.raises(click.BadParameter):
+            convert(bad, None, None)
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,16 @@ from pathlib import Path
 import click
 
 from rcnn_cli.cli.common import get_context, user_errors
-from rcnn_cli.cli.options import RankSettingsType, distill_options, max_pixels_option
+from rcnn_cli.cli.evaluate_proposals import check_plot_option, proposal_recall
+from rcnn_cli.cli.options import (
+    IntListType,
+    LabelledFolder,
+    LabelledFolderType,
+    RankSettingsType,
+    distill_options,
+    distinct_labels,
+    max_pixels_option,
+)
 from rcnn_cli.errors import RcnnError
 from rcnn_cli.inference.distill.config import DistillConfig
 
@@ -17,6 +26,9 @@ from rcnn_cli.inference.distill.config import DistillConfig
 Examples:
   rcnn evaluate --dataset data/bccd --split test --detections detections/detections.json -o report.json
   rcnn evaluate --dataset data/bccd --split test --proposals proposals/
+  rcnn evaluate --dataset data/bccd --split test --proposals ss=props/ss --proposals eb=props/eb \\
+      --top-n 300,2000 --recall-plot recall.png -o report.json
+  (recall at IoU 0.5, 0.55, ..., 0.95 of each folder's best 300 and 2000 boxes per image, one line each)
   rcnn evaluate --svd-sweep --model runs/bccd/model.pt --dataset data/bccd --split test --proposals proposals/
   (add --distill-split trainval for a second row per setting with the layers distilled on trainval)
 """,
@@ -32,8 +44,25 @@ Examples:
 )
 @click.option(
     "--proposals",
-    type=click.Path(exists=True, file_okay=False, path_type=Path),
-    help="Proposals folder: alone, measures recall/MABO; with --svd-sweep, the boxes to detect on.",
+    type=LabelledFolderType(),
+    multiple=True,
+    callback=distinct_labels,
+    help="Proposals folder, as LABEL=FOLDER or FOLDER (labelled by its name); repeat to compare several. "
+    "Alone: recall against IoU, AR, MABO; with --svd-sweep (one folder), the boxes to detect on.",
+)
+@click.option(
+    "--top-n",
+    "top_ns",
+    type=IntListType(minimum=1),
+    default=None,
+    help="--proposals: measure each folder at its best N boxes per image, e.g. 300,2000 (default: all).",
+)
+@click.option(
+    "--recall-plot",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    callback=check_plot_option,
+    help="--proposals: draw recall against IoU, one line per folder and N, as this PNG.",
 )
 @click.option(
     "--svd-sweep", is_flag=True, help="Table of SVD ranks x fc time, detect time, mAP (needs --model)."
@@ -78,7 +107,9 @@ def evaluate(
     dataset_spec: str,
     split: str | None,
     detections: Path | None,
-    proposals: Path | None,
+    proposals: tuple[LabelledFolder, ...],
+    top_ns: tuple[int, ...] | None,
+    recall_plot: Path | None,
     svd_sweep: bool,
     model: Path | None,
     sweep_ranks: list[dict[str, int]] | None,
@@ -91,18 +122,24 @@ def evaluate(
     output: Path | None,
     max_pixels: int,
 ) -> None:
-    """Measure detections (VOC07 11-point AP, VOC area AP, COCO AP/AP50/AP75), proposals (recall@0.5/0.7,
-    MABO, boxes per image), or the speed/accuracy trade-off of truncated SVD."""
+    """Measure detections (VOC07 11-point AP, VOC area AP, COCO AP/AP50/AP75), proposals (recall at IoU
+    0.5 to 0.95, average recall, MABO, boxes per image), or the speed/accuracy trade-off of truncated SVD."""
     from rcnn_cli.data import open_dataset
     from rcnn_cli.evaluation.report import make_console, print_detection_report, write_report
 
     ctx = get_context()
     console = make_console()
-    modes = sum((detections is not None, svd_sweep, proposals is not None and not svd_sweep))
+    modes = sum((detections is not None, svd_sweep, bool(proposals) and not svd_sweep))
     if modes != 1:
         raise RcnnError("give exactly one of --detections, --proposals, or --svd-sweep (with --model)")
     if distill_split is not None and not svd_sweep:
         raise RcnnError("--distill-split goes with --svd-sweep")
+    measuring_proposals = bool(proposals) and not svd_sweep and detections is None
+    for name, value in (("--top-n", top_ns), ("--recall-plot", recall_plot)):
+        if value is not None and not measuring_proposals:
+            raise RcnnError(f"{name} goes with --proposals alone (not --detections or --svd-sweep)")
+    if svd_sweep and len(proposals) > 1:
+        raise RcnnError("--svd-sweep detects on one --proposals folder; give only one")
     dataset = open_dataset(dataset_spec, split, max_pixels=max_pixels)
     for problem in dataset.problems:  # the measures leave these images out: say so
         click.echo(f"skipped: {problem}", err=True)
@@ -136,31 +173,18 @@ def evaluate(
         distill = None
         if distill_split is not None:
             distill = (distill_split, DistillConfig(images=distill_images, steps=distill_steps), max_pixels)
+        folder = proposals[0].folder if proposals else None
         report = _svd_sweep(
-            (dataset_spec, split), dataset, model, proposals, sweep_ranks, passes, distill, ctx, console
+            (dataset_spec, split), dataset, model, folder, sweep_ranks, passes, distill, ctx, console
         )
     else:
-        report = _proposal_quality(dataset, proposals, console)
+        report = proposal_recall(
+            dataset, (dataset_spec, split), proposals, top_ns, recall_plot, console, ctx.verbosity
+        )
     if output is not None:
         write_report(output, report)
         if ctx.verbosity > 0:
             click.echo(f"report written to {output}", err=True)
-
-
-def _proposal_quality(dataset, proposals: Path, console) -> dict:  # type: ignore[no-untyped-def]
-    """Recall@0.5/0.7, ABO, MABO, boxes per image; difficult boxes left out, as in 'rcnn propose --eval'."""
-    from rcnn_cli.evaluation.proposal_recall import evaluate_records
-    from rcnn_cli.evaluation.report import print_rows
-    from rcnn_cli.proposals.sources import folder_source
-
-    source = folder_source(proposals)
-    summary = evaluate_records(dataset.records, lambda record: source(record, None)).as_dict()
-    print_rows("Proposal quality", [{k: _round(v) for k, v in summary.items()}], console)
-    return {"kind": "proposal_evaluation", "proposals": str(proposals), **summary}
-
-
-def _round(value: object) -> object:
-    return round(value, 4) if isinstance(value, float) else value
 
 
 def _svd_sweep(source, dataset, model_path, proposals, settings, passes, distill, ctx, console) -> dict:  # type: ignore[no-untyped-def]

@@ -1,16 +1,17 @@
 """Options and parameter types that several commands share, each defined once.
 
-Click checks what it can while parsing (:class:`RanksType`, :class:`IntListType`, ``click.IntRange``
-and ``click.FloatRange`` for ranges), so a bad value is a one-line usage error naming the option
-before anything is loaded. What depends on other options or on files is checked by the engine's
-configs when they are built. Nothing here imports torch: ``rcnn --help`` stays fast.
+Click checks what it can while parsing (:class:`RanksType`, :class:`IntListType`,
+:class:`LabelledFolderType`, ``click.IntRange`` and ``click.FloatRange`` for ranges), so a bad value is a
+one-line usage error naming the option before anything is loaded. What depends on other options or on
+files is checked by the engine's configs when they are built. Nothing here imports torch: ``rcnn --help``
+stays fast.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import click
 
@@ -45,6 +46,53 @@ class IntListType(click.ParamType):
         if any(v < self.minimum for v in ints):
             self.fail(f"every value must be >= {self.minimum}, got {value!r}", param, ctx)
         return ints
+
+
+class LabelledFolder(NamedTuple):
+    """A folder and the name it goes by in tables and plots."""
+
+    label: str
+    folder: Path
+
+
+class LabelledFolderType(click.ParamType):
+    """``LABEL=FOLDER`` or ``FOLDER`` (labelled by its own name) -> :class:`LabelledFolder`; the folder
+    must exist. A value that is itself an existing folder is taken whole, even with a ``=`` in it."""
+
+    name = "[LABEL=]FOLDER"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, LabelledFolder):
+            return value
+        text = str(value)
+        label, sep, folder = text.partition("=")
+        if not sep or Path(text).is_dir():
+            label, folder = "", text
+        elif not label.strip():
+            self.fail(f"{text!r}: the label before '=' is empty (expected LABEL=FOLDER)", param, ctx)
+        elif not folder:
+            self.fail(f"{text!r}: the folder after '=' is empty (expected LABEL=FOLDER)", param, ctx)
+        path = Path(folder)
+        if not path.is_dir():
+            problem = "is not a folder" if path.exists() else "does not exist"
+            self.fail(f"folder {folder!r} {problem}", param, ctx)
+        return LabelledFolder(label.strip() or path.resolve().name or folder, path)
+
+
+def distinct_labels(
+    ctx: click.Context, param: click.Parameter, value: tuple[LabelledFolder, ...]
+) -> tuple[LabelledFolder, ...]:
+    """Callback of a repeated :class:`LabelledFolderType` option: every label names one folder."""
+    seen: dict[str, Path] = {}
+    for item in value:
+        if seen.setdefault(item.label, item.folder) != item.folder:
+            raise click.BadParameter(
+                f"the label {item.label!r} names both {seen[item.label]} and {item.folder}; "
+                "give them other labels with LABEL=FOLDER",
+                ctx,
+                param,
+            )
+    return value
 
 
 class RanksType(click.ParamType):
