@@ -52,3 +52,41 @@ def tiny_voc_with_proposals(root):  # type: ignore[no-untyped-def]
     make_synthetic_voc(root / "voc", 10, seed=2, image_size=(128, 96), min_size=20)
     write_jittered_proposals(root / "props", open_dataset(root / "voc").records, num_random=40)
     return root
+
+
+def ddp_alternating_worker(rank: int, shapes: str, tmp: str, tiny: dict) -> None:
+    """One process of a 2-process run of the 4-step alternating schedule (spawned by its DDP test)."""
+    import os
+
+    os.environ.update(
+        MASTER_ADDR="127.0.0.1",
+        MASTER_PORT=os.environ.get("RCNN_TEST_PORT", "29547"),
+        RANK=str(rank),
+        WORLD_SIZE="2",
+        LOCAL_RANK=str(rank),
+    )
+    torch.set_num_threads(1)
+    from rcnn_cli.training.alternating import train_alternating
+    from rcnn_cli.training.config import TrainConfig
+    from rcnn_cli.training.sampling import SamplerConfig
+    from rcnn_cli.training.setup import RPNSpec, RunSpec
+
+    run = RunSpec(
+        dataset=f"{shapes}/voc",
+        split="trainval",
+        proposals=None,
+        out_dir=f"{tmp}/alt",
+        rpn=RPNSpec(anchor_scales=(24.0, 48.0)),
+        **tiny,
+    )
+    cfg = TrainConfig(
+        iters=8,
+        lr=0.01,
+        lr_steps=(6,),
+        sampling=SamplerConfig(rois_per_batch=16),
+        checkpoint_every=0,
+        stage="joint",
+        target_norm="fixed",
+    )
+    final = train_alternating(run, cfg, torch.device("cpu"), verbosity=0, log=lambda _m: None)
+    torch.save({"final": str(final)}, f"{tmp}/alt_rank{rank}.pt")

@@ -58,7 +58,7 @@ def test_joint_training_resume_is_exact(shapes, tmp_path) -> None:
         torch.testing.assert_close(a["state_dict"][k], b["state_dict"][k], rtol=0, atol=0)
     rows = [json.loads(x) for x in (tmp_path / "split" / "metrics.jsonl").read_text().splitlines()]
     assert [r["iter"] for r in rows] == [1, 2, 3, 4, 5, 6]
-    model, meta = load_checkpoint(tmp_path / "full" / "model.pt")
+    model, _meta = load_checkpoint(tmp_path / "full" / "model.pt")
     assert isinstance(model, FasterRCNN)
     assert model.rpn.config.anchors.scales == (24.0, 48.0)
     assert model.rpn.config.proposals.post_nms_top_n == 300  # the test-time layer is stored
@@ -111,3 +111,30 @@ def test_two_process_ddp_joint_training_on_cpu(shapes, tmp_path, monkeypatch) ->
         assert not set(a) & set(b)
     rows = [json.loads(x) for x in (tmp_path / "ddp" / "metrics.jsonl").read_text().splitlines()]
     assert len(rows) == 3 and all("loss_rpn_cls" in r for r in rows)
+
+
+def test_two_process_alternating_schedule_on_cpu(shapes, tmp_path, monkeypatch) -> None:
+    """Under torchrun every process trains each step and writes its share of the proposals."""
+    import torch.multiprocessing as mp
+
+    from rcnn_cli.data import open_dataset
+    from rcnn_cli.proposals.storage import open_proposals
+
+    monkeypatch.setenv("RCNN_TEST_PORT", "29547")
+    mp.spawn(
+        train_helpers.ddp_alternating_worker, args=(str(shapes), str(tmp_path), TINY), nprocs=2, join=True
+    )
+    out = tmp_path / "alt"
+    ids = {r.image_id for r in open_dataset(shapes / "voc", "trainval").records}
+    for folder in ("2-proposals", "4-proposals"):
+        store, _manifest = open_proposals(out / folder)
+        assert all(store.exists(i) for i in ids), folder  # both shards, one folder
+    for step in ("1-rpn", "2-fast-rcnn", "3-rpn", "4-fast-rcnn"):
+        assert len((out / step / "metrics.jsonl").read_text().splitlines()) == 2, step
+    assert torch.load(out / "model.pt", weights_only=True)["kind"] == "faster_rcnn"
+
+
+def test_joint_divergence_names_iteration_and_images(shapes, tmp_path) -> None:
+    trainer = build_trainer(spec(shapes, tmp_path / "nan"), config(explode_threshold=1e-6), "cpu")
+    with pytest.raises(RcnnError, match=r"training diverged at iteration 1: loss .* on images \d+"):
+        trainer.fit()

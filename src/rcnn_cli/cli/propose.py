@@ -148,6 +148,11 @@ def propose(
     from rcnn_cli.proposals.storage import ProposalStore, parse_shard, shard_items
 
     ctx = get_context()
+    if method == "rpn" and workers > 1 and ctx.torch_device().type == "cuda":
+        # Worker processes are forked, and CUDA cannot be used again in a fork of a process that used it.
+        raise RcnnError(
+            "--method rpn on CUDA runs in one process (the GPU is the parallelism): drop --workers"
+        )
     settings = ProposalSettings(
         method,
         mode,

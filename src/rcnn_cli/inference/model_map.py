@@ -9,9 +9,12 @@ from typing import Any
 import numpy as np
 
 
-def checkpoint_voc_map(checkpoint: Any, records: Sequence[Any], proposals: dict[str, Any]) -> float:
+def checkpoint_voc_map(
+    checkpoint: Any, records: Sequence[Any], proposals: dict[str, Any] | None = None
+) -> float:
     """VOC area mAP@0.5 (a fraction) of the model saved in ``checkpoint`` on ``records``, detecting with
-    the default test-time settings on ``proposals`` ({image_id: Tensor[P, 4]}), on the CPU."""
+    the default test-time settings on ``proposals`` ({image_id: Tensor[P, 4]}), on the CPU; None: a
+    Faster R-CNN's own RPN proposes."""
     from rcnn_cli.data import read_record
     from rcnn_cli.evaluation.coco_format import coco_image_ids, detections_to_coco
     from rcnn_cli.evaluation.evaluate import evaluate_results
@@ -23,7 +26,8 @@ def checkpoint_voc_map(checkpoint: Any, records: Sequence[Any], proposals: dict[
     ids = coco_image_ids(r.image_id for r in records)
     results: list[dict[str, Any]] = []
     for r in records:
-        found = detector.detect(read_record(r), np.asarray(proposals[r.image_id]))
+        boxes = None if proposals is None else np.asarray(proposals[r.image_id])
+        found = detector.detect(read_record(r), boxes)
         results += detections_to_coco(ids[r.image_id], found.boxes.numpy(), found.scores, found.labels)
     mean = evaluate_results(records, meta["class_names"], results, coco=False)["mean"]
     return (mean["voc_ap"] or 0.0) / 100.0

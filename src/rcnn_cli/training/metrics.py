@@ -4,6 +4,8 @@ over DDP ranks), and ``metrics.jsonl``, one JSON row per iteration written by ra
 A row: ``iter``, ``lr`` (the lr of that step), ``loss`` = ``loss_cls`` + λ ``loss_loc`` (each already
 divided by the minibatch's R RoIs), ``accuracy`` of the head on the RoIs, ``fg``/``bg`` RoI counts,
 ``images_per_s``, and ``images`` (this rank's image ids; the trainer keeps them out of the file).
+When an RPN trains (Faster R-CNN), ``loss`` adds the RPN's loss (``loss_rpn_cls`` + ``loss_rpn_reg``,
+each the mean over the minibatch's images) and the row has ``rpn_accuracy`` on the sampled anchors.
 """
 
 from __future__ import annotations

@@ -1,7 +1,9 @@
 """The Fast R-CNN training loop (paper §2.3): SGD on minibatches of N images × R/N RoIs.
 
 One iteration: sample the minibatch (:mod:`.minibatch`: hierarchical or region-wise), train on it
-(:mod:`.step`: image by image, then one optimizer step), log its row (:mod:`.metrics`). Everything
+(:mod:`.step`: image by image, then one optimizer step), log its row (:mod:`.metrics`). Faster R-CNN
+(``config.stage`` "joint" or "rpn") plans only the images and their scale and flip; its step
+(:mod:`.joint_step`) takes the RoIs from the RPN's proposals as it trains. Everything
 random draws from seeded generators whose state goes into the checkpoint (:mod:`.resume`), so
 ``--resume`` continues bit for bit.
 
