@@ -90,3 +90,12 @@ def test_presets() -> None:
     train, test = ProposalLayerConfig.for_training(), ProposalLayerConfig.for_testing()
     assert (train.pre_nms_top_n, train.post_nms_top_n, train.nms_iou) == (12000, 2000, 0.7)
     assert (test.pre_nms_top_n, test.post_nms_top_n) == (6000, 300) and test == ProposalLayerConfig()
+
+
+@pytest.mark.parametrize("count", [1, 7, 50, 200, 500])
+def test_best_first_is_a_stable_descending_sort_even_with_ties(count: int) -> None:
+    from rcnn_cli.rpn.proposal_layer import _best_first
+
+    logits = torch.randint(0, 20, (300,), generator=torch.Generator().manual_seed(count)).float()
+    expected = logits.sort(descending=True, stable=True).indices[:count]
+    assert torch.equal(_best_first(logits, count), expected)
