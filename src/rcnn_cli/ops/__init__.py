@@ -8,7 +8,7 @@ and raises :class:`OpInputError` (an RcnnError and a ValueError) for bad ones.
 from rcnn_cli.ops._validate import OpInputError
 from rcnn_cli.ops.nms import batched_nms, nms
 from rcnn_cli.ops.roi_align import RoIAlign, roi_align
-from rcnn_cli.ops.roi_pool import RoIPool, roi_pool
+from rcnn_cli.ops.roi_pool import RoIPool, roi_pool, roi_pool_with_argmax
 from rcnn_cli.ops.spp import SPP_LEVELS, SPPPool, spp_pool
 
 __all__ = [
@@ -21,5 +21,6 @@ __all__ = [
     "nms",
     "roi_align",
     "roi_pool",
+    "roi_pool_with_argmax",
     "spp_pool",
 ]

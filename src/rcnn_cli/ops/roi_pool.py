@@ -45,6 +45,28 @@ def roi_pool(
     return output
 
 
+def roi_pool_with_argmax(
+    input: Tensor,
+    rois: Tensor | Sequence[Tensor],
+    output_size: int | Sequence[int],
+    spatial_scale: float = 1.0,
+) -> tuple[Tensor, Tensor]:
+    """:func:`roi_pool` and where each bin's maximum is: the forward kernel's argmax, which its
+    backward pass sends the gradient to (for pictures of what RoI pooling picks).
+
+    Returns:
+        (Tensor[K, C, pooled_height, pooled_width] as :func:`roi_pool`, Tensor[K, C, pooled_height,
+        pooled_width] int32: the cell ``h · W + w`` of each maximum in its image's H×W map, -1 for an
+        empty bin). Ties go to the first cell in row-major order.
+    """
+    check_feature_map("roi_pool", input)
+    scale = check_spatial_scale("roi_pool", spatial_scale)
+    pooled_height, pooled_width = pair("roi_pool", output_size)
+    rois = as_rois("roi_pool", rois, input)
+    output, argmax = _extension.ops().roi_pool(input, rois, scale, pooled_height, pooled_width)
+    return output, argmax
+
+
 class RoIPool(nn.Module):
     """:func:`roi_pool` as a module: ``RoIPool(7, 1 / 16)(features, rois)``."""
 
