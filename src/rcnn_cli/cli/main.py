@@ -12,6 +12,7 @@ from rcnn_cli.cli.detect import detect
 from rcnn_cli.cli.evaluate import evaluate
 from rcnn_cli.cli.extract import extract
 from rcnn_cli.cli.propose import propose
+from rcnn_cli.cli.show import show
 from rcnn_cli.cli.train import train
 
 
@@ -26,6 +27,7 @@ Example, the whole chain on a VOC-layout dataset:
   rcnn detect --dataset data/voc --split test --model runs/voc/model.pt --proposals props/test -o dets/
   rcnn compress runs/voc/model.pt -o runs/voc/model_svd.pt --svd-ranks fc6=1024,fc7=256
   rcnn evaluate --dataset data/voc --split test --detections dets/detections.json
+  rcnn show pooling --dataset data/voc --image-id 000005 -o pooling.png     (pictures of each stage)
 """,
 )
 @click.version_option(__version__, "--version", prog_name="rcnn")
@@ -44,7 +46,7 @@ def cli(ctx: click.Context, device: str, quiet: bool, verbose: int) -> None:
     ctx.obj = Context(device=device, verbosity=0 if quiet else 1 + verbose)
 
 
-for command in (propose, extract, train, detect, compress, evaluate, check):
+for command in (propose, extract, train, detect, compress, evaluate, check, show):
     cli.add_command(command)
 
 
