@@ -154,6 +154,8 @@ def test_bad_folders_are_one_line(tmp_path: Path) -> None:
     target = tmp_path / "missing" / "out.png"
     assert_one_line_error(run("anchors", image_file(), "-o", str(target)), str(target), "does not exist")
     assert_one_line_error(run("pooling", *dataset("BloodImage_99999")), "BloodImage_99999")
+    assert_one_line_error(run("pooling", image_file(), "--box", "50,10,20,40"), "--box 50,10,20,40")
+    assert_one_line_error(run("pooling", image_file(), "--box", "1,2,3"), "4 comma-separated numbers")
 
 
 def test_rois_need_ground_truth(tmp_path: Path) -> None:

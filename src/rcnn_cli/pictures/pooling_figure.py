@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from rcnn_cli.errors import RcnnError
 from rcnn_cli.ops.pool_geometry import PoolBins, roi_pool_window
 from rcnn_cli.pictures.figure import LABEL_SIZE, SMALL_SIZE, TITLE_SIZE, new_figure, save_png, show_image
 from rcnn_cli.pictures.inputs import Picked
@@ -124,13 +125,13 @@ def _image_panel(axes: Any, layout: PoolingLayout, image: np.ndarray) -> None:
     _rectangle(axes, x1, y1, x2, y2, edgecolor=EXACT, linewidth=2.0)
     row0, row1, col0, col1 = _crop(layout)
     _rectangle(axes, col0 * s, row0 * s, col1 * s, row1 * s, edgecolor="white", linewidth=1.2, linestyle=":")
-    axes.text(
-        col0 * s,
-        row0 * s - 4,
-        "zoomed →",
+    axes.text(  # inside the zoomed frame: above it, the label would run into the title at the top edge
+        col0 * s + 2,
+        row0 * s + 2,
+        "zoomed next →",
         color="white",
         fontsize=SMALL_SIZE,
-        va="bottom",
+        va="top",
         bbox={"facecolor": "black", "alpha": 0.5, "pad": 1.5, "edgecolor": "none"},
     )
 
@@ -320,6 +321,8 @@ def pooling_picture(
     The pooling settings (output size, pyramid, RoIAlign samples) are the model config's."""
     from rcnn_cli.data import read_record
 
+    if box is not None and not (box[2] > box[0] and box[3] > box[1]):
+        raise RcnnError(f"--box {','.join(f'{v:g}' for v in box)}: need x1 < x2 and y1 < y2 (X1,Y1,X2,Y2)")
     rgb = read_record(picked.record)
     source = model_features(rgb, model, device) if model is not None else stand_in_features(rgb, backbone)
     view, config = source.view, source.config
