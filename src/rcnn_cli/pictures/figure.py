@@ -93,12 +93,3 @@ def draw_boxes(
 def legend(axes: Any, location: str = "upper right", columns: int = 1) -> None:
     """The axes' legend, readable over an image (an opaque frame)."""
     axes.legend(loc=location, fontsize=SMALL_SIZE, framealpha=0.92, ncols=columns)
-
-
-def caption(figure_or_axes: Any, text: str, y: float = 0.0) -> None:
-    """A paragraph under the picture (on a figure) or under one panel (on axes), wrapped by hand."""
-    target = figure_or_axes
-    if hasattr(target, "transAxes"):  # axes: below the panel, left aligned
-        target.text(0.0, y, text, transform=target.transAxes, fontsize=SMALL_SIZE, va="top", ha="left")
-    else:
-        target.supxlabel(text, fontsize=SMALL_SIZE + 0.5, ha="left", x=0.01)

@@ -1,5 +1,5 @@
 """``rcnn show proposals``: an image's top-N region proposals (R-CNN §2.1 uses ~2000 Selective Search
-windows a image) and a histogram of all of them by size, sqrt(w·h), next to the ground truth's sizes.
+windows per image) and a histogram of all of them by size, sqrt(w·h), next to the ground truth's sizes.
 
 The boxes come from a :data:`rcnn_cli.proposals.sources.ProposalSource`: a proposals folder of
 ``rcnn propose`` or a method run on the fly, best first, as every later stage reads them.
