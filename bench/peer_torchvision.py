@@ -279,7 +279,13 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--test-split", default="test", help="detection split [test]")
     p.add_argument("--classes", default=None, help="comma-separated class list [all names in Annotations/]")
     p.add_argument("-o", "--output", type=Path, default=Path("runs/peer_torchvision"))
-    p.add_argument("--time-limit", type=float, required=True, help="training wall-clock minutes")
+    p.add_argument("--time-limit", type=float, default=None, help="training wall-clock minutes")
+    p.add_argument(
+        "--detect-only",
+        type=Path,
+        default=None,
+        help="skip training: detect (and time) with this script's model.pt from an earlier run",
+    )
     p.add_argument("--threads", type=int, default=1, help="torch.set_num_threads [1]")
     p.add_argument("--min-size", type=int, default=400, help="shorter side [400: rcnn_cli small's scale]")
     p.add_argument("--max-size", type=int, default=700, help="cap on the longer side [700]")
@@ -298,7 +304,12 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--limit-test", type=int, default=None, help="detect on the first N test images only")
     p.add_argument("--warmup-images", type=int, default=2, help="untimed detections first [2]")
     p.add_argument("--seed", type=int, default=0)
-    return p.parse_args()
+    args = p.parse_args()
+    if (args.time_limit is None) == (args.detect_only is None):
+        p.error(
+            "give --time-limit MINUTES to train, or --detect-only MODEL.pt to detect with a trained model"
+        )
+    return args
 
 
 def main() -> None:
@@ -333,12 +344,24 @@ def main() -> None:
         box_score_thresh=args.score_thresh,
         box_detections_per_img=args.detections_per_img,
     )
-    trained = train(model, train_records, args, out)
-    model_path = out / "model.pt"
-    torch.save(
-        {"model": model.state_dict(), "classes": classes, "args": {k: str(v) for k, v in vars(args).items()}},
-        model_path,
-    )
+    if args.detect_only is not None:
+        saved = torch.load(args.detect_only, weights_only=True)
+        if saved.get("classes") != classes:
+            raise SystemExit(f"{args.detect_only}: trained on classes {saved.get('classes')}, not {classes}")
+        model.load_state_dict(saved["model"])
+        trained = {"iterations": 0, "train_minutes": 0.0}
+        model_path = args.detect_only
+    else:
+        trained = train(model, train_records, args, out)
+        model_path = out / "model.pt"
+        torch.save(
+            {
+                "model": model.state_dict(),
+                "classes": classes,
+                "args": {k: str(v) for k, v in vars(args).items()},
+            },
+            model_path,
+        )
 
     all_test_ids = split_ids(root, args.test_split)
     test_records = load_split(root, args.test_split, class_index)

@@ -138,3 +138,14 @@ def test_joint_divergence_names_iteration_and_images(shapes, tmp_path) -> None:
     trainer = build_trainer(spec(shapes, tmp_path / "nan"), config(explode_threshold=1e-6), "cpu")
     with pytest.raises(RcnnError, match=r"training diverged at iteration 1: loss .* on images \d+"):
         trainer.fit()
+
+
+def test_alternating_steps_share_the_time_left(monkeypatch) -> None:
+    """--time-limit is one deadline: each step gets the time left over the steps left."""
+    from rcnn_cli.training import alternating
+
+    monkeypatch.setattr(alternating.time, "monotonic", lambda: 100.0)
+    assert alternating._time_left(None, 1) is None
+    assert alternating._time_left(500.0, 1) == pytest.approx(100.0)  # 400 s over 4 steps
+    assert alternating._time_left(400.0, 3) == pytest.approx(150.0)  # 300 s over the last 2
+    assert alternating._time_left(100.0, 4) == 1.0  # past the deadline: a second, to save the model

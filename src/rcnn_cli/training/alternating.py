@@ -14,14 +14,17 @@ model; on a CPU budget, keeping what step 1 learnt is the better use of the time
 training the detector are the RPN's 2000 best after NMS of its 12000 best (the released code's
 ``rpn_generate``). Every training step is an ordinary run folder (``metrics.jsonl``,
 ``checkpoints/last.pt``, ``model.pt``); with ``--resume``, finished steps are kept, a step stopped
-half-way continues from its checkpoint, and proposals folders resume image by image. ``--iters`` and
-``--time-limit`` are shared out equally over the four training steps. Under torchrun, every process
-trains each step (DDP) and computes its share of the proposals.
+half-way continues from its checkpoint, and proposals folders resume image by image. ``--iters`` (and
+the lr steps and warm-up) are shared out equally over the four training steps; ``--time-limit`` is a
+deadline for the whole schedule, proposals included: each step may use the time left over the steps
+left, so that the time a quick step (steps 3 and 4 train no conv layer) leaves is the later steps'.
+Under torchrun, every process trains each step (DDP) and computes its share of the proposals.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -92,6 +95,7 @@ def train_alternating(
     if (out / STEPS[0].folder / "checkpoints" / "last.pt").is_file() and not spec.resume:
         raise RcnnError(f"{out}: holds a run already; pass --resume to continue it or choose another -o")
     per_step = _share(config)
+    deadline = time.monotonic() + config.time_limit_s if config.time_limit_s else None
     for number, step in enumerate(STEPS, start=1):
         if step.proposals is not None:
             _make_proposals(out, step.proposals, spec, device, info, verbosity, log)
@@ -112,7 +116,9 @@ def train_alternating(
             # start from earlier ones and keep their weights.
             weights=spec.weights if not step.init_from else None,
         )
-        step_config = dataclasses.replace(per_step, stage=step.stage)
+        step_config = dataclasses.replace(
+            per_step, stage=step.stage, time_limit_s=_time_left(deadline, number)
+        )
         trainer = build_trainer(step_spec, step_config, device, log=log)
         quiet = verbosity if info.is_main else 0
         with Reporter(
@@ -129,12 +135,20 @@ def train_alternating(
 
 
 def _share(config: TrainConfig) -> TrainConfig:
-    """Each step's share of ``--iters``, ``--lr-steps`` and ``--time-limit``: a quarter."""
+    """Each step's share of ``--iters`` and ``--lr-steps``: a quarter (the warm-up is kept whole, as
+    each step starts its own schedule, but not longer than the step)."""
     iters = max(1, config.iters // len(STEPS))
     steps = tuple(sorted({max(1, s // len(STEPS)) for s in config.lr_steps}))
-    limit = config.time_limit_s / len(STEPS) if config.time_limit_s else None
     warmup = min(config.warmup_iters, iters)
-    return dataclasses.replace(config, iters=iters, lr_steps=steps, time_limit_s=limit, warmup_iters=warmup)
+    return dataclasses.replace(config, iters=iters, lr_steps=steps, warmup_iters=warmup)
+
+
+def _time_left(deadline: float | None, number: int) -> float | None:
+    """Step ``number``'s time limit (s): what is left until ``deadline`` over the steps left (at least
+    a second, so that a late step still saves its model)."""
+    if deadline is None:
+        return None
+    return max(1.0, (deadline - time.monotonic()) / (len(STEPS) - number + 1))
 
 
 def _make_proposals(
