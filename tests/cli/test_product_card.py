@@ -130,6 +130,13 @@ def test_evaluate_finds_the_ground_truth_of_what_was_detected(project: Path, mon
     assert one.exit_code == 0, one.output
     assert "using dataset ./images, the model's, for the 1 detected images" in one.output
     assert json.loads(Path("one.json").read_text())["images"] == 1
+    # Detected on the dataset itself: measured on all of it.
+    quick = ["--proposal-method", "dense", "--max-proposals", "50", "--no-pictures"]
+    assert rcnn("detect", "images/", "-o", "all", *quick).exit_code == 0
+    every = rcnn("evaluate", "--detections", "all", "--no-coco", "-o", "all.json")
+    assert every.exit_code == 0, every.output
+    assert "using dataset ./images, the one ./all was made from" in every.output
+    assert json.loads(Path("all.json").read_text())["images"] == IMAGES
 
 
 def test_explicit_options_win_over_the_defaults(project: Path, monkeypatch) -> None:
