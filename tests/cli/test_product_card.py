@@ -220,3 +220,32 @@ def test_runs_of_one_day_get_names_of_their_own(tmp_path: Path, monkeypatch) -> 
     mark_latest(tmp_path / "elsewhere")  # not a folder of ./runs: the latest stays
     assert Path("runs/latest").read_text() == "2026-12-01-fast-rcnn-2\n"
     assert run_folder("mine", "fast-rcnn", resume=True) == "mine"  # -o wins, even with --resume
+
+
+def test_faster_rcnn_takes_only_the_dataset_default(project: Path, tmp_path: Path, monkeypatch) -> None:
+    """--rpn needs no proposals: ./proposals only names the dataset, and detect proposes with the RPN."""
+    shutil.copytree(project / "proposals", tmp_path / "proposals")
+    shutil.copytree(project / "images", tmp_path / "images")
+    shutil.copy(project / "img.jpg", tmp_path / "img.jpg")
+    monkeypatch.chdir(tmp_path)
+    tiny = [
+        "--scales",
+        "96",
+        "--max-size",
+        "200",
+        "--fc-dims",
+        "32,32",
+        "-R",
+        "16",
+        "--anchor-scales",
+        "24,48",
+    ]
+    trained = rcnn("train", "--rpn", "--iters", "1", *tiny)
+    assert trained.exit_code == 0, trained.output
+    assert "using dataset ./images, split trainval, as ./proposals/manifest.json names it" in trained.output
+    assert "using ./proposals," not in trained.output
+    name = Path("runs/latest").read_text().strip()
+    assert name.endswith("-faster-rcnn")
+    detected = rcnn("detect", "img.jpg", "--no-pictures")
+    assert detected.exit_code == 0, detected.output
+    assert "using the model's own region proposal network for the proposals" in detected.output
