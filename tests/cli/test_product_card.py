@@ -156,6 +156,13 @@ def test_explicit_options_win_over_the_defaults(project: Path, monkeypatch) -> N
     # Without --proposal-method the model's own training proposals are used: dense, at most 300.
     again = rcnn("detect", "img.jpg", "--model", model, "-o", "mine2", "--no-pictures")
     assert again.exit_code == 0 and "using dense proposals (fast, at most 300 an image)" in again.output
+    # A Selective Search mode given wins over the one the training proposals were made with.
+    single = rcnn("detect", "img.jpg", "--proposal-mode", "single", "-o", "single", "--no-pictures")
+    assert single.exit_code == 0 and "using selective-search proposals (single," in single.output
+    assert (
+        json.loads(Path("single/manifest.json").read_text())["params"]["proposals"]
+        == "selective-search:single"
+    )
 
 
 def test_a_folder_made_before_the_dataset_was_recorded_still_trains(

@@ -222,10 +222,11 @@ def detections_output(given: Path | None) -> Path:
     return DETECTIONS
 
 
-def training_proposals(meta: dict[str, Any]) -> Any:
+def training_proposals(meta: dict[str, Any], mode: str | None = None) -> Any:
     """The :class:`ProposalSettings` that made the model's training proposals (its meta names the
     folder, whose manifest has the method and its settings), to compute on the fly at test time;
-    Selective Search fast, said as a note, when they cannot be known or not be computed."""
+    Selective Search fast, said as a note, when they cannot be known or not be computed. ``mode``: the
+    Selective Search mode the user gave (``--proposal-mode``), which wins over the folder's."""
     from rcnn_cli.errors import ArtifactError
     from rcnn_cli.proposals.registry import ON_THE_FLY_METHODS, ProposalSettings
 
@@ -241,7 +242,7 @@ def training_proposals(meta: dict[str, Any]) -> Any:
             if method in ON_THE_FLY_METHODS:
                 settings = ProposalSettings(
                     method=str(method),
-                    mode=str(params.get("mode", "fast")),
+                    mode=mode or str(params.get("mode", "fast")),
                     max_proposals=int(params.get("max_proposals", 2000)),
                     min_size=float(params.get("min_size", 0.0)),
                     seed=int(params.get("seed", 0)),
@@ -252,8 +253,8 @@ def training_proposals(meta: dict[str, Any]) -> Any:
                 )
                 return settings
             why = f"its training proposals ({method}) cannot be computed on the fly"
-    click.echo(f"note: {why}; computing selective-search fast proposals", err=True)
-    return ProposalSettings(method="selective-search", mode="fast")
+    click.echo(f"note: {why}; computing selective-search {mode or 'fast'} proposals", err=True)
+    return ProposalSettings(method="selective-search", mode=mode or "fast")
 
 
 def _read_params(folder: Path) -> dict[str, Any]:

@@ -174,7 +174,9 @@ def detect(
     elif proposals is None and proposal_method is None:
         from rcnn_cli.proposals.sources import method_source
 
-        settings = defaults.training_proposals(meta)
+        given = click.get_current_context().get_parameter_source("proposal_mode")
+        mode = proposal_mode if given is not click.core.ParameterSource.DEFAULT else None
+        settings = defaults.training_proposals(meta, mode)
         source = method_source(settings)
         where = f"{settings.method}:{settings.mode}"
     else:
