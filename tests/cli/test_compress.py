@@ -74,12 +74,25 @@ def test_low_rank_compressed_model_detects_directly(tmp_path: Path) -> None:
     assert again.exit_code == 1 and "already factorized" in again.output
 
 
+def test_no_ranks_means_the_papers_fractions_of_each_width(tmp_path: Path) -> None:
+    model = small_checkpoint(tmp_path / "model.pt")
+    net, _ = load_checkpoint(model)
+    widths = {name: min(getattr(net.head, name).weight.shape) for name in ("fc6", "fc7")}
+    result = CliRunner().invoke(cli, ["compress", str(model)])  # -o: beside the model
+    assert result.exit_code == 0, result.output
+    _, meta = load_checkpoint(tmp_path / "model_svd.pt")
+    assert meta["svd_ranks"] == {"fc6": widths["fc6"] // 4, "fc7": max(1, widths["fc7"] // 16)}
+    again = CliRunner().invoke(
+        cli, ["compress", str(tmp_path / "model_svd.pt"), "-o", str(tmp_path / "b.pt")]
+    )
+    assert again.exit_code == 1 and "already factorized" in again.output
+
+
 def test_bad_requests_are_one_line_errors(tmp_path: Path) -> None:
     model = small_checkpoint(tmp_path / "model.pt")
     out = str(tmp_path / "x.pt")
     # Exit code 1: refused by the engine (needs the model); 2: a usage error while parsing.
     for extra, message, code in (
-        ([], "give --svd-rank", 1),
         (["--svd-rank", "49"], "out of range", 1),
         (["--svd-ranks", "fc9=3"], "unknown layer", 2),
         (["-o", str(model), "--svd-rank", "4"], "would overwrite the input model", 1),

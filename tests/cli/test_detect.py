@@ -80,7 +80,13 @@ def test_proposals_computed_on_the_fly(setup, tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "3 images" in result.output and "proposals" in result.output
     assert json.loads((tmp_path / "o" / "detections.json").read_text())
+    # Neither: the model's training proposals again; this one's meta does not name them, so the fallback.
     neither = CliRunner().invoke(
         cli, ["detect", str(images), "--model", str(model), "-o", str(tmp_path / "n")]
     )
-    assert neither.exit_code == 1 and "--proposals FOLDER or --proposal-method" in neither.output
+    assert neither.exit_code == 0, neither.output
+    assert "note: the model does not say which proposals it was trained on; computing selective-search" in (
+        neither.output
+    )
+    params = json.loads((tmp_path / "n" / "manifest.json").read_text())["params"]
+    assert params["proposals"] == "selective-search:fast"

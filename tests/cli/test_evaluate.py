@@ -107,9 +107,14 @@ def test_proposal_quality(tmp_path: Path) -> None:
     assert report["boxes/img"] == np.mean([len(r.boxes) for r in dataset.records])
 
 
-def test_needs_exactly_one_mode() -> None:
+def test_needs_exactly_one_mode(tmp_path: Path, monkeypatch) -> None:
     root = str(sample_dataset_path())
+    monkeypatch.chdir(tmp_path)  # none given: ./detections, which is not there
     result = CliRunner().invoke(cli, ["evaluate", "--dataset", root, "--split", "test"])
+    assert result.exit_code == 1 and "no ./detections: run rcnn detect IMAGES first" in result.output
+    (tmp_path / "d.json").write_text("[]")
+    both = ["--detections", "d.json", "--svd-sweep"]
+    result = CliRunner().invoke(cli, ["evaluate", "--dataset", root, "--split", "test", *both])
     assert result.exit_code == 1 and "exactly one of" in result.output
 
 

@@ -23,7 +23,8 @@ from rcnn_cli.inference.distill.config import DistillConfig
 @click.command(
     epilog="""\b
 Examples (the paper's fractions: 1/4 of fc6's width, 1/16 of fc7's; 1024 and 256 for VGG16):
-  rcnn compress runs/voc/model.pt -o runs/voc/model_svd.pt --svd-ranks fc6=1024,fc7=256
+  rcnn compress          (the latest run's model.pt at the paper's fractions -> model_svd.pt beside it)
+  rcnn compress runs/voc/model.pt -o runs/voc/model_svd.pt --svd-ranks fc6=128,fc7=32
   rcnn compress runs/bccd/model.pt -o runs/bccd/model_svd.pt --svd-ranks fc6=128,fc7=32 \\
       --distill-on data/bccd --split trainval --proposals proposals/trainval
 The new checkpoint records its ranks: 'rcnn detect --model runs/voc/model_svd.pt' loads it as it is.
@@ -32,8 +33,14 @@ those images (no labels needed; 1-2 min on 2 CPU cores for the small head, use a
 heads): it recovers most of the mAP that plain SVD loses at low ranks (docs/BENCHMARKS.md).
 """,
 )
-@click.argument("model", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True)
+@click.argument("model", required=False, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="[MODEL's folder/model_svd.pt]",
+)
 @svd_rank_options
 @click.option(
     "--rois",
@@ -54,8 +61,8 @@ heads): it recovers most of the mAP that plain SVD loses at low ranks (docs/BENC
 @max_pixels_option
 @user_errors
 def compress(
-    model: Path,
-    output: Path,
+    model: Path | None,
+    output: Path | None,
     svd_rank: int | None,
     svd_ranks: dict[str, int] | None,
     rois: int,
@@ -68,11 +75,16 @@ def compress(
     distill_steps: int,
     max_pixels: int,
 ) -> None:
-    """Factorize fc layers W ≈ U_t Σ_t V_tᵀ: print parameters, reconstruction error and fc time per layer."""
+    """Factorize fc layers W ≈ U_t Σ_t V_tᵀ: print parameters, reconstruction error and fc time per layer.
+
+    MODEL: the latest run's model.pt when left out. Without --svd-rank(s): the paper's fractions of each
+    layer's width (fc6 1/4, fc7 1/16)."""
+    from rcnn_cli.cli.defaults import compress_paths
     from rcnn_cli.evaluation.report import print_rows
     from rcnn_cli.inference.compress import compress_checkpoint
 
     ctx = get_context()
+    model, output = compress_paths(model, output)
     images = None
     config = DistillConfig(images=distill_images, steps=distill_steps)
     if distill_on is None:

@@ -23,6 +23,7 @@ from rcnn_cli.errors import RcnnError
 @click.command(
     epilog="""\b
 Examples:
+  rcnn detect img.jpg --svd-rank 256   (the latest run's model and proposal method -> ./detections)
   rcnn detect photos/ --model runs/bccd/model.pt --proposal-method selective-search -o detections/
   rcnn detect img.jpg --model runs/faster/model.pt -o detections/        # Faster R-CNN: its own RPN
   rcnn detect --dataset data/bccd --split test --model runs/bccd/model.pt --proposals proposals/ \\
@@ -32,9 +33,14 @@ Output: DIR/detections.json (COCO results), DIR/per_image/<id>.json, DIR/picture
 )
 @click.argument("images", nargs=-1)
 @click.option(
-    "--model", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=True, help="model.pt"
+    "--model",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="model.pt [the latest run's, ./runs/latest].",
 )
-@click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path), required=True)
+@click.option(
+    "-o", "--output", type=click.Path(file_okay=False, path_type=Path), default=None, help="[./detections]"
+)
 @click.option("--dataset", "dataset_spec", default=None, help="VOC folder or COCO JSON instead of IMAGES.")
 @click.option("--split", default=None, help="VOC split (ImageSets/Main/SPLIT.txt).")
 @proposal_options("the images")
@@ -91,8 +97,8 @@ Output: DIR/detections.json (COCO results), DIR/per_image/<id>.json, DIR/picture
 @user_errors
 def detect(
     images: tuple[str, ...],
-    model: Path,
-    output: Path,
+    model: Path | None,
+    output: Path | None,
     dataset_spec: str | None,
     split: str | None,
     proposals: Path | None,
@@ -115,8 +121,10 @@ def detect(
 ) -> None:
     """Detect objects with a trained Fast R-CNN: per-class NMS, score threshold, labelled pictures.
 
-    A Faster R-CNN model (rcnn train --rpn) proposes with its own RPN unless given proposals. Plain
+    A Faster R-CNN model (rcnn train --rpn) proposes with its own RPN unless given proposals; a Fast
+    R-CNN without --proposals/--proposal-method computes them as its training proposals were made. Plain
     truncated SVD with --svd-rank(s); for low ranks 'rcnn compress --distill-on' keeps more mAP."""
+    from rcnn_cli.cli import defaults
     from rcnn_cli.data import open_dataset
     from rcnn_cli.evaluation.report import print_rows
     from rcnn_cli.inference.detect import DetectConfig, Detector
@@ -143,6 +151,7 @@ def detect(
     if not dataset.records:
         raise RcnnError("no readable images to detect on")
 
+    model = model if model is not None else defaults.latest_model()
     device = ctx.torch_device()
     net, meta = load_checkpoint(model, device)
     if meta.get("stage") == "rpn":
@@ -161,6 +170,15 @@ def detect(
         )
         source = None
         where = f"rpn: {dataclasses.asdict(net.rpn.config.proposals)}"
+        defaults.say("the model's own region proposal network for the proposals")
+    elif proposals is None and proposal_method is None:
+        from rcnn_cli.proposals.sources import method_source
+
+        given = click.get_current_context().get_parameter_source("proposal_mode")
+        mode = proposal_mode if given is not click.core.ParameterSource.DEFAULT else None
+        settings = defaults.training_proposals(meta, mode)
+        source = method_source(settings)
+        where = f"{settings.method}:{settings.mode}"
     else:
         source = proposal_source(proposals, proposal_method, proposal_mode, max_proposals)
         where = str(proposals.resolve()) if proposals else f"{proposal_method}:{proposal_mode}"
@@ -171,6 +189,9 @@ def detect(
                 click.echo(f"{report.name}: rank {report.rank}, error {report.relative_error:.4f}", err=True)
     detector = Detector(net, meta["class_names"], config, device, meta.get("config"))
     params = detection_params(model, detector, {**meta.get("svd_ranks", {}), **ranks}, where)
+    output = defaults.detections_output(output)
+    # What rcnn evaluate needs to find the ground truth without --dataset.
+    origin = {**defaults.dataset_origin(spec, split, output), "model": defaults.record_path(model, output)}
     if output.is_dir():  # what a killed run left half written, in the folder and its subfolders
         remove_stale_temporaries(output, *(child for child in output.iterdir() if child.is_dir()))
     with Reporter("detect", total=len(dataset.records), verbosity=ctx.verbosity) as reporter:
@@ -184,6 +205,7 @@ def detect(
             reporter=reporter,
             overwrite=overwrite,
             draw_threshold=draw_threshold,
+            origin=origin,
         )
     if timing:
         print_rows("Time per stage", summary.timer.rows())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import click
@@ -24,6 +25,7 @@ from rcnn_cli.inference.distill.config import DistillConfig
 @click.command(
     epilog="""\b
 Examples:
+  rcnn evaluate       (./detections, on the dataset it was made from)
   rcnn evaluate --dataset data/bccd --split test --detections detections/detections.json -o report.json
   rcnn evaluate --dataset data/bccd --split test --proposals proposals/
   rcnn evaluate --dataset data/bccd --split test --proposals ss=props/ss --proposals eb=props/eb \\
@@ -34,13 +36,17 @@ Examples:
 """,
 )
 @click.option(
-    "--dataset", "dataset_spec", required=True, help="VOC folder or COCO JSON with the ground truth."
+    "--dataset",
+    "dataset_spec",
+    default=None,
+    help="VOC folder or COCO JSON with the ground truth [the one the detections or proposals were "
+    "made from].",
 )
 @click.option("--split", default=None, help="VOC split (ImageSets/Main/SPLIT.txt).")
 @click.option(
     "--detections",
     type=click.Path(exists=True, path_type=Path),
-    help="COCO results JSON (or the folder 'rcnn detect' wrote).",
+    help="COCO results JSON (or the folder 'rcnn detect' wrote) [./detections when nothing else is asked].",
 )
 @click.option(
     "--proposals",
@@ -68,7 +74,9 @@ Examples:
     "--svd-sweep", is_flag=True, help="Table of SVD ranks x fc time, detect time, mAP (needs --model)."
 )
 @click.option(
-    "--model", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Model for --svd-sweep."
+    "--model",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Model for --svd-sweep [the latest run's].",
 )
 @click.option(
     "--sweep-ranks",
@@ -104,7 +112,7 @@ Examples:
 @max_pixels_option
 @user_errors
 def evaluate(
-    dataset_spec: str,
+    dataset_spec: str | None,
     split: str | None,
     detections: Path | None,
     proposals: tuple[LabelledFolder, ...],
@@ -124,11 +132,14 @@ def evaluate(
 ) -> None:
     """Measure detections (VOC07 11-point AP, VOC area AP, COCO AP/AP50/AP75), proposals (recall at IoU
     0.5 to 0.95, average recall, MABO, boxes per image), or the speed/accuracy trade-off of truncated SVD."""
+    from rcnn_cli.cli import defaults
     from rcnn_cli.data import open_dataset
     from rcnn_cli.evaluation.report import make_console, print_detection_report, write_report
 
     ctx = get_context()
     console = make_console()
+    if detections is None and not proposals and not svd_sweep:
+        detections = defaults.detections_input(None)
     modes = sum((detections is not None, svd_sweep, bool(proposals) and not svd_sweep))
     if modes != 1:
         raise RcnnError("give exactly one of --detections, --proposals, or --svd-sweep (with --model)")
@@ -140,7 +151,21 @@ def evaluate(
             raise RcnnError(f"{name} goes with --proposals alone (not --detections or --svd-sweep)")
     if svd_sweep and len(proposals) > 1:
         raise RcnnError("--svd-sweep detects on one --proposals folder; give only one")
+    only_files = None
+    if dataset_spec is None and detections is not None:
+        found = defaults.evaluation_data(detections)
+        dataset_spec, split, only_files = found.dataset, split or found.split, found.only_files
+    elif dataset_spec is None and proposals:
+        dataset_spec, made_split = defaults.proposals_dataset(proposals[0].folder)
+        split = split or made_split
+    elif dataset_spec is None:
+        raise RcnnError("give --dataset (a VOC folder or COCO JSON with the ground truth)")
+    if svd_sweep and model is None:
+        model = defaults.latest_model()
     dataset = open_dataset(dataset_spec, split, max_pixels=max_pixels)
+    if only_files is not None:  # the model's dataset: only the images that were detected count
+        kept = [r for r in dataset.records if r.path.resolve() in only_files]
+        dataset = dataclasses.replace(dataset, records=kept)
     for problem in dataset.problems:  # the measures leave these images out: say so
         click.echo(f"skipped: {problem}", err=True)
     if not dataset.records:

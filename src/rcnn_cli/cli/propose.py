@@ -42,6 +42,7 @@ def _print_eval(quality, seconds_per_image: float, quiet: bool) -> None:
 @click.command(
     epilog="""\b
 Examples:
+  rcnn propose data/voc --split trainval              (into ./proposals, which rcnn train reads)
   rcnn propose data/voc --split trainval -o proposals/
   rcnn propose photos/ -o props/ --mode quality --workers 8
   rcnn propose data/voc --split test -o props/ --eval
@@ -51,7 +52,9 @@ Examples:
 """,
 )
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=str))
-@click.option("-o", "--output", required=True, type=click.Path(file_okay=False), help="Proposals folder.")
+@click.option(
+    "-o", "--output", default=None, type=click.Path(file_okay=False), help="Proposals folder [./proposals]."
+)
 @click.option(
     "--method",
     type=click.Choice(tuple(METHODS)),
@@ -119,7 +122,7 @@ Examples:
 @user_errors
 def propose(
     inputs: tuple[str, ...],
-    output: str,
+    output: str | None,
     method: str,
     split: str | None,
     mode: str,
@@ -140,6 +143,7 @@ def propose(
     """Region proposals for INPUT (images, folders, a VOC folder or COCO JSON) into a folder:
     one <image_id>.npz per image (float32 boxes x1 y1 x2 y2 in original pixels, scores) and
     manifest.json. A rerun resumes; other settings into the same folder are refused."""
+    from rcnn_cli.cli.defaults import dataset_origin, proposals_output
     from rcnn_cli.data import open_dataset
     from rcnn_cli.locks import FolderLock
     from rcnn_cli.progress import Reporter
@@ -172,6 +176,7 @@ def propose(
     if not dataset.records and not dataset.problems:
         raise RcnnError(f"{', '.join(inputs)}: no images found")
     chosen = build_method(settings)
+    output = proposals_output(output)
     store = ProposalStore(output)
     params = {"method": chosen.name, **chosen.params()}
     records = shard_items(dataset.records, shard_index, shard_count)
@@ -181,7 +186,9 @@ def propose(
         FolderLock(output) as lock,
         Reporter("propose", total=len(records), verbosity=ctx.verbosity) as report,
     ):
-        store.prepare(params, [r.image_id for r in dataset.records], overwrite=overwrite, lock=lock.shared())
+        ids = [r.image_id for r in dataset.records]
+        origin = dataset_origin(spec, split, output)  # so that rcnn train needs no --dataset
+        store.prepare(params, ids, overwrite=overwrite, lock=lock.shared(), origin=origin)
         for problem in bad_inputs:
             report.log(f"skipped: {problem}")
 

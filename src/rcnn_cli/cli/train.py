@@ -28,6 +28,7 @@ PAPER, SMALL = PAPER_RECIPE, SMALL_RECIPE  # for the option help: [the paper's; 
     epilog="""\b
 Examples:
   rcnn propose data/voc --split trainval -o proposals/
+  rcnn train        (./proposals and the dataset it names -> ./runs/DATE-fast-rcnn, then ./runs/latest)
   rcnn train --dataset data/voc --split trainval --proposals proposals/ -o runs/voc
   rcnn train ... --backbone vgg16 --weights vgg16.pth --iters 40000 --lr 0.001 --lr-steps 30000
   rcnn train ... -o runs/voc --resume                 # continue where it stopped
@@ -39,16 +40,32 @@ Examples:
   rcnn train --dataset data/voc --split trainval --rpn-only -o runs/rpn   # then: rcnn propose --method rpn
 """,
 )
-@click.option("--dataset", required=True, help="VOC folder, COCO .json or images (see rcnn check).")
-@click.option("--split", default=None, help="VOC split (ImageSets/Main/SPLIT.txt), e.g. trainval.")
+@click.option(
+    "--dataset",
+    default=None,
+    help="VOC folder, COCO .json or images (see rcnn check) [the one the proposals were made from].",
+)
+@click.option(
+    "--split",
+    default=None,
+    help="VOC split (ImageSets/Main/SPLIT.txt), e.g. trainval [with the proposals' dataset: theirs, "
+    "else trainval, else train, else all].",
+)
 @click.option(
     "--proposals",
     "proposals",
     default=None,
     type=click.Path(),
-    help="Folder from rcnn propose (not with --rpn).",
+    help="Folder from rcnn propose (not with --rpn) [./proposals].",
 )
-@click.option("-o", "--out", "out_dir", required=True, type=click.Path(), help="Run folder.")
+@click.option(
+    "-o",
+    "--out",
+    "out_dir",
+    default=None,
+    type=click.Path(),
+    help="Run folder [./runs/DATE-METHOD, marked in ./runs/latest; with --resume: the latest run].",
+)
 @backbone_option
 @click.option("--weights", type=click.Path(), default=None, help="torchvision-layout state dict (.pth).")
 @click.option(
@@ -127,6 +144,7 @@ Examples:
 def train(**opts) -> None:
     """Train Fast R-CNN on a dataset and its proposals, or Faster R-CNN (--rpn) on the dataset alone;
     writes RUN/model.pt and RUN/metrics.jsonl."""
+    from rcnn_cli.cli.defaults import mark_latest, run_folder, train_inputs
     from rcnn_cli.errors import RcnnError
     from rcnn_cli.progress import Reporter
     from rcnn_cli.training.setup import RunSpec, build_trainer
@@ -141,11 +159,16 @@ def train(**opts) -> None:
     if opts["rpn_schedule"] == "alternating" and not opts["rpn"]:
         raise RcnnError("--rpn-schedule alternating trains a Faster R-CNN: add --rpn")
     config = train_config(opts, stage)
+    # A folder given with --rpn is refused by the engine with its own line, so it is passed on as it is.
+    inputs = train_inputs(
+        opts["dataset"], opts["split"], opts["proposals"], needs_proposals=stage == "fast_rcnn"
+    )
+    method = {"joint": "faster-rcnn", "rpn": "rpn"}.get(stage, "fast-rcnn")
     spec = RunSpec(
-        dataset=opts["dataset"],
-        split=opts["split"],
-        proposals=opts["proposals"],
-        out_dir=opts["out_dir"],
+        dataset=inputs.dataset,
+        split=inputs.split,
+        proposals=inputs.proposals,
+        out_dir=run_folder(opts["out_dir"], method, opts["resume"]),
         backbone=opts["backbone"],
         pool=opts["pool"],
         weights=opts["weights"],
@@ -166,10 +189,13 @@ def train(**opts) -> None:
     if opts["rpn_schedule"] == "alternating":
         from rcnn_cli.training.alternating import train_alternating
 
+        mark_latest(spec.out_dir)
         result_path = train_alternating(spec, config, device, ctx.verbosity, log)
         click.echo(f"4-step alternating training done -> {result_path}")
         return
     trainer = build_trainer(spec, config, device, log=log)
+    if trainer.info.is_main:  # now, not at the end: rcnn train --resume continues a killed run
+        mark_latest(spec.out_dir)
     if not trainer.info.is_main:
         ctx = type(ctx)(device=ctx.device, verbosity=0)
     remaining = config.iters - trainer.iteration

@@ -15,7 +15,12 @@ from torch import nn
 
 from rcnn_cli.errors import RcnnError
 from rcnn_cli.inference.distill import DistillConfig, DistillReport
-from rcnn_cli.inference.truncated_svd import compress_layers, reconstruction_error
+from rcnn_cli.inference.truncated_svd import (
+    PAPER_DIVISORS,
+    compress_layers,
+    fraction_ranks,
+    reconstruction_error,
+)
 
 
 def time_layer(layer: nn.Module, x: torch.Tensor, repeats: int = 5, budget_s: float = 0.3) -> float:
@@ -65,7 +70,8 @@ def compress_checkpoint(
     distill_source: str = "",
     log: Callable[[str], None] = lambda _m: None,
 ) -> CompressResult:
-    """Write ``output``: ``model_path`` with fc layers factorized at ``ranks`` ({layer: t}); distilled
+    """Write ``output``: ``model_path`` with fc layers factorized at ``ranks`` ({layer: t}; empty: the
+    paper's fractions of each layer's width, :func:`fraction_ranks`, said through ``log``); distilled
     on ``distill_images`` ((rgb, proposals) pairs) when given, ``distill_source`` saying where they
     came from, for the record.
 
@@ -76,11 +82,13 @@ def compress_checkpoint(
     from rcnn_cli.inference.distill import collect_rois, distill_layers, teacher_copy
     from rcnn_cli.models import load_checkpoint, save_checkpoint
 
-    if not ranks:
-        raise RcnnError("give --svd-rank T or --svd-ranks fc6=T6,fc7=T7")
     if Path(output).resolve() == Path(model_path).resolve():
         raise RcnnError(f"{output}: would overwrite the input model; choose another -o")
     model, meta = load_checkpoint(model_path, device)
+    if not ranks:
+        ranks = fraction_ranks(model.head)
+        widths = ", ".join(f"{name}={t} (1/{PAPER_DIVISORS[name]})" for name, t in ranks.items())
+        log(f"using the paper's ranks, fractions of the layers' widths: {widths}")
     generator = torch.Generator().manual_seed(0)
     head = model.head
     inputs = {

@@ -111,9 +111,11 @@ def detect_records(
     reporter: Any = None,
     overwrite: bool = False,
     draw_threshold: float = 0.5,
+    origin: dict[str, Any] | None = None,
 ) -> DetectSummary:
     """Detect on every record, writing ``out_dir`` as described in the module docstring.
     ``proposal_source`` None: the detector's model proposes with its own RPN (a Faster R-CNN).
+    ``origin``: where the images and the model came from, kept in the manifest's ``extra``.
 
     A bad image or missing proposals for one image is reported through ``reporter.log`` and skipped; the
     rest are processed. Images whose per-image JSON exists from a compatible earlier run are reused;
@@ -129,7 +131,16 @@ def detect_records(
     with writing(out, exclusive=True):
         target = _target_folder(out, params, overwrite)
         summary = _detect_into(
-            target, detector, records, proposal_source, params, draw, reporter, overwrite, draw_threshold
+            target,
+            detector,
+            records,
+            proposal_source,
+            params,
+            draw,
+            reporter,
+            overwrite,
+            draw_threshold,
+            origin or {},
         )
         if target != out:
             swap_in(out)
@@ -174,6 +185,7 @@ def _detect_into(
     reporter: Any,
     replace_foreign: bool,
     draw_threshold: float,
+    origin: dict[str, Any],
 ) -> DetectSummary:
     from rcnn_cli.artifacts import (
         Manifest,
@@ -196,7 +208,8 @@ def _detect_into(
         pictures.mkdir(exist_ok=True)
     # detections.json is written last; until then an interrupted folder has none, never a stale one.
     (out / "detections.json").unlink(missing_ok=True)
-    write_manifest(out, Manifest(kind=MANIFEST_KIND, format_version=FORMAT_VERSION, params=params))
+    manifest = Manifest(kind=MANIFEST_KIND, format_version=FORMAT_VERSION, params=params, extra=origin)
+    write_manifest(out, manifest)
 
     ids = coco_image_ids(r.image_id for r in records)
     timer = detector.timer

@@ -17,17 +17,15 @@ from rcnn_cli.errors import RcnnError
 from rcnn_cli.inference.detect import DetectConfig, Detector
 from rcnn_cli.inference.distill import DistillConfig, collect_rois, distill_layers
 from rcnn_cli.inference.timing import StageTimer
-from rcnn_cli.inference.truncated_svd import compress_layers
+from rcnn_cli.inference.truncated_svd import compress_layers, fraction_ranks
 from rcnn_cli.proposals.sources import ProposalSource
 
 
 def default_rank_settings(model: nn.Module) -> list[dict[str, int]]:
     """No SVD, then fc6/fc7 at 1/2 and 1/8, the paper's 1/4 and 1/16, and 1/8 and 1/32 of their widths."""
-    u6 = min(model.head.fc6.out_features, model.head.fc6.in_features)
-    u7 = min(model.head.fc7.out_features, model.head.fc7.in_features)
     settings: list[dict[str, int]] = [{}]
     for f6, f7 in ((2, 8), (4, 16), (8, 32)):
-        settings.append({"fc6": max(1, u6 // f6), "fc7": max(1, u7 // f7)})
+        settings.append(fraction_ranks(model.head, {"fc6": f6, "fc7": f7}))
     return settings
 
 

@@ -25,7 +25,21 @@ import torch
 from torch import nn
 
 from rcnn_cli.errors import RcnnError
-from rcnn_cli.models.low_rank import FC_LAYERS, check_rank, low_rank_shell
+from rcnn_cli.models.low_rank import FC_LAYERS, check_rank, low_rank_shell, max_rank
+
+#: The paper's ranks as fractions of each layer's width: VGG16's fc6 and fc7 (4096) at t = 1024 and 256.
+PAPER_DIVISORS: dict[str, int] = {"fc6": 4, "fc7": 16}
+
+
+def fraction_ranks(head: nn.Module, divisors: Mapping[str, int] = PAPER_DIVISORS) -> dict[str, int]:
+    """{layer: its width // divisor (at least 1)}, the width being the layer's highest rank min(u, v):
+    the paper's setting on any head by default (fc6 = 128, fc7 = 32 for the small backbone's 512)."""
+    ranks = {}
+    for name, divisor in divisors.items():
+        layer = getattr(head, name, None)
+        check_rank(name, layer, 1)  # a Linear layer (not factorized already)
+        ranks[name] = max(1, max_rank(layer) // divisor)
+    return ranks
 
 
 @dataclass(frozen=True)

@@ -12,10 +12,10 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -112,8 +112,10 @@ class ProposalStore:
         image_ids: Sequence[str],
         overwrite: bool = False,
         lock: FolderLock | None = None,
+        origin: Mapping[str, Any] | None = None,
     ) -> Manifest:
-        """Create or check the folder for a run of ``params`` over ``image_ids``.
+        """Create or check the folder for a run of ``params`` over ``image_ids``; ``origin`` (the
+        dataset and split they came from) goes into the manifest's ``extra`` for the next stages.
 
         An existing folder made with other parameters or inputs is refused (ArtifactError) unless
         ``overwrite``, which deletes its proposal files first, or unless it holds no proposal file yet
@@ -142,7 +144,8 @@ class ProposalStore:
             format_version=FORMAT_VERSION,
             params=params,
             inputs_hash=digest,
-            extra={"num_images": len(image_ids)},
+            # Not in params: the same images reached by another path are the same run.
+            extra={"num_images": len(image_ids), **(origin or {})},
         )
         self.folder.mkdir(parents=True, exist_ok=True)
         write_manifest(self.folder, manifest)
