@@ -220,3 +220,20 @@ def test_alternating_schedule_folders_and_resume(data, tmp_path) -> None:
     resumed = CliRunner().invoke(cli, ["--device", "cpu", *args, "--resume"])
     assert resumed.exit_code == 0, resumed.output
     assert resumed.output.count("done before, kept") == 4
+
+
+def test_anchors_that_miss_the_boxes_are_pointed_out(data, tmp_path) -> None:
+    args = [a for a in train_args(data, tmp_path / "r", "--rpn", "--iters", "1") if a != "24,48"]
+    args[args.index("--anchor-scales") + 1 : args.index("--anchor-scales") + 1] = ["400"]
+    result = CliRunner().invoke(cli, ["--device", "cpu", *args])
+    assert result.exit_code == 0, result.output
+    assert (
+        "note: only 0% of the training boxes have an anchor at IoU >= 0.5 with --anchor-scales 400"
+        in result.output
+    )
+    assert "--anchor-scales auto would choose" in result.output
+    auto = [a for a in train_args(data, tmp_path / "a", "--rpn", "--iters", "1") if a != "24,48"]
+    auto[auto.index("--anchor-scales") + 1 : auto.index("--anchor-scales") + 1] = ["auto"]
+    result = CliRunner().invoke(cli, ["--device", "cpu", *auto])
+    assert result.exit_code == 0 and "--anchor-scales auto: anchor scales" in result.output
+    assert "have an anchor at IoU >= 0.5" in result.output and "note: only" not in result.output

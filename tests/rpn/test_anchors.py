@@ -71,3 +71,25 @@ def test_auto_scales_are_quantiles_of_sqrt_area() -> None:
     assert scales == (32.0,)
     with pytest.raises(RcnnError, match="no boxes"):
         auto_anchor_scales(torch.zeros(0, 2))
+
+
+def test_auto_scales_weigh_each_class_the_same() -> None:
+    # Four boxes of side 10 (class 1) and one of side 100 (class 2). Unweighted, both quartiles are 10;
+    # with each class weighing 1/2, the sorted sides sit at cumulative-weight midpoints
+    # 1/16, 3/16, 5/16, 7/16 (the 10s) and 3/4 (the 100): the quantiles at 1/4 and 3/4 are 10 and 100.
+    sizes = torch.tensor([[10.0, 10.0]] * 4 + [[100.0, 100.0]])
+    assert auto_anchor_scales(sizes, count=2)[0] == (10.0,)
+    scales, reason = auto_anchor_scales(sizes, count=2, labels=torch.tensor([1, 1, 1, 1, 2]))
+    assert scales == (10.0, 100.0) and "each class weighing the same" in reason
+    # One class: the plain quantiles.
+    assert auto_anchor_scales(sizes, count=2, labels=torch.ones(5, dtype=torch.int64))[0] == (10.0,)
+
+
+def test_anchor_coverage_by_hand() -> None:
+    from rcnn_cli.rpn.anchors import anchor_coverage
+
+    # 64x64 image, stride 16, one 32x32 anchor per cell: only the 4 centred at 24 and 40 are inside.
+    config = AnchorConfig(scales=(32.0,), ratios=(1.0,))
+    gt = torch.tensor([[8.0, 8.0, 40.0, 40.0], [0.0, 0.0, 16.0, 16.0]])  # IoU 1 with one; 64/1216 best
+    assert anchor_coverage([gt], [(64, 64)], 16, config) == 0.5
+    assert anchor_coverage([gt[:1], torch.zeros((0, 4))], [(64, 64), (64, 64)], 16, config) == 1.0
