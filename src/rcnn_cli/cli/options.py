@@ -48,6 +48,25 @@ class IntListType(click.ParamType):
         return ints
 
 
+class RenamedChoice(click.Choice):
+    """A choice whose old names still work: each is taken as its new name, with a note on stderr.
+
+    Only the current names are listed in ``--help``.
+    """
+
+    def __init__(self, choices: tuple[str, ...], renamed: dict[str, str]) -> None:
+        super().__init__(choices)
+        self.renamed = renamed
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        new = self.renamed.get(str(value))
+        if new is not None:
+            flag = param.opts[0] if param is not None and param.opts else "the option"
+            click.echo(f"note: {flag} {value} is called {new} now; {value} will stop working", err=True)
+            value = new
+        return super().convert(value, param, ctx)
+
+
 class LabelledFolder(NamedTuple):
     """A folder and the name it goes by in tables and plots."""
 

@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from rcnn_cli.cli.common import get_context, user_errors
-from rcnn_cli.cli.options import IntListType, backbone_option, max_pixels_option
+from rcnn_cli.cli.options import IntListType, RenamedChoice, backbone_option, max_pixels_option
 from rcnn_cli.cli.rpn_options import rpn_train_options
 from rcnn_cli.models.specs import POOL_KINDS
 from rcnn_cli.training.config import (
@@ -98,7 +98,13 @@ Examples:
     default=None,
     help=f"Linear lr warm-up iterations [{PAPER.warmup_iters}; small: {SMALL.warmup_iters}].",
 )
-@click.option("--optimizer", type=click.Choice(OPTIMIZERS), default="sgd", show_default=True)
+@click.option(
+    "--optimizer",
+    type=RenamedChoice(OPTIMIZERS, {"adam": "adamw"}),  # "adam" built AdamW: say so in the name
+    default="sgd",
+    show_default=True,
+    help="sgd: the paper's (momentum, weight decay); adamw: Adam with decoupled weight decay.",
+)
 @click.option("--momentum", type=float, default=0.9, show_default=True)
 @click.option("--weight-decay", type=float, default=0.0005, show_default=True)
 @click.option("--lambda", "lam", type=float, default=1.0, show_default=True, help="λ of the box loss.")

@@ -16,7 +16,7 @@ from rcnn_cli.errors import RcnnError
 from rcnn_cli.rpn.settings import AnchorTargetConfig, ProposalLayerConfig
 from rcnn_cli.training.sampler_config import SamplerConfig
 
-Optimizer = Literal["sgd", "adam"]  # sgd: the paper's; adam: AdamW
+Optimizer = Literal["sgd", "adamw"]  # sgd: the paper's; adamw: Adam with decoupled weight decay
 Sampler = Literal["hierarchical", "region"]  # Fast R-CNN's N images x R/N RoIs | R-CNN/SPPnet's
 TargetNorm = Literal["empirical", "fixed"]  # box-target means/stds from the data | (0, 0.1, 0.2)
 #: What one run trains: the Fast R-CNN head on proposals from a folder; Faster R-CNN's approximate
@@ -79,6 +79,8 @@ class TrainConfig:
     rpn_lam: float = 1.0  # weight of the RPN's loss in the joint loss (the released code's 1)
 
     def __post_init__(self) -> None:
+        if self.optimizer == "adam":  # the old name, which built AdamW all along
+            raise RcnnError("--optimizer adam is called adamw now (it always was AdamW)")
         _choice("--optimizer", self.optimizer, OPTIMIZERS)
         _choice("--sampler", self.sampler, SAMPLERS)
         _choice("--target-norm", self.target_norm, TARGET_NORMS)

@@ -34,6 +34,9 @@ RESUME_VERSION = 1
 #: What may differ between a run and its continuation: how long it goes on, and how often it saves.
 MAY_CHANGE = {"train_config": ("iters", "checkpoint_every", "time_limit_s")}
 Settings = dict[str, dict[str, Any]]
+#: Values renamed since older checkpoints were written, per (section, key): {old: new}. ``adam`` always
+#: built AdamW; a run started as ``--optimizer adam`` continues as ``--optimizer adamw``.
+RENAMED: dict[tuple[str, str], dict[Any, Any]] = {("train_config", "optimizer"): {"adam": "adamw"}}
 
 
 def plain(data: dict[str, Any]) -> dict[str, Any]:
@@ -106,13 +109,18 @@ def load_resume_state(path: Path, run_dir: Path, settings: Settings, world_size:
         if section not in state:  # a checkpoint from before the section existed
             continue
         saved, free = state[section], MAY_CHANGE.get(section, ())
+        then = {k: _current_name(section, k, saved.get(k)) for k in now}
         differs += [
-            f"{k}: {saved.get(k)!r} then, {v!r} now"
-            for k, v in now.items()
-            if k not in free and saved.get(k) != v
+            f"{k}: {then[k]!r} then, {v!r} now" for k, v in now.items() if k not in free and then[k] != v
         ]
     if differs:
         raise ArtifactError(f"{path}: the run was started with other settings ({'; '.join(differs)})")
     if len(state["ranks"]) != world_size:
         raise ArtifactError(f"{path}: saved by {len(state['ranks'])} processes, resumed with {world_size}")
     return state
+
+
+def _current_name(section: str, key: str, value: Any) -> Any:
+    """``value`` as it is called now (:data:`RENAMED`)."""
+    renamed = RENAMED.get((section, key), {})
+    return renamed.get(value, value) if isinstance(value, str) else value
