@@ -15,6 +15,7 @@ from rcnn_cli.cli.options import (
     RankSettingsType,
     distill_options,
     distinct_labels,
+    image_root_option,
     max_pixels_option,
 )
 from rcnn_cli.errors import RcnnError
@@ -102,6 +103,7 @@ Examples:
     "-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write the report as JSON."
 )
 @max_pixels_option
+@image_root_option
 @user_errors
 def evaluate(
     dataset_spec: str,
@@ -121,6 +123,7 @@ def evaluate(
     no_coco: bool,
     output: Path | None,
     max_pixels: int,
+    image_root: Path | None,
 ) -> None:
     """Measure detections (VOC07 11-point AP, VOC area AP, COCO AP/AP50/AP75), proposals (recall at IoU
     0.5 to 0.95, average recall, MABO, boxes per image), or the speed/accuracy trade-off of truncated SVD."""
@@ -140,7 +143,7 @@ def evaluate(
             raise RcnnError(f"{name} goes with --proposals alone (not --detections or --svd-sweep)")
     if svd_sweep and len(proposals) > 1:
         raise RcnnError("--svd-sweep detects on one --proposals folder; give only one")
-    dataset = open_dataset(dataset_spec, split, max_pixels=max_pixels)
+    dataset = open_dataset(dataset_spec, split, max_pixels=max_pixels, image_root=image_root)
     for problem in dataset.problems:  # the measures leave these images out: say so
         click.echo(f"skipped: {problem}", err=True)
     if not dataset.records:

@@ -200,6 +200,18 @@ def max_pixels_option(func: F) -> F:
     )(func)
 
 
+def image_root_option(func: F) -> F:
+    """``--image-root FOLDER``: where a COCO JSON's ``file_name`` paths start, for every command that
+    reads a dataset (passed to :func:`rcnn_cli.data.open_dataset`)."""
+    return click.option(
+        "--image-root",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=None,
+        help="COCO JSON: the folder its file_name paths start from [default: the JSON's info.image_root, "
+        "else its own folder].",
+    )(func)
+
+
 def on_error_option(help: str) -> Callable[[F], F]:
     """``--on-error skip|stop``: what a bad image or annotation does to the run."""
     return click.option(

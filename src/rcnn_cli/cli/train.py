@@ -8,7 +8,13 @@ from typing import Any
 import click
 
 from rcnn_cli.cli.common import get_context, user_errors
-from rcnn_cli.cli.options import IntListType, RenamedChoice, backbone_option, max_pixels_option
+from rcnn_cli.cli.options import (
+    IntListType,
+    RenamedChoice,
+    backbone_option,
+    image_root_option,
+    max_pixels_option,
+)
 from rcnn_cli.cli.rpn_options import rpn_train_options
 from rcnn_cli.models.specs import POOL_KINDS
 from rcnn_cli.training.config import (
@@ -129,6 +135,7 @@ Examples:
 @click.option("--amp", is_flag=True, help="Mixed precision (CUDA only).")
 @rpn_train_options
 @max_pixels_option
+@image_root_option
 @user_errors
 def train(**opts) -> None:
     """Train Fast R-CNN on a dataset and its proposals, or Faster R-CNN (--rpn) on the dataset alone;
@@ -162,6 +169,7 @@ def train(**opts) -> None:
         fc_dims=opts["fc_dims"],
         resume=opts["resume"],
         max_pixels=opts["max_pixels"],
+        image_root=opts["image_root"],
         rpn=rpn_spec(opts) if stage != "fast_rcnn" else None,
     )
 

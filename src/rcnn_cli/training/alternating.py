@@ -154,7 +154,7 @@ def _make_proposals(
         "rpn", model=str(model), rpn_layer=dict(TRAINING_PROPOSALS), max_proposals=0, device=str(device)
     )
     method = build_method(settings)
-    dataset = open_dataset(spec.dataset, spec.split, max_pixels=spec.max_pixels)
+    dataset = open_dataset(spec.dataset, spec.split, max_pixels=spec.max_pixels, image_root=spec.image_root)
     records = shard_items(dataset.records, info.rank, info.world_size)
     folder = out / name
     store = ProposalStore(folder)
