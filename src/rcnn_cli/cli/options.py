@@ -67,6 +67,22 @@ class RenamedChoice(click.Choice):
         return super().convert(value, param, ctx)
 
 
+class DurationType(click.ParamType):
+    """``90s``, ``12m``, ``1.5h`` -> seconds (:func:`rcnn_cli.training.budget.parse_duration`)."""
+
+    name = "DURATION"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, float):
+            return value
+        from rcnn_cli.training.budget import parse_duration
+
+        try:
+            return parse_duration(str(value))
+        except RcnnError as exc:
+            self.fail(str(exc), param, ctx)
+
+
 class LabelledFolder(NamedTuple):
     """A folder and the name it goes by in tables and plots."""
 

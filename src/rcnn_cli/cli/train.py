@@ -9,6 +9,7 @@ import click
 
 from rcnn_cli.cli.common import get_context, user_errors
 from rcnn_cli.cli.options import (
+    DurationType,
     IntListType,
     RenamedChoice,
     backbone_option,
@@ -130,6 +131,13 @@ Examples:
 )
 @click.option("--checkpoint-every", type=int, default=500, show_default=True)
 @click.option("--time-limit", type=float, default=None, help="Stop after this many minutes (resumable).")
+@click.option(
+    "--budget",
+    type=DurationType(),
+    default=None,
+    help="Fit the whole schedule (iterations, warm-up, lr steps) into this training time, e.g. 90s, "
+    "12m, 1.5h: measured on the first iterations, so the run still ends with the lr stepped.",
+)
 @click.option("--resume", is_flag=True, help="Continue the run in -o from its last checkpoint.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--amp", is_flag=True, help="Mixed precision (CUDA only).")
@@ -184,9 +192,11 @@ def train(**opts) -> None:
         click.echo(f"4-step alternating training done -> {result_path}")
         return
     trainer = build_trainer(spec, config, device, log=log)
+    if trainer.budget_fit is not None:  # a resumed run goes on with the schedule fitted at its start
+        log(f"kept from the start of the run: {trainer.budget_fit.describe()}")
     if not trainer.info.is_main:
         ctx = type(ctx)(device=ctx.device, verbosity=0)
-    remaining = config.iters - trainer.iteration
+    remaining = trainer.config.iters - trainer.iteration  # a resumed --budget run: the fitted iters
     with Reporter("train", total=remaining, verbosity=ctx.verbosity, unit="it") as report:
         trainer.reporter = report
         result = trainer.fit()
@@ -194,13 +204,9 @@ def train(**opts) -> None:
 
     distributed.shutdown(trainer.info)
     if trainer.info.is_main:
-        last = result.history[-1] if result.history else None
-        summary = f"trained {result.iterations} iterations -> {spec.out_dir}/model.pt"
-        if last is not None and stage == "rpn":
-            summary += f" (last loss {last['loss']:.4f}, RPN accuracy {last['rpn_accuracy']:.3f})"
-        elif last is not None:
-            summary += f" (last loss {last['loss']:.4f}, accuracy {last['accuracy']:.3f})"
-        click.echo(summary)
+        from rcnn_cli.training.summary import summary_line
+
+        click.echo(summary_line(result, trainer.config, f"{spec.out_dir}/model.pt", stage))
 
 
 def train_config(opts: dict[str, Any], stage: str) -> Any:
@@ -238,6 +244,7 @@ def train_config(opts: dict[str, Any], stage: str) -> Any:
         checkpoint_every=opts["checkpoint_every"],
         amp=opts["amp"],
         time_limit_s=opts["time_limit"] * 60 if opts["time_limit"] else None,
+        budget_s=opts["budget"],
         stage=stage,
         rpn_targets=AnchorTargetConfig(
             positive_iou=opts["rpn_positive_iou"],

@@ -15,7 +15,8 @@ training the detector are the RPN's 2000 best after NMS of its 12000 best (the r
 ``rpn_generate``). Every training step is an ordinary run folder (``metrics.jsonl``,
 ``checkpoints/last.pt``, ``model.pt``); with ``--resume``, finished steps are kept, a step stopped
 half-way continues from its checkpoint, and proposals folders resume image by image. ``--iters`` and
-``--time-limit`` are shared out equally over the four training steps. Under torchrun, every process
+``--time-limit`` (and ``--budget``, each step fitting its schedule into its share; making the proposals
+is not counted) are shared out equally over the four training steps. Under torchrun, every process
 trains each step (DDP) and computes its share of the proposals.
 """
 
@@ -129,12 +130,15 @@ def train_alternating(
 
 
 def _share(config: TrainConfig) -> TrainConfig:
-    """Each step's share of ``--iters``, ``--lr-steps`` and ``--time-limit``: a quarter."""
+    """Each step's share of ``--iters``, ``--lr-steps``, ``--time-limit`` and ``--budget``: a quarter."""
     iters = max(1, config.iters // len(STEPS))
     steps = tuple(sorted({max(1, s // len(STEPS)) for s in config.lr_steps}))
     limit = config.time_limit_s / len(STEPS) if config.time_limit_s else None
+    budget = config.budget_s / len(STEPS) if config.budget_s else None
     warmup = min(config.warmup_iters, iters)
-    return dataclasses.replace(config, iters=iters, lr_steps=steps, time_limit_s=limit, warmup_iters=warmup)
+    return dataclasses.replace(
+        config, iters=iters, lr_steps=steps, time_limit_s=limit, budget_s=budget, warmup_iters=warmup
+    )
 
 
 def _make_proposals(

@@ -73,6 +73,8 @@ class TrainConfig:
     explode_threshold: float = 1e4
     amp: bool = False
     time_limit_s: float | None = None  # stop (checkpointed, resumable) after this much wall time
+    #: fit the schedule into this much wall time (rcnn_cli.training.budget); None: as given
+    budget_s: float | None = None
     stage: Stage = "fast_rcnn"
     rpn_targets: AnchorTargetConfig = field(default_factory=AnchorTargetConfig)
     rpn_proposals: ProposalLayerConfig = field(default_factory=ProposalLayerConfig.for_training)
@@ -100,6 +102,8 @@ class TrainConfig:
         _positive("explode_threshold", self.explode_threshold)
         if self.time_limit_s is not None and not self.time_limit_s > 0:
             raise RcnnError(f"--time-limit must be > 0 minutes, got {self.time_limit_s / 60:g}")
+        if self.budget_s is not None and not self.budget_s > 0:
+            raise RcnnError(f"--budget must be more than 0 seconds, got {self.budget_s:g}")
         if not 0 <= self.momentum < 1:
             raise RcnnError(f"--momentum must be in [0, 1), got {self.momentum}")
         if not 0 < self.lr_gamma <= 1:
