@@ -89,3 +89,10 @@ def test_the_meter_times_the_iterations_after_the_first_few() -> None:
     results = [meter.tick(iteration) for iteration in range(11, 11 + SKIPPED + MEASURED)]
     assert all(r is None for r in results[:-1])
     assert results[-1] == (2.0, 2.0 * (SKIPPED + MEASURED))  # s/iteration, seconds since the start
+
+
+def test_the_alternating_schedule_gives_each_step_a_quarter_of_the_budget() -> None:
+    from rcnn_cli.training.alternating import _share
+
+    share = _share(TrainConfig.for_backbone("small", budget_s=720.0, time_limit_s=600.0))
+    assert (share.budget_s, share.time_limit_s, share.iters, share.lr_steps) == (180.0, 150.0, 750, (562,))
