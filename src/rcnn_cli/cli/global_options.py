@@ -6,9 +6,9 @@ The options are defined once here. The ``rcnn`` group takes them as its own para
 callback updates the :class:`Context` the group stored, so the command functions never see them.
 
 Given in both places, the one after the command wins (as a later option wins in most tools: an alias
-``rcnn --device cuda`` still runs ``rcnn train ... --device cpu`` on the CPU). Each of the three is
-taken on its own: ``rcnn -q train ... --device cpu`` stays quiet. Within one place, ``-q`` wins over
-``-v`` as it always did.
+``rcnn --device cuda`` still runs ``rcnn train ... --device cpu`` on the CPU). The device and the
+verbosity are taken apart: ``rcnn -q train ... --device cpu`` stays quiet, ``rcnn -q train ... -v`` is
+verbose. Within one place, ``-q`` wins over ``-v`` as it always did.
 """
 
 from __future__ import annotations
