@@ -80,3 +80,8 @@ def test_no_outline_runs_through_a_label() -> None:
     label_row = canvas[50:59, 22:50]  # inside the first box's label: red ground, white text
     assert not (label_row == green).all(axis=-1).any()
     assert (label_row == red).all(axis=-1).any()
+
+
+def test_a_box_of_no_size_at_the_corner_is_still_drawn_inside() -> None:
+    canvas = _picture([(float(W), float(H), float(W), float(H))], [1])
+    assert (canvas[H - 1, W - 1] == np.array(PALETTE[0], np.uint8)).all()

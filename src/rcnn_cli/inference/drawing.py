@@ -74,9 +74,9 @@ def _outline(box: np.ndarray, thickness: int, width: int, height: int) -> tuple[
     the edge keeps its whole line instead of half of it (or none: x2 = W is past the last column)."""
     half = thickness // 2
     x1, y1, x2, y2 = (round(float(v)) for v in box)
-    x1, x2 = (min(max(x, half), width - half) for x in (x1, x2))
-    y1, y2 = (min(max(y, half), height - half) for y in (y1, y2))
-    return x1, y1, max(x2, x1 + 1), max(y2, y1 + 1)
+    x1, y1 = min(max(x1, half), width - half - 1), min(max(y1, half), height - half - 1)
+    x2, y2 = min(max(x2, x1 + 1), width - half), min(max(y2, y1 + 1), height - half)  # >= 1 pixel wide
+    return x1, y1, x2, y2
 
 
 def draw_detections(
