@@ -82,6 +82,11 @@ def test_no_outline_runs_through_a_label() -> None:
     assert (label_row == red).all(axis=-1).any()
 
 
-def test_a_box_of_no_size_at_the_corner_is_still_drawn_inside() -> None:
-    canvas = _picture([(float(W), float(H), float(W), float(H))], [1])
-    assert (canvas[H - 1, W - 1] == np.array(PALETTE[0], np.uint8)).all()
+def test_outlines_lie_inside_the_picture_even_for_a_box_of_no_size_at_its_corner() -> None:
+    from rcnn_cli.inference.drawing import _outline
+
+    for thickness in (1, 2, 3):
+        half = thickness // 2
+        for box in ((W, H, W, H), (0, 0, W, H), (-5, -5, 3, 3)):
+            x1, y1, x2, y2 = _outline(np.array(box, np.float32), thickness, W, H)
+            assert half <= x1 < x2 <= W - half and half <= y1 < y2 <= H - half, (thickness, box)
