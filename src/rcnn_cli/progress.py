@@ -106,6 +106,12 @@ class Reporter:
             flush=True,
         )
 
+    def set_total(self, total: int | None) -> None:
+        """The loop turned out longer or shorter than announced (``rcnn train --budget``)."""
+        self.total = total
+        if self._progress is not None and self._task is not None:
+            self._progress.update(self._task, total=total)
+
     def log(self, message: str) -> None:
         """A message that should not disturb the bar (e.g. a skipped bad image)."""
         if self.verbosity <= 0:

@@ -6,9 +6,12 @@ from __future__ import annotations
 import torch
 
 
-def ddp_worker(rank: int, shapes: str, tmp: str, tiny: dict, rpn: bool = False) -> None:
+def ddp_worker(
+    rank: int, shapes: str, tmp: str, tiny: dict, rpn: bool = False, budget_s: float | None = None
+) -> None:
     """One process of a 2-process gloo run (spawned by the DDP tests); ``rpn``: Faster R-CNN's joint
-    training instead of Fast R-CNN on the proposals folder."""
+    training instead of Fast R-CNN on the proposals folder; ``budget_s``: 40 iterations fitted into
+    this budget (``--budget``) instead of 3."""
     import os
 
     os.environ.update(
@@ -33,13 +36,19 @@ def ddp_worker(rank: int, shapes: str, tmp: str, tiny: dict, rpn: bool = False) 
         **tiny,
     )
     stage = {"stage": "joint", "target_norm": "fixed"} if rpn else {}
+    schedule = {"iters": 40, "lr_steps": (30,), "budget_s": budget_s} if budget_s else {"iters": 3}
     cfg = TrainConfig(
-        iters=3, lr=0.01, sampling=SamplerConfig(rois_per_batch=16), checkpoint_every=2, **stage
+        lr=0.01, sampling=SamplerConfig(rois_per_batch=16), checkpoint_every=2, **schedule, **stage
     )
     trainer = build_trainer(run, cfg, torch.device("cpu"))
     assert trainer.info.world_size == 2 and trainer.info.rank == rank
     result = trainer.fit()
-    torch.save({"state": trainer.model.state_dict(), "seen": result.seen_images}, f"{tmp}/rank{rank}.pt")
+    saved = {
+        "state": trainer.model.state_dict(),
+        "seen": result.seen_images,
+        "config": trainer.config.to_dict(),
+    }
+    torch.save(saved, f"{tmp}/rank{rank}.pt")
     distributed.shutdown(trainer.info)
 
 

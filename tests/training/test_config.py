@@ -38,7 +38,8 @@ def test_lr_steps_past_the_last_iteration_are_allowed_for_a_later_resume() -> No
     "fields,message",
     [
         ({"sampler": "random"}, "--sampler must be one of hierarchical, region; got 'random'"),
-        ({"optimizer": "rmsprop"}, "--optimizer must be one of sgd, adam; got 'rmsprop'"),
+        ({"optimizer": "rmsprop"}, "--optimizer must be one of sgd, adamw; got 'rmsprop'"),
+        ({"optimizer": "adam"}, "--optimizer adam is called adamw now (it always was AdamW)"),
         ({"target_norm": "zscore"}, "--target-norm must be one of empirical, fixed; got 'zscore'"),
         ({"iters": 0}, "--iters must be >= 1, got 0"),
         ({"lr": 0.0}, "--lr must be > 0, got 0.0"),

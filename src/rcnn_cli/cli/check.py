@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from rcnn_cli.cli.common import get_context, user_errors
-from rcnn_cli.cli.options import max_pixels_option, on_error_option
+from rcnn_cli.cli.options import image_root_option, max_pixels_option, on_error_option
 
 
 @click.command(
@@ -26,9 +26,7 @@ Exit code 0 when nothing is wrong, 1 when problems were found (each printed with
     "--split", default=None, help="VOC split (ImageSets/Main/SPLIT.txt); default: every annotation."
 )
 @click.option("--classes", default=None, help="Comma-separated class list; default: names found, sorted.")
-@click.option(
-    "--image-root", type=click.Path(path_type=Path), default=None, help="COCO: folder of file_name."
-)
+@image_root_option
 @on_error_option("skip: report every problem; stop: stop at the first with a one-line error.")
 @max_pixels_option
 @click.option(

@@ -10,6 +10,7 @@ import click
 from rcnn_cli.cli.common import get_context, user_errors
 from rcnn_cli.cli.options import (
     distill_options,
+    image_root_option,
     max_pixels_option,
     merge_ranks,
     proposal_options,
@@ -59,6 +60,7 @@ heads): it recovers most of the mAP that plain SVD loses at low ranks (docs/BENC
 @proposal_options("the --distill-on images")
 @distill_options("Images to distill on (at most).")
 @max_pixels_option
+@image_root_option
 @user_errors
 def compress(
     model: Path | None,
@@ -74,6 +76,7 @@ def compress(
     distill_images: int,
     distill_steps: int,
     max_pixels: int,
+    image_root: Path | None,
 ) -> None:
     """Factorize fc layers W ≈ U_t Σ_t V_tᵀ: print parameters, reconstruction error and fc time per layer.
 
@@ -92,7 +95,7 @@ def compress(
             raise RcnnError("--split, --proposals and --proposal-method go with --distill-on IMAGES")
     else:
         source = proposal_source(proposals, proposal_method, proposal_mode, images="the --distill-on images")
-        images = _distill_images(distill_on, split, source, config, max_pixels)
+        images = _distill_images(distill_on, split, source, config, max_pixels, image_root)
     log = (lambda m: click.echo(m, err=True)) if ctx.verbosity > 0 else (lambda _m: None)
     result = compress_checkpoint(
         model,
@@ -116,13 +119,19 @@ def compress(
     click.echo(f"compressed model -> {output}")
 
 
-def _distill_images(spec, split, source, config: DistillConfig, max_pixels: int):  # type: ignore[no-untyped-def]
+def _distill_images(spec, split, source, config: DistillConfig, max_pixels: int, image_root: Path | None):  # type: ignore[no-untyped-def]
     """The (rgb, proposals) pairs to distill on, read lazily from ``spec``."""
     from rcnn_cli.inference.distill import open_calibration
 
     # A skipped image is always worth a line, even with -q.
     return open_calibration(
-        spec, split, source, config, lambda message: click.echo(message, err=True), max_pixels=max_pixels
+        spec,
+        split,
+        source,
+        config,
+        lambda message: click.echo(message, err=True),
+        max_pixels=max_pixels,
+        image_root=image_root,
     )
 
 

@@ -10,6 +10,7 @@ import click
 
 from rcnn_cli.cli.common import get_context, user_errors
 from rcnn_cli.cli.options import (
+    image_root_option,
     max_pixels_option,
     merge_ranks,
     proposal_options,
@@ -94,6 +95,7 @@ Output: DIR/detections.json (COCO results), DIR/per_image/<id>.json, DIR/picture
 )
 @click.option("--overwrite", is_flag=True, help="Replace outputs of an earlier run with other settings.")
 @max_pixels_option
+@image_root_option
 @user_errors
 def detect(
     images: tuple[str, ...],
@@ -117,6 +119,7 @@ def detect(
     draw_threshold: float,
     overwrite: bool,
     max_pixels: int,
+    image_root: Path | None,
     **rpn_layer: Any,
 ) -> None:
     """Detect objects with a trained Fast R-CNN: per-class NMS, score threshold, labelled pictures.
@@ -145,7 +148,7 @@ def detect(
         postprocess=PostprocessConfig(score_threshold, nms_threshold, max_detections),
     )
     spec = dataset_spec if dataset_spec else (images[0] if len(images) == 1 else list(images))
-    dataset = open_dataset(spec, split, max_pixels=max_pixels)
+    dataset = open_dataset(spec, split, max_pixels=max_pixels, image_root=image_root)
     for problem in dataset.problems:
         click.echo(f"skipped: {problem}", err=True)
     if not dataset.records:

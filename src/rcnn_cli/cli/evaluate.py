@@ -16,6 +16,7 @@ from rcnn_cli.cli.options import (
     RankSettingsType,
     distill_options,
     distinct_labels,
+    image_root_option,
     max_pixels_option,
 )
 from rcnn_cli.errors import RcnnError
@@ -110,6 +111,7 @@ Examples:
     "-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write the report as JSON."
 )
 @max_pixels_option
+@image_root_option
 @user_errors
 def evaluate(
     dataset_spec: str | None,
@@ -129,6 +131,7 @@ def evaluate(
     no_coco: bool,
     output: Path | None,
     max_pixels: int,
+    image_root: Path | None,
 ) -> None:
     """Measure detections (VOC07 11-point AP, VOC area AP, COCO AP/AP50/AP75), proposals (recall at IoU
     0.5 to 0.95, average recall, MABO, boxes per image), or the speed/accuracy trade-off of truncated SVD."""
@@ -162,7 +165,7 @@ def evaluate(
         raise RcnnError("give --dataset (a VOC folder or COCO JSON with the ground truth)")
     if svd_sweep and model is None:
         model = defaults.latest_model()
-    dataset = open_dataset(dataset_spec, split, max_pixels=max_pixels)
+    dataset = open_dataset(dataset_spec, split, max_pixels=max_pixels, image_root=image_root)
     if only_files is not None:  # the model's dataset: only the images that were detected count
         kept = [r for r in dataset.records if r.path.resolve() in only_files]
         dataset = dataclasses.replace(dataset, records=kept)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from rcnn_cli.cli.common import get_context, user_errors
-from rcnn_cli.cli.options import backbone_option, max_pixels_option
+from rcnn_cli.cli.options import backbone_option, image_root_option, max_pixels_option
 
 
 @click.command(
@@ -28,6 +30,7 @@ Examples:
 )
 @click.option("--flip", is_flag=True, help="Also store the maps of the mirrored images (for flip training).")
 @max_pixels_option
+@image_root_option
 @user_errors
 def extract(
     dataset: str,
@@ -40,6 +43,7 @@ def extract(
     max_size: int | None,
     flip: bool,
     max_pixels: int,
+    image_root: Path | None,
 ) -> None:
     """Run the conv layers once per image and write float16 feature maps plus a manifest."""
     import dataclasses
@@ -51,7 +55,7 @@ def extract(
 
     ctx = get_context()
     device = ctx.torch_device()
-    data = open_dataset(dataset, split, max_pixels=max_pixels)
+    data = open_dataset(dataset, split, max_pixels=max_pixels, image_root=image_root)
     for problem in data.problems:
         click.echo(f"skipped: {problem}", err=True)
     if model_path:

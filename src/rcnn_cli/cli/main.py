@@ -6,11 +6,11 @@ import click
 
 from rcnn_cli import __version__
 from rcnn_cli.cli.check import check
-from rcnn_cli.cli.common import Context, DeviceType
 from rcnn_cli.cli.compress import compress
 from rcnn_cli.cli.detect import detect
 from rcnn_cli.cli.evaluate import evaluate
 from rcnn_cli.cli.extract import extract
+from rcnn_cli.cli.global_options import accept_after_command, context_of, root_options
 from rcnn_cli.cli.propose import propose
 from rcnn_cli.cli.show import show
 from rcnn_cli.cli.train import train
@@ -33,25 +33,20 @@ The same with every input and output named, on a VOC-layout dataset:
   rcnn compress runs/voc/model.pt -o runs/voc/model_svd.pt --svd-ranks fc6=128,fc7=32
   rcnn evaluate --dataset data/voc --split test --detections dets/detections.json
   rcnn show pooling --dataset data/voc --image-id 000005 -o pooling.png     (pictures of each stage)
+
+--device, -q and -v may also follow the command (rcnn train ... --device cpu); there they win.
 """,
 )
 @click.version_option(__version__, "--version", prog_name="rcnn")
-@click.option(
-    "--device",
-    type=DeviceType(),
-    default="auto",
-    show_default=True,
-    help="Where tensors live; auto picks CUDA when a GPU is present.",
-)
-@click.option("-q", "--quiet", is_flag=True, help="No progress output, only results and errors.")
-@click.option("-v", "--verbose", count=True, help="More detail (repeat for more).")
+@root_options
 @click.pass_context
 def cli(ctx: click.Context, device: str, quiet: bool, verbose: int) -> None:
     """R-CNN, SPPnet and Fast R-CNN stage by stage: every stage leaves its output on disk."""
-    ctx.obj = Context(device=device, verbosity=0 if quiet else 1 + verbose)
+    ctx.obj = context_of(device, quiet, verbose)
 
 
 for command in (propose, extract, train, detect, compress, evaluate, check, show):
+    accept_after_command(command)  # -q, -v, --device after the command name too
     cli.add_command(command)
 
 

@@ -48,6 +48,41 @@ class IntListType(click.ParamType):
         return ints
 
 
+class RenamedChoice(click.Choice):
+    """A choice whose old names still work: each is taken as its new name, with a note on stderr.
+
+    Only the current names are listed in ``--help``.
+    """
+
+    def __init__(self, choices: tuple[str, ...], renamed: dict[str, str]) -> None:
+        super().__init__(choices)
+        self.renamed = renamed
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        new = self.renamed.get(str(value))
+        if new is not None:
+            flag = param.opts[0] if param is not None and param.opts else "the option"
+            click.echo(f"note: {flag} {value} is called {new} now; {value} will stop working", err=True)
+            value = new
+        return super().convert(value, param, ctx)
+
+
+class DurationType(click.ParamType):
+    """``90s``, ``12m``, ``1.5h`` -> seconds (:func:`rcnn_cli.training.budget.parse_duration`)."""
+
+    name = "DURATION"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, float):
+            return value
+        from rcnn_cli.training.budget import parse_duration
+
+        try:
+            return parse_duration(str(value))
+        except RcnnError as exc:
+            self.fail(str(exc), param, ctx)
+
+
 class LabelledFolder(NamedTuple):
     """A folder and the name it goes by in tables and plots."""
 
@@ -178,6 +213,18 @@ def max_pixels_option(func: F) -> F:
         default=DEFAULT_MAX_PIXELS,
         show_default=True,
         help="Refuse images with more pixels than this (each decoded image takes 3 bytes a pixel).",
+    )(func)
+
+
+def image_root_option(func: F) -> F:
+    """``--image-root FOLDER``: where a COCO JSON's ``file_name`` paths start, for every command that
+    reads a dataset (passed to :func:`rcnn_cli.data.open_dataset`)."""
+    return click.option(
+        "--image-root",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=None,
+        help="COCO JSON: the folder its file_name paths start from [default: the JSON's info.image_root, "
+        "else its own folder].",
     )(func)
 
 

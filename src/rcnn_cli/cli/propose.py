@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import math
 import sys
+from pathlib import Path
 from typing import Any
 
 import click
 
 from rcnn_cli.cli.common import get_context, user_errors
-from rcnn_cli.cli.options import max_pixels_option, mode_option, on_error_option
+from rcnn_cli.cli.options import image_root_option, max_pixels_option, mode_option, on_error_option
 from rcnn_cli.cli.rpn_options import proposal_layer_options, rpn_layer_overrides
 from rcnn_cli.errors import RcnnError
 from rcnn_cli.proposals.mat_layouts import MAT_LAYOUTS
@@ -113,6 +114,7 @@ Examples:
 @on_error_option("A bad image: report and go on, or stop.")
 @click.option("--overwrite", is_flag=True, help="Replace a folder made with other settings.")
 @max_pixels_option
+@image_root_option
 @click.option(
     "--eval",
     "evaluate",
@@ -136,6 +138,7 @@ def propose(
     on_error: str,
     overwrite: bool,
     max_pixels: int,
+    image_root: Path | None,
     evaluate: bool,
     model: str | None,
     **rpn_layer: Any,
@@ -172,7 +175,7 @@ def propose(
     shard_index, shard_count = parse_shard(shard)
     spec = inputs[0] if len(inputs) == 1 else list(inputs)
     policy = "raise" if on_error == "stop" else "skip"
-    dataset = open_dataset(spec, split, on_error=policy, max_pixels=max_pixels)
+    dataset = open_dataset(spec, split, on_error=policy, max_pixels=max_pixels, image_root=image_root)
     if not dataset.records and not dataset.problems:
         raise RcnnError(f"{', '.join(inputs)}: no images found")
     chosen = build_method(settings)

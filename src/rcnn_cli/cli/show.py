@@ -13,7 +13,13 @@ from typing import Any, TypeVar
 import click
 
 from rcnn_cli.cli.common import get_context, user_errors
-from rcnn_cli.cli.options import BACKBONES, max_pixels_option, proposal_options, proposal_source
+from rcnn_cli.cli.options import (
+    BACKBONES,
+    image_root_option,
+    max_pixels_option,
+    proposal_options,
+    proposal_source,
+)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -41,6 +47,7 @@ class NumbersType(click.ParamType):
 
 def image_options(func: F) -> F:
     """IMAGE or ``--dataset D [--split S] [--image-id ID]``, and ``-o OUT.png|FOLDER``."""
+    func = image_root_option(func)
     func = max_pixels_option(func)
     func = click.option(
         "-o",
@@ -59,10 +66,17 @@ def image_options(func: F) -> F:
     return click.argument("image", required=False)(func)
 
 
-def _picked(image: str | None, dataset: str | None, split: str | None, image_id: str | None, max_pixels: int):
+def _picked(
+    image: str | None,
+    dataset: str | None,
+    split: str | None,
+    image_id: str | None,
+    max_pixels: int,
+    image_root: Path | None,
+):  # type: ignore[no-untyped-def]
     from rcnn_cli.pictures.inputs import pick_image
 
-    return pick_image(image, dataset, split, image_id, max_pixels)
+    return pick_image(image, dataset, split, image_id, max_pixels, image_root)
 
 
 def _done(path: Path) -> None:
@@ -111,6 +125,7 @@ def proposals(
     image_id: str | None,
     output: Path | None,
     max_pixels: int,
+    image_root: Path | None,
     proposals: Path | None,
     proposal_method: str | None,
     proposal_mode: str,
@@ -121,7 +136,7 @@ def proposals(
     from rcnn_cli.pictures.inputs import output_path
     from rcnn_cli.pictures.proposals import proposals_picture
 
-    picked = _picked(image, dataset_spec, split, image_id, max_pixels)
+    picked = _picked(image, dataset_spec, split, image_id, max_pixels, image_root)
     source = proposal_source(proposals, proposal_method, proposal_mode, max_proposals, "the image")
     name = str(proposals) if proposals is not None else f"{proposal_method} {proposal_mode}"
     path = output_path(output, picked.record, "proposals")
@@ -163,6 +178,7 @@ def rois(
     image_id: str | None,
     output: Path | None,
     max_pixels: int,
+    image_root: Path | None,
     proposals: Path | None,
     proposal_method: str | None,
     proposal_mode: str,
@@ -179,7 +195,7 @@ def rois(
     from rcnn_cli.training.sampler_config import SamplerConfig
 
     config = SamplerConfig(images_per_batch=images_per_batch, rois_per_batch=rois_per_batch)
-    picked = _picked(image, dataset_spec, split, image_id, max_pixels)
+    picked = _picked(image, dataset_spec, split, image_id, max_pixels, image_root)
     source = proposal_source(proposals, proposal_method, proposal_mode, max_proposals, "the images")
     path = output_path(output, picked.record, "rois")
     _done(rois_picture(picked, source, path, config, thumbnails, seed))
@@ -236,6 +252,7 @@ def pooling(
     image_id: str | None,
     output: Path | None,
     max_pixels: int,
+    image_root: Path | None,
     box: tuple[float, float, float, float] | None,
     backbone: str | None,
     model: Path | None,
@@ -246,7 +263,7 @@ def pooling(
     from rcnn_cli.pictures.pooling_figure import pooling_picture
 
     name = _model_backbone(model, backbone)
-    picked = _picked(image, dataset_spec, split, image_id, max_pixels)
+    picked = _picked(image, dataset_spec, split, image_id, max_pixels, image_root)
     path = output_path(output, picked.record, "pooling")
     device = get_context().torch_device() if model is not None else "cpu"
     picture = pooling_picture(
@@ -287,6 +304,7 @@ def anchors(
     image_id: str | None,
     output: Path | None,
     max_pixels: int,
+    image_root: Path | None,
     backbone: str | None,
     model: Path | None,
     at: tuple[float, float] | None,
@@ -297,7 +315,7 @@ def anchors(
     from rcnn_cli.pictures.inputs import output_path
 
     name = _model_backbone(model, backbone)
-    picked = _picked(image, dataset_spec, split, image_id, max_pixels)
+    picked = _picked(image, dataset_spec, split, image_id, max_pixels, image_root)
     path = output_path(output, picked.record, "anchors")
     _done(anchors_picture(picked, path, backbone=name, model=model, at=at, seed=seed))
 
@@ -340,6 +358,7 @@ def detections(
     image_id: str | None,
     output: Path | None,
     max_pixels: int,
+    image_root: Path | None,
     detections: Path | None,
     model: Path | None,
     proposals: Path | None,
@@ -355,7 +374,7 @@ def detections(
     given = proposals is not None or proposal_method is not None
     if detections is not None and given:
         raise RcnnError("--proposals/--proposal-method go with --model; --detections already holds boxes")
-    picked = _picked(image, dataset_spec, split, image_id, max_pixels)
+    picked = _picked(image, dataset_spec, split, image_id, max_pixels, image_root)
     source = proposal_source(proposals, proposal_method, proposal_mode, 2000, "the image") if given else None
     device = get_context().torch_device() if model is not None else "cpu"
     path = output_path(output, picked.record, "detections")

@@ -8,7 +8,14 @@ from typing import Any
 import click
 
 from rcnn_cli.cli.common import get_context, user_errors
-from rcnn_cli.cli.options import IntListType, backbone_option, max_pixels_option
+from rcnn_cli.cli.options import (
+    DurationType,
+    IntListType,
+    RenamedChoice,
+    backbone_option,
+    image_root_option,
+    max_pixels_option,
+)
 from rcnn_cli.cli.rpn_options import rpn_train_options
 from rcnn_cli.models.specs import POOL_KINDS
 from rcnn_cli.training.config import (
@@ -115,7 +122,13 @@ Examples:
     default=None,
     help=f"Linear lr warm-up iterations [{PAPER.warmup_iters}; small: {SMALL.warmup_iters}].",
 )
-@click.option("--optimizer", type=click.Choice(OPTIMIZERS), default="sgd", show_default=True)
+@click.option(
+    "--optimizer",
+    type=RenamedChoice(OPTIMIZERS, {"adam": "adamw"}),  # "adam" built AdamW: say so in the name
+    default="sgd",
+    show_default=True,
+    help="sgd: the paper's (momentum, weight decay); adamw: Adam with decoupled weight decay.",
+)
 @click.option("--momentum", type=float, default=0.9, show_default=True)
 @click.option("--weight-decay", type=float, default=0.0005, show_default=True)
 @click.option("--lambda", "lam", type=float, default=1.0, show_default=True, help="λ of the box loss.")
@@ -135,11 +148,19 @@ Examples:
 )
 @click.option("--checkpoint-every", type=int, default=500, show_default=True)
 @click.option("--time-limit", type=float, default=None, help="Stop after this many minutes (resumable).")
+@click.option(
+    "--budget",
+    type=DurationType(),
+    default=None,
+    help="Fit the whole schedule (iterations, warm-up, lr steps) into this training time, e.g. 90s, "
+    "12m, 1.5h: measured on the first iterations, so the run still ends with the lr stepped.",
+)
 @click.option("--resume", is_flag=True, help="Continue the run in -o from its last checkpoint.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--amp", is_flag=True, help="Mixed precision (CUDA only).")
 @rpn_train_options
 @max_pixels_option
+@image_root_option
 @user_errors
 def train(**opts) -> None:
     """Train Fast R-CNN on a dataset and its proposals, or Faster R-CNN (--rpn) on the dataset alone;
@@ -179,6 +200,7 @@ def train(**opts) -> None:
         fc_dims=opts["fc_dims"],
         resume=opts["resume"],
         max_pixels=opts["max_pixels"],
+        image_root=opts["image_root"],
         rpn=rpn_spec(opts) if stage != "fast_rcnn" else None,
     )
 
@@ -196,9 +218,11 @@ def train(**opts) -> None:
     trainer = build_trainer(spec, config, device, log=log)
     if trainer.info.is_main:  # now, not at the end: rcnn train --resume continues a killed run
         mark_latest(spec.out_dir)
+    if trainer.budget_fit is not None:  # a resumed run goes on with the schedule fitted at its start
+        log(f"kept from the start of the run: {trainer.budget_fit.describe()}")
     if not trainer.info.is_main:
         ctx = type(ctx)(device=ctx.device, verbosity=0)
-    remaining = config.iters - trainer.iteration
+    remaining = trainer.config.iters - trainer.iteration  # a resumed --budget run: the fitted iters
     with Reporter("train", total=remaining, verbosity=ctx.verbosity, unit="it") as report:
         trainer.reporter = report
         result = trainer.fit()
@@ -206,13 +230,9 @@ def train(**opts) -> None:
 
     distributed.shutdown(trainer.info)
     if trainer.info.is_main:
-        last = result.history[-1] if result.history else None
-        summary = f"trained {result.iterations} iterations -> {spec.out_dir}/model.pt"
-        if last is not None and stage == "rpn":
-            summary += f" (last loss {last['loss']:.4f}, RPN accuracy {last['rpn_accuracy']:.3f})"
-        elif last is not None:
-            summary += f" (last loss {last['loss']:.4f}, accuracy {last['accuracy']:.3f})"
-        click.echo(summary)
+        from rcnn_cli.training.summary import summary_line
+
+        click.echo(summary_line(result, trainer.config, f"{spec.out_dir}/model.pt", stage))
 
 
 def train_config(opts: dict[str, Any], stage: str) -> Any:
@@ -250,6 +270,7 @@ def train_config(opts: dict[str, Any], stage: str) -> Any:
         checkpoint_every=opts["checkpoint_every"],
         amp=opts["amp"],
         time_limit_s=opts["time_limit"] * 60 if opts["time_limit"] else None,
+        budget_s=opts["budget"],
         stage=stage,
         rpn_targets=AnchorTargetConfig(
             positive_iou=opts["rpn_positive_iou"],

@@ -50,8 +50,13 @@ def open_dataset(
     """Open whatever ``spec`` names: a VOC folder (has ``Annotations/``), a COCO ``.json``, or images.
 
     ``split`` applies to VOC (``ImageSets/Main/SPLIT.txt``; None: every annotation file); it is an
-    error for other kinds. Images are a folder, an image file, a ``.txt`` list, or a list of those.
+    error for other kinds, as ``image_root`` (where a COCO JSON's ``file_name`` paths start) is for
+    anything but COCO. Images are a folder, an image file, a ``.txt`` list, or a list of those.
     """
+    is_coco = isinstance(spec, (str, os.PathLike)) and Path(spec).suffix.lower() == ".json"
+    if image_root is not None and not is_coco:
+        shown = spec if isinstance(spec, (str, os.PathLike)) else None
+        raise DataError(shown, f"--image-root {image_root} applies to a COCO JSON dataset only")
     if not isinstance(spec, (str, os.PathLike)):
         if split is not None:
             raise DataError(None, f"--split {split} needs a VOC dataset folder, not a list of images")

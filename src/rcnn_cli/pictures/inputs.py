@@ -33,19 +33,21 @@ def pick_image(
     split: str | None = None,
     image_id: str | None = None,
     max_pixels: int | None = None,
+    image_root: str | Path | None = None,
 ) -> Picked:
     """The image ``image`` (a file), or the one called ``image_id`` in ``dataset`` (a VOC folder or COCO
     JSON; its first image when no id is given). Raises :class:`RcnnError` for both or neither, a
-    missing or unreadable file, or an id the dataset does not have."""
+    missing or unreadable file, or an id the dataset does not have. ``image_root``: a COCO JSON's image
+    folder (None: the JSON's default)."""
     from rcnn_cli.data import DEFAULT_MAX_PIXELS, open_dataset
 
     limit = DEFAULT_MAX_PIXELS if max_pixels is None else max_pixels
     if (image is None) == (dataset is None):
         raise RcnnError("give an IMAGE file or --dataset DATASET [--image-id ID] (one of them)")
     if image is not None:
-        if image_id is not None or split is not None:
+        if image_id is not None or split is not None or image_root is not None:
             raise RcnnError(
-                "--image-id and --split choose an image of --dataset; an IMAGE file needs neither"
+                "--image-id, --split and --image-root go with --dataset; an IMAGE file needs none of them"
             )
         path = Path(image)
         if path.is_dir():
@@ -53,7 +55,7 @@ def pick_image(
         found = open_dataset(path, on_error="raise", max_pixels=limit)
         return Picked(found.records[0], found)
     assert dataset is not None
-    found = open_dataset(dataset, split, max_pixels=limit)
+    found = open_dataset(dataset, split, max_pixels=limit, image_root=image_root)
     if not found.records:
         first = f" ({found.problems[0]})" if found.problems else ""
         raise DataError(dataset, f"no readable images{first}")

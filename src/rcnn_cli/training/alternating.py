@@ -15,10 +15,11 @@ training the detector are the RPN's 2000 best after NMS of its 12000 best (the r
 ``rpn_generate``). Every training step is an ordinary run folder (``metrics.jsonl``,
 ``checkpoints/last.pt``, ``model.pt``); with ``--resume``, finished steps are kept, a step stopped
 half-way continues from its checkpoint, and proposals folders resume image by image. ``--iters`` (and
-the lr steps and warm-up) are shared out equally over the four training steps; ``--time-limit`` is a
-deadline for the whole schedule, proposals included: each step may use the time left over the steps
-left, so that the time a quick step (steps 3 and 4 train no conv layer) leaves is the later steps'.
-Under torchrun, every process trains each step (DDP) and computes its share of the proposals.
+the lr steps and warm-up) are shared out equally over the four training steps, and so is ``--budget``
+(each step fitting its schedule into its quarter; making the proposals is not counted); ``--time-limit``
+is a deadline for the whole schedule, proposals included: each step may use the time left over the
+steps left, so that the time a quick step (steps 3 and 4 train no conv layer) leaves is the later
+steps'. Under torchrun, every process trains each step (DDP) and computes its share of the proposals.
 """
 
 from __future__ import annotations
@@ -135,12 +136,14 @@ def train_alternating(
 
 
 def _share(config: TrainConfig) -> TrainConfig:
-    """Each step's share of ``--iters`` and ``--lr-steps``: a quarter (the warm-up is kept whole, as
-    each step starts its own schedule, but not longer than the step)."""
+    """Each step's share of ``--iters``, ``--lr-steps`` and ``--budget``: a quarter (the warm-up is kept
+    whole, as each step starts its own schedule, but not longer than the step). ``--time-limit`` is
+    shared as the steps go (:func:`_time_left`)."""
     iters = max(1, config.iters // len(STEPS))
     steps = tuple(sorted({max(1, s // len(STEPS)) for s in config.lr_steps}))
+    budget = config.budget_s / len(STEPS) if config.budget_s else None
     warmup = min(config.warmup_iters, iters)
-    return dataclasses.replace(config, iters=iters, lr_steps=steps, warmup_iters=warmup)
+    return dataclasses.replace(config, iters=iters, lr_steps=steps, budget_s=budget, warmup_iters=warmup)
 
 
 def _time_left(deadline: float | None, number: int) -> float | None:
@@ -168,7 +171,7 @@ def _make_proposals(
         "rpn", model=str(model), rpn_layer=dict(TRAINING_PROPOSALS), max_proposals=0, device=str(device)
     )
     method = build_method(settings)
-    dataset = open_dataset(spec.dataset, spec.split, max_pixels=spec.max_pixels)
+    dataset = open_dataset(spec.dataset, spec.split, max_pixels=spec.max_pixels, image_root=spec.image_root)
     records = shard_items(dataset.records, info.rank, info.world_size)
     folder = out / name
     store = ProposalStore(folder)

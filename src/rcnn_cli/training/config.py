@@ -16,7 +16,7 @@ from rcnn_cli.errors import RcnnError
 from rcnn_cli.rpn.settings import AnchorTargetConfig, ProposalLayerConfig
 from rcnn_cli.training.sampler_config import SamplerConfig
 
-Optimizer = Literal["sgd", "adam"]  # sgd: the paper's; adam: AdamW
+Optimizer = Literal["sgd", "adamw"]  # sgd: the paper's; adamw: Adam with decoupled weight decay
 Sampler = Literal["hierarchical", "region"]  # Fast R-CNN's N images x R/N RoIs | R-CNN/SPPnet's
 TargetNorm = Literal["empirical", "fixed"]  # box-target means/stds from the data | (0, 0.1, 0.2)
 #: What one run trains: the Fast R-CNN head on proposals from a folder; Faster R-CNN's approximate
@@ -73,12 +73,16 @@ class TrainConfig:
     explode_threshold: float = 1e4
     amp: bool = False
     time_limit_s: float | None = None  # stop (checkpointed, resumable) after this much wall time
+    #: fit the schedule into this much wall time (rcnn_cli.training.budget); None: as given
+    budget_s: float | None = None
     stage: Stage = "fast_rcnn"
     rpn_targets: AnchorTargetConfig = field(default_factory=AnchorTargetConfig)
     rpn_proposals: ProposalLayerConfig = field(default_factory=ProposalLayerConfig.for_training)
     rpn_lam: float = 1.0  # weight of the RPN's loss in the joint loss (the released code's 1)
 
     def __post_init__(self) -> None:
+        if self.optimizer == "adam":  # the old name, which built AdamW all along
+            raise RcnnError("--optimizer adam is called adamw now (it always was AdamW)")
         _choice("--optimizer", self.optimizer, OPTIMIZERS)
         _choice("--sampler", self.sampler, SAMPLERS)
         _choice("--target-norm", self.target_norm, TARGET_NORMS)
@@ -98,6 +102,8 @@ class TrainConfig:
         _positive("explode_threshold", self.explode_threshold)
         if self.time_limit_s is not None and not self.time_limit_s > 0:
             raise RcnnError(f"--time-limit must be > 0 minutes, got {self.time_limit_s / 60:g}")
+        if self.budget_s is not None and not self.budget_s > 0:
+            raise RcnnError(f"--budget must be more than 0 seconds, got {self.budget_s:g}")
         if not 0 <= self.momentum < 1:
             raise RcnnError(f"--momentum must be in [0, 1), got {self.momentum}")
         if not 0 < self.lr_gamma <= 1:

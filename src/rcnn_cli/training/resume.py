@@ -6,13 +6,16 @@ A plain dict, read with ``torch.load(weights_only=True)``::
     target_means, target_stds,
     ranks: [{"order": ImageOrder state, "rng": {"torch", "sampling"[, "cuda"]}} per DDP rank],
     train_config, model_config, run   (the settings sections, compared on resume)
+    budget   (only when --budget fitted the schedule: rcnn_cli.training.budget.BudgetFit.to_dict)
 
 Each rank has its own image slice and RNG streams, so each resumes its own. A continuation must have the
 run's settings, section by section (:func:`run_settings`): the TrainConfig but what :data:`MAY_CHANGE`,
 the ModelConfig (``--fc-dims``, ``--pool``, ``--scales``, ...), and the images and classes trained on and
 the layers trained (``--split``, ``--freeze-below``, ``--features``). Otherwise the weights would not fit
 (a traceback) or the run would go on with something else than it started with (silently). Checkpoints
-written before ``model_config`` and ``run`` existed are compared on what they hold.
+written before ``model_config`` and ``run`` existed are compared on what they hold. A schedule fitted to
+``--budget`` is compared as it was requested (the ``budget`` section holds both: the same command line
+asks for it again) and the continuation keeps the fitted one.
 """
 
 from __future__ import annotations
@@ -32,8 +35,12 @@ from rcnn_cli.training.config import TrainConfig
 
 RESUME_VERSION = 1
 #: What may differ between a run and its continuation: how long it goes on, and how often it saves.
-MAY_CHANGE = {"train_config": ("iters", "checkpoint_every", "time_limit_s")}
+#: ``--budget`` decides the schedule once; a run whose checkpoint holds a fitted schedule keeps it.
+MAY_CHANGE = {"train_config": ("iters", "checkpoint_every", "time_limit_s", "budget_s")}
 Settings = dict[str, dict[str, Any]]
+#: Values renamed since older checkpoints were written, per (section, key): {old: new}. ``adam`` always
+#: built AdamW; a run started as ``--optimizer adam`` continues as ``--optimizer adamw``.
+RENAMED: dict[tuple[str, str], dict[Any, Any]] = {("train_config", "optimizer"): {"adam": "adamw"}}
 
 
 def plain(data: dict[str, Any]) -> dict[str, Any]:
@@ -105,14 +112,30 @@ def load_resume_state(path: Path, run_dir: Path, settings: Settings, world_size:
     for section, now in settings.items():
         if section not in state:  # a checkpoint from before the section existed
             continue
-        saved, free = state[section], MAY_CHANGE.get(section, ())
+        saved, free = _as_requested(state, section), MAY_CHANGE.get(section, ())
+        then = {k: _current_name(section, k, saved.get(k)) for k in now}
         differs += [
-            f"{k}: {saved.get(k)!r} then, {v!r} now"
-            for k, v in now.items()
-            if k not in free and saved.get(k) != v
+            f"{k}: {then[k]!r} then, {v!r} now" for k, v in now.items() if k not in free and then[k] != v
         ]
     if differs:
         raise ArtifactError(f"{path}: the run was started with other settings ({'; '.join(differs)})")
     if len(state["ranks"]) != world_size:
         raise ArtifactError(f"{path}: saved by {len(state['ranks'])} processes, resumed with {world_size}")
     return state
+
+
+def _as_requested(state: dict[str, Any], section: str) -> dict[str, Any]:
+    """The saved ``section`` as the run's command line asked for it: a schedule fitted to ``--budget``
+    (the ``budget`` section) is compared as the schedule it was fitted from, which is what the same
+    command line asks for again."""
+    saved = state[section]
+    fit = state.get("budget")
+    if section == "train_config" and isinstance(fit, dict) and isinstance(fit.get("requested"), dict):
+        return {**saved, **fit["requested"]}
+    return saved
+
+
+def _current_name(section: str, key: str, value: Any) -> Any:
+    """``value`` as it is called now (:data:`RENAMED`)."""
+    renamed = RENAMED.get((section, key), {})
+    return renamed.get(value, value) if isinstance(value, str) else value

@@ -54,6 +54,7 @@ class RunSpec:
     fc_dims: tuple[int, int] | None = None
     resume: bool = False
     max_pixels: int | None = DEFAULT_MAX_PIXELS
+    image_root: str | Path | None = None  # a COCO JSON's image folder (None: the JSON's default)
     rpn: RPNSpec | None = None
     #: (model file, its parts to load) to start from, in this order (the alternating schedule's steps)
     init_from: tuple[tuple[str, tuple[str, ...]], ...] = ()
@@ -120,7 +121,7 @@ def build_trainer(
     info, device = distributed.init_distributed(device)
     if not info.is_main:  # one copy of each message, not one per process
         log = _silent
-    dataset = open_dataset(spec.dataset, spec.split, max_pixels=spec.max_pixels)
+    dataset = open_dataset(spec.dataset, spec.split, max_pixels=spec.max_pixels, image_root=spec.image_root)
     report_dropped(dataset, spec, log)
     if not dataset.records:
         where = f" in split {spec.split}" if spec.split else ""

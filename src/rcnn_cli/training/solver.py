@@ -29,6 +29,6 @@ def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimiz
         {"params": weights, "lr": config.lr, "weight_decay": config.weight_decay},
         {"params": others, "lr": 2 * config.lr, "weight_decay": 0.0},
     ]
-    if config.optimizer == "adam":
+    if config.optimizer == "adamw":
         return torch.optim.AdamW(groups, lr=config.lr)
     return torch.optim.SGD(groups, lr=config.lr, momentum=config.momentum)  # "sgd" (TrainConfig checks)

@@ -9,11 +9,15 @@ random draws from seeded generators whose state goes into the checkpoint (:mod:`
 
 Files in the run folder: ``checkpoints/last.pt`` (model, optimizer, scheduler, RNG states; atomic),
 ``metrics.jsonl`` (one line per iteration), ``model.pt`` (self-contained, box normalization folded).
+
+``--time-limit`` stops the loop where the clock says (:attr:`TrainResult.time_limited`); ``--budget``
+measures the first iterations and scales the schedule to fit (:mod:`.budget`), once, every rank alike.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,6 +30,7 @@ from rcnn_cli.models.fast_rcnn import FastRCNN
 from rcnn_cli.models.faster_rcnn import FasterRCNN
 from rcnn_cli.temporaries import remove_stale_temporaries
 from rcnn_cli.training import distributed
+from rcnn_cli.training.budget import BudgetFit, Schedule, SpeedMeter, fit_schedule
 from rcnn_cli.training.config import TrainConfig
 from rcnn_cli.training.entries import ImageEntry, ImageSource, target_normalization
 from rcnn_cli.training.joint_step import JointStep, plan_joint_minibatch
@@ -52,10 +57,15 @@ class TrainResult:
     history: list[dict[str, Any]]
     normalization: TargetNormalization
     seen_images: list[list[str]]  # image ids of this rank per iteration
+    time_limited: bool = False  # --time-limit stopped the run before its last iteration
+    budget: BudgetFit | None = None  # the schedule --budget chose, if it chose one
 
 
 class Trainer:
     """Trains ``model`` on ``entries``; writes into ``out_dir`` (rank 0 only)."""
+
+    #: The wall clock of --time-limit and --budget (a test's stand-in makes the speed exact).
+    clock: Callable[[], float] = time.perf_counter
 
     def __init__(
         self,
@@ -91,6 +101,7 @@ class Trainer:
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lr_lambda(config))
         torch.manual_seed(config.seed * 1000 + 7 + self.info.rank)  # dropout
         self.iteration = 0
+        self.budget_fit: BudgetFit | None = None
         self.metrics = MetricsLog(self.out_dir / "metrics.jsonl", self.info.is_main)
 
     def _make_step(self) -> IterationStep:
@@ -130,11 +141,16 @@ class Trainer:
     def settings(self) -> Settings:
         """What a continuation of this run must share with it (compared by :meth:`resume`)."""
         ids = [entry.record.image_id for entry in self.entries]
-        return run_settings(self.config, self.model, self.meta.get("split"), ids, self.class_names)
+        settings = run_settings(self.config, self.model, self.meta.get("split"), ids, self.class_names)
+        if self.budget_fit is not None:  # not compared: the resumed run takes it from the checkpoint
+            settings["budget"] = self.budget_fit.to_dict()
+        return settings
 
     def resume(self) -> None:
         """Load ``checkpoints/last.pt``: weights, optimizer, schedule, sampling order and RNG states."""
         state = load_resume_state(self.checkpoint_path, self.out_dir, self.settings(), self.info.world_size)
+        if isinstance(state.get("budget"), dict):  # the run fitted its schedule to --budget: keep it
+            self._use_budget_fit(BudgetFit.from_dict(state["budget"]))
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
@@ -165,17 +181,21 @@ class Trainer:
         return metrics_row(self.iteration, lr, sums, images, started, self.info, self.device)
 
     def fit(self) -> TrainResult:
-        cfg = self.config
         self.model.train()
         history: list[dict[str, Any]] = []
         seen: list[list[str]] = []
         if self.info.is_main:
             self.out_dir.mkdir(parents=True, exist_ok=True)
             remove_stale_temporaries(self.out_dir, self.checkpoint_path.parent)  # a killed run's
-        started = time.perf_counter()
+        started = self.clock()
+        first = self.iteration
+        measuring = self.config.budget_s is not None and self.budget_fit is None
+        meter = SpeedMeter(first, self.clock) if measuring else None
+        time_limited = False
         with self.metrics.continuing_from(self.iteration):
-            while self.iteration < cfg.iters:
-                if cfg.time_limit_s is not None and self._time_up(started):
+            while self.iteration < self.config.iters:
+                if self.config.time_limit_s is not None and self._time_up(started):
+                    time_limited = True
                     break
                 row = self.train_step()
                 seen.append(row.pop("images"))
@@ -183,16 +203,46 @@ class Trainer:
                 self.metrics.write(row)
                 if self.reporter is not None:
                     self.reporter.advance(extra=progress_text(row))
-                if cfg.checkpoint_every and self.iteration % cfg.checkpoint_every == 0:
+                measured = meter.tick(self.iteration) if meter is not None else None
+                if measured is not None:
+                    meter = None
+                    self._fit_to_budget(*measured, first)
+                every = self.config.checkpoint_every
+                if every and self.iteration % every == 0:
                     self.save_resume_checkpoint()
         self.save_resume_checkpoint()  # every rank: it gathers their RNG states
         if self.info.is_main:
             self.save_model(self.out_dir / "model.pt")
         distributed.barrier(self.info)
-        return TrainResult(self.iteration, history, self.normalization, seen)
+        return TrainResult(self.iteration, history, self.normalization, seen, time_limited, self.budget_fit)
+
+    def _fit_to_budget(self, seconds_per_iteration: float, spent_s: float, first: int) -> None:
+        """Scale the schedule to ``--budget`` at the measured speed. Every rank fits from the same
+        numbers, averaged over the ranks, so all of them train the same schedule."""
+        seconds_per_iteration, spent_s = distributed.mean_over_ranks(
+            [seconds_per_iteration, spent_s], self.info, self.device
+        )
+        assert self.config.budget_s is not None
+        requested = Schedule.of(self.config)
+        fitted = fit_schedule(seconds_per_iteration, self.config.budget_s, requested, spent_s, self.iteration)
+        fit = BudgetFit(self.config.budget_s, seconds_per_iteration, requested, fitted)
+        self._use_budget_fit(fit, done=self.iteration)
+        if self.reporter is not None:
+            self.reporter.log(fit.describe())
+            self.reporter.set_total(self.config.iters - first)
+
+    def _use_budget_fit(self, fit: BudgetFit, done: int = 0) -> None:
+        """Train ``fit``'s schedule from iteration ``done`` on: the scheduler's lr function becomes the
+        fitted schedule's, and the next iteration's lr is its lr there (its warm-up or steps may be past
+        already). A resume loads the scheduler's state after this."""
+        self.budget_fit = fit
+        self.config = fit.fitted.applied_to(self.config)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, lr_lambda(self.config), last_epoch=done - 1
+        )
 
     def _time_up(self, started: float) -> bool:
-        up = time.perf_counter() - started >= self.config.time_limit_s
+        up = self.clock() - started >= self.config.time_limit_s
         if self.info.enabled:  # every rank stops at the same iteration
             up = distributed.mean_over_ranks([float(up)], self.info, self.device)[0] > 0
         return up
@@ -203,6 +253,7 @@ class Trainer:
             "stage": self.config.stage,
             "train_config": plain_config(self.config),
             "iterations": self.iteration,
+            **({"budget": self.budget_fit.to_dict()} if self.budget_fit is not None else {}),
             **self.meta,
         }
         save_checkpoint(path, self.model, meta, self.normalization.means, self.normalization.stds)

@@ -3,6 +3,7 @@ read lazily with its proposals; what cannot be read is reported and skipped."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
@@ -45,13 +46,15 @@ def open_calibration(
     config: DistillConfig,
     warn: Callable[[str], None],
     max_pixels: int | None = DEFAULT_MAX_PIXELS,
+    image_root: str | os.PathLike[str] | None = None,
 ) -> Iterable[tuple[np.ndarray, np.ndarray]]:
     """The (rgb, proposals) pairs to distill on: up to ``config.images`` images of dataset ``spec``
     (:func:`pick_calibration`), read lazily. Whatever the loader or the reading skips is reported
-    through ``warn``; a dataset without images is an error. ``max_pixels``: the decoding limit."""
+    through ``warn``; a dataset without images is an error. ``max_pixels``: the decoding limit;
+    ``image_root``: a COCO JSON's image folder (None: the JSON's own default)."""
     from rcnn_cli.data import open_dataset
 
-    dataset = open_dataset(spec, split, max_pixels=max_pixels)
+    dataset = open_dataset(spec, split, max_pixels=max_pixels, image_root=image_root)
     for problem in dataset.problems:
         warn(f"skipped: {problem}")
     if not dataset.records:
