@@ -23,7 +23,7 @@ from rcnn_cli.errors import RcnnError
 @click.command(
     epilog="""\b
 Examples:
-  rcnn detect img.jpg --svd-rank 256   (the latest run's model and proposal method -> ./detections)
+  rcnn detect img.jpg --svd-rank 256   # the latest run's model and proposal method -> ./detections
   rcnn detect photos/ --model runs/bccd/model.pt --proposal-method selective-search -o detections/
   rcnn detect img.jpg --model runs/faster/model.pt -o detections/        # Faster R-CNN: its own RPN
   rcnn detect --dataset data/bccd --split test --model runs/bccd/model.pt --proposals proposals/ \\

@@ -28,7 +28,7 @@ PAPER, SMALL = PAPER_RECIPE, SMALL_RECIPE  # for the option help: [the paper's; 
     epilog="""\b
 Examples:
   rcnn propose data/voc --split trainval -o proposals/
-  rcnn train        (./proposals and the dataset it names -> ./runs/DATE-fast-rcnn, then ./runs/latest)
+  rcnn train        # ./proposals and the dataset it names -> ./runs/DATE-fast-rcnn, then ./runs/latest
   rcnn train --dataset data/voc --split trainval --proposals proposals/ -o runs/voc
   rcnn train ... --backbone vgg16 --weights vgg16.pth --iters 40000 --lr 0.001 --lr-steps 30000
   rcnn train ... -o runs/voc --resume                 # continue where it stopped
