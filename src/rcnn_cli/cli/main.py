@@ -32,7 +32,7 @@ The same with every input and output named, on a VOC-layout dataset:
   rcnn detect --dataset data/voc --split test --model runs/voc/model.pt --proposals props/test -o dets/
   rcnn compress runs/voc/model.pt -o runs/voc/model_svd.pt --svd-ranks fc6=128,fc7=32
   rcnn evaluate --dataset data/voc --split test --detections dets/detections.json
-  rcnn show pooling --dataset data/voc --image-id 000005 -o pooling.png     # pictures of each stage
+  rcnn show pooling --dataset data/voc --split test -o pooling.png     # pictures of each stage
 """,
 )
 @click.version_option(__version__, "--version", prog_name="rcnn")
