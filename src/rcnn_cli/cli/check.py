@@ -14,7 +14,7 @@ from rcnn_cli.cli.options import image_root_option, max_pixels_option, on_error_
     epilog="""\b
 Examples:
   rcnn check data/bccd                          # every annotation file of a VOC folder
-  rcnn check data/voc --split trainval --classes aeroplane,bicycle
+  rcnn check data/bccd --split trainval --classes WBC,RBC,Platelets   # your order of the class ids
   rcnn check annotations.json --image-root images/
   rcnn check data/bccd --split test --to-coco bccd_test.json   # VOC -> COCO JSON (good boxes only)
 

@@ -24,7 +24,7 @@ from rcnn_cli.inference.distill.config import DistillConfig
 @click.command(
     epilog="""\b
 Examples (the paper's fractions: 1/4 of fc6's width, 1/16 of fc7's; 1024 and 256 for VGG16):
-  rcnn compress          (the latest run's model.pt at the paper's fractions -> model_svd.pt beside it)
+  rcnn compress          # the latest run's model.pt at the paper's fractions -> model_svd.pt beside it
   rcnn compress runs/voc/model.pt -o runs/voc/model_svd.pt --svd-ranks fc6=128,fc7=32
   rcnn compress runs/bccd/model.pt -o runs/bccd/model_svd.pt --svd-ranks fc6=128,fc7=32 \\
       --distill-on data/bccd --split trainval --proposals proposals/trainval

@@ -24,11 +24,11 @@ from rcnn_cli.errors import RcnnError
 @click.command(
     epilog="""\b
 Examples:
-  rcnn detect img.jpg --svd-rank 256   (the latest run's model and proposal method -> ./detections)
-  rcnn detect photos/ --model runs/bccd/model.pt --proposal-method selective-search -o detections/
-  rcnn detect img.jpg --model runs/faster/model.pt -o detections/        # Faster R-CNN: its own RPN
+  rcnn detect img.jpg --svd-rank 256   # the latest run's model and proposal method -> ./detections
+  rcnn detect photos/ --model runs/bccd/model.pt --proposal-method selective-search -o dets/photos
+  rcnn detect img.jpg --model runs/faster/model.pt -o dets/faster        # Faster R-CNN: its own RPN
   rcnn detect --dataset data/bccd --split test --model runs/bccd/model.pt --proposals proposals/ \\
-      -o detections/ --svd-ranks fc6=128,fc7=32 --timing
+      -o dets/test --svd-ranks fc6=128,fc7=32 --timing
 Output: DIR/detections.json (COCO results), DIR/per_image/<id>.json, DIR/pictures/<id>.jpg, DIR/timing.json.
 """,
 )

@@ -26,7 +26,7 @@ from rcnn_cli.inference.distill.config import DistillConfig
 @click.command(
     epilog="""\b
 Examples:
-  rcnn evaluate       (./detections, on the dataset it was made from)
+  rcnn evaluate       # ./detections, on the dataset it was made from
   rcnn evaluate --dataset data/bccd --split test --detections detections/detections.json -o report.json
   rcnn evaluate --dataset data/bccd --split test --proposals proposals/
   rcnn evaluate --dataset data/bccd --split test --proposals ss=props/ss --proposals eb=props/eb \\

@@ -14,8 +14,9 @@ from rcnn_cli.cli.options import backbone_option, image_root_option, max_pixels_
     epilog="""\b
 Examples:
   rcnn extract data/voc --split trainval --backbone vgg16 --weights vgg16.pth -o feats/
-  rcnn extract data/voc --split trainval --model runs/voc/model.pt --flip -o feats/
-  rcnn train --dataset data/voc --proposals props/ --backbone vgg16 --features feats/ -o runs/spp
+  rcnn extract data/voc --split trainval --model runs/voc/model.pt --flip -o feats_voc/
+  rcnn train --dataset data/voc --split trainval --proposals props/ --backbone vgg16 --features feats/ \\
+      -o runs/spp
 """,
 )
 @click.argument("dataset")

@@ -20,9 +20,9 @@ from rcnn_cli.cli.train import train
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110},
     epilog="""\b
 Example, the whole chain in the current folder (each stage reads the previous one's output):
-  rcnn propose data/voc            -> ./proposals
-  rcnn train                       -> ./runs/DATE-fast-rcnn (./runs/latest names it)
-  rcnn detect img.jpg              -> ./detections
+  rcnn propose data/voc            # -> ./proposals
+  rcnn train                       # -> ./runs/DATE-fast-rcnn (./runs/latest names it)
+  rcnn detect img.jpg              # -> ./detections
 \b
 The same with every input and output named, on a VOC-layout dataset:
   rcnn check data/voc
@@ -32,7 +32,7 @@ The same with every input and output named, on a VOC-layout dataset:
   rcnn detect --dataset data/voc --split test --model runs/voc/model.pt --proposals props/test -o dets/
   rcnn compress runs/voc/model.pt -o runs/voc/model_svd.pt --svd-ranks fc6=128,fc7=32
   rcnn evaluate --dataset data/voc --split test --detections dets/detections.json
-  rcnn show pooling --dataset data/voc --image-id 000005 -o pooling.png     (pictures of each stage)
+  rcnn show pooling --dataset data/voc --split test -o pooling.png     # pictures of each stage
 
 --device, -q and -v may also follow the command (rcnn train ... --device cpu); there they win.
 """,

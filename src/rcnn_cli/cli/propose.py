@@ -43,13 +43,13 @@ def _print_eval(quality, seconds_per_image: float, quiet: bool) -> None:
 @click.command(
     epilog="""\b
 Examples:
-  rcnn propose data/voc --split trainval              (into ./proposals, which rcnn train reads)
+  rcnn propose data/voc --split trainval              # into ./proposals, which rcnn train reads
   rcnn propose data/voc --split trainval -o proposals/
-  rcnn propose photos/ -o props/ --mode quality --workers 8
-  rcnn propose data/voc --split test -o props/ --eval
+  rcnn propose photos/ -o props/photos --mode quality --workers 8
+  rcnn propose data/voc --split test -o props/test --eval
   rcnn propose data/voc --split test -o rpn_props/ --method rpn --model runs/faster/model.pt --eval
-  rcnn propose data/demo -o props/ --method file --from data/demo --mat-layout x1y1x2y2-0based
-  torchrun --nproc-per-node 4 -m rcnn_cli.cli.main propose data/voc -o props/   (one shard per rank)
+  rcnn propose data/demo -o props/demo --method file --from data/demo --mat-layout x1y1x2y2-0based
+  torchrun --nproc-per-node 4 -m rcnn_cli.cli.main propose data/voc -o props/all   # one shard per rank
 """,
 )
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=str))

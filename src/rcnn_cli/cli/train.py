@@ -35,13 +35,13 @@ PAPER, SMALL = PAPER_RECIPE, SMALL_RECIPE  # for the option help: [the paper's; 
     epilog="""\b
 Examples:
   rcnn propose data/voc --split trainval -o proposals/
-  rcnn train        (./proposals and the dataset it names -> ./runs/DATE-fast-rcnn, then ./runs/latest)
+  rcnn train        # ./proposals and the dataset it names -> ./runs/DATE-fast-rcnn, then ./runs/latest
   rcnn train --dataset data/voc --split trainval --proposals proposals/ -o runs/voc
-  rcnn train ... --backbone vgg16 --weights vgg16.pth --iters 40000 --lr 0.001 --lr-steps 30000
-  rcnn train ... -o runs/voc --resume                 # continue where it stopped
+  rcnn train --backbone vgg16 --weights vgg16.pth --iters 40000 --lr 0.001 --lr-steps 30000
+  rcnn train -o runs/voc --resume                     # continue where it stopped
   rcnn extract data/voc --split trainval --backbone vgg16 --weights vgg16.pth -o feats/
-  rcnn train ... --backbone vgg16 --features feats/   # SPPnet: conv frozen, fc + head only
-  torchrun --nproc_per_node=2 -m rcnn_cli.cli.main train ...   # DDP (gloo on CPU, NCCL on GPU)
+  rcnn train --backbone vgg16 --features feats/ -o runs/spp   # SPPnet: conv frozen, fc + head only
+  torchrun --nproc_per_node=2 -m rcnn_cli.cli.main train -o runs/ddp   # DDP (gloo on CPU, NCCL on GPU)
   rcnn train --dataset data/voc --split trainval --rpn -o runs/faster     # Faster R-CNN, joint
   rcnn train --dataset data/voc --split trainval --rpn --rpn-schedule alternating -o runs/alt
   rcnn train --dataset data/voc --split trainval --rpn-only -o runs/rpn   # then: rcnn propose --method rpn
