@@ -91,10 +91,12 @@ def test_the_meter_times_the_iterations_after_the_first_few() -> None:
     assert results[-1] == (2.0, 2.0 * (SKIPPED + MEASURED))  # s/iteration, seconds since the start
 
 
-def test_the_alternating_schedule_gives_each_step_a_quarter_of_the_budget() -> None:
-    from rcnn_cli.training.alternating import _share
+def test_the_alternating_schedule_gives_each_step_the_budget_left_over_the_steps_left() -> None:
+    """As --time-limit: the first of the four steps gets a quarter of it, and _share keeps it whole."""
+    import time
 
-    share = _share(TrainConfig.for_backbone("small", budget_s=720.0, time_limit_s=600.0))
-    assert (share.budget_s, share.iters, share.lr_steps) == (180.0, 750, (562,))
-    # --time-limit is one deadline, shared out as the steps go (test_joint.py checks _time_left).
-    assert share.time_limit_s == 600.0
+    from rcnn_cli.training.alternating import _share, _time_left
+
+    assert _share(TrainConfig.for_backbone("small", budget_s=720.0)).budget_s == 720.0
+    assert _time_left(time.monotonic() + 720.0, 1) == pytest.approx(180.0, abs=1.0)
+    assert _time_left(time.monotonic() + 100.0, 4) == pytest.approx(100.0, abs=1.0)  # the last: all

@@ -15,11 +15,12 @@ training the detector are the RPN's 2000 best after NMS of its 12000 best (the r
 ``rpn_generate``). Every training step is an ordinary run folder (``metrics.jsonl``,
 ``checkpoints/last.pt``, ``model.pt``); with ``--resume``, finished steps are kept, a step stopped
 half-way continues from its checkpoint, and proposals folders resume image by image. ``--iters`` (and
-the lr steps and warm-up) are shared out equally over the four training steps, and so is ``--budget``
-(each step fitting its schedule into its quarter; making the proposals is not counted); ``--time-limit``
-is a deadline for the whole schedule, proposals included: each step may use the time left over the
-steps left, so that the time a quick step (steps 3 and 4 train no conv layer) leaves is the later
-steps'. Under torchrun, every process trains each step (DDP) and computes its share of the proposals.
+the lr steps and warm-up) are shared out equally over the four training steps; ``--time-limit`` is a
+deadline for the whole schedule, proposals included: each step may use the time left over the steps
+left, so that the time a quick step (steps 3 and 4 train no conv layer) leaves is the later steps'.
+``--budget`` is shared out the same way: each step fits its schedule into the time left over the steps
+left (rcnn_cli.training.budget).
+Under torchrun, every process trains each step (DDP) and computes its share of the proposals.
 """
 
 from __future__ import annotations
@@ -97,6 +98,7 @@ def train_alternating(
         raise RcnnError(f"{out}: holds a run already; pass --resume to continue it or choose another -o")
     per_step = _share(config)
     deadline = time.monotonic() + config.time_limit_s if config.time_limit_s else None
+    budget_end = time.monotonic() + config.budget_s if config.budget_s else None
     for number, step in enumerate(STEPS, start=1):
         if step.proposals is not None:
             _make_proposals(out, step.proposals, spec, device, info, verbosity, log)
@@ -118,7 +120,10 @@ def train_alternating(
             weights=spec.weights if not step.init_from else None,
         )
         step_config = dataclasses.replace(
-            per_step, stage=step.stage, time_limit_s=_time_left(deadline, number)
+            per_step,
+            stage=step.stage,
+            time_limit_s=_time_left(deadline, number),
+            budget_s=_time_left(budget_end, number),
         )
         trainer = build_trainer(step_spec, step_config, device, log=log)
         quiet = verbosity if info.is_main else 0
@@ -136,14 +141,12 @@ def train_alternating(
 
 
 def _share(config: TrainConfig) -> TrainConfig:
-    """Each step's share of ``--iters``, ``--lr-steps`` and ``--budget``: a quarter (the warm-up is kept
-    whole, as each step starts its own schedule, but not longer than the step). ``--time-limit`` is
-    shared as the steps go (:func:`_time_left`)."""
+    """Each step's share of ``--iters`` and ``--lr-steps``: a quarter (the warm-up is kept whole, as
+    each step starts its own schedule, but not longer than the step)."""
     iters = max(1, config.iters // len(STEPS))
     steps = tuple(sorted({max(1, s // len(STEPS)) for s in config.lr_steps}))
-    budget = config.budget_s / len(STEPS) if config.budget_s else None
     warmup = min(config.warmup_iters, iters)
-    return dataclasses.replace(config, iters=iters, lr_steps=steps, budget_s=budget, warmup_iters=warmup)
+    return dataclasses.replace(config, iters=iters, lr_steps=steps, warmup_iters=warmup)
 
 
 def _time_left(deadline: float | None, number: int) -> float | None:

@@ -218,14 +218,15 @@ class Trainer:
 
     def _fit_to_budget(self, seconds_per_iteration: float, spent_s: float, first: int) -> None:
         """Scale the schedule to ``--budget`` at the measured speed. Every rank fits from the same
-        numbers, averaged over the ranks, so all of them train the same schedule."""
-        seconds_per_iteration, spent_s = distributed.mean_over_ranks(
-            [seconds_per_iteration, spent_s], self.info, self.device
-        )
+        numbers, averaged over the ranks, so all of them train the same schedule (the budget too: the
+        alternating schedule gives each step the time left on the rank's own clock)."""
         assert self.config.budget_s is not None
+        budget_s, seconds_per_iteration, spent_s = distributed.mean_over_ranks(
+            [self.config.budget_s, seconds_per_iteration, spent_s], self.info, self.device
+        )
         requested = Schedule.of(self.config)
-        fitted = fit_schedule(seconds_per_iteration, self.config.budget_s, requested, spent_s, self.iteration)
-        fit = BudgetFit(self.config.budget_s, seconds_per_iteration, requested, fitted)
+        fitted = fit_schedule(seconds_per_iteration, budget_s, requested, spent_s, self.iteration)
+        fit = BudgetFit(budget_s, seconds_per_iteration, requested, fitted)
         self._use_budget_fit(fit, done=self.iteration)
         if self.reporter is not None:
             self.reporter.log(fit.describe())
