@@ -6,22 +6,27 @@ from __future__ import annotations
 import torch
 
 
+def _join_as(rank: int, default_port: str) -> None:
+    """Make this process rank ``rank`` of 2 in the environment torchrun would give it, one thread."""
+    import os
+
+    os.environ.update(
+        MASTER_ADDR="127.0.0.1",
+        MASTER_PORT=os.environ.get("RCNN_TEST_PORT", default_port),
+        RANK=str(rank),
+        WORLD_SIZE="2",
+        LOCAL_RANK=str(rank),
+    )
+    torch.set_num_threads(1)
+
+
 def ddp_worker(
     rank: int, shapes: str, tmp: str, tiny: dict, rpn: bool = False, budget_s: float | None = None
 ) -> None:
     """One process of a 2-process gloo run (spawned by the DDP tests); ``rpn``: Faster R-CNN's joint
     training instead of Fast R-CNN on the proposals folder; ``budget_s``: 40 iterations fitted into
     this budget (``--budget``) instead of 3."""
-    import os
-
-    os.environ.update(
-        MASTER_ADDR="127.0.0.1",
-        MASTER_PORT=os.environ.get("RCNN_TEST_PORT", "29533"),
-        RANK=str(rank),
-        WORLD_SIZE="2",
-        LOCAL_RANK=str(rank),
-    )
-    torch.set_num_threads(1)
+    _join_as(rank, default_port="29533")
     from rcnn_cli.training import distributed
     from rcnn_cli.training.config import TrainConfig
     from rcnn_cli.training.sampling import SamplerConfig
@@ -65,16 +70,7 @@ def tiny_voc_with_proposals(root):  # type: ignore[no-untyped-def]
 
 def ddp_alternating_worker(rank: int, shapes: str, tmp: str, tiny: dict) -> None:
     """One process of a 2-process run of the 4-step alternating schedule (spawned by its DDP test)."""
-    import os
-
-    os.environ.update(
-        MASTER_ADDR="127.0.0.1",
-        MASTER_PORT=os.environ.get("RCNN_TEST_PORT", "29547"),
-        RANK=str(rank),
-        WORLD_SIZE="2",
-        LOCAL_RANK=str(rank),
-    )
-    torch.set_num_threads(1)
+    _join_as(rank, default_port="29547")
     from rcnn_cli.training.alternating import train_alternating
     from rcnn_cli.training.config import TrainConfig
     from rcnn_cli.training.sampling import SamplerConfig
