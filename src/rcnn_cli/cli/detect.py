@@ -168,9 +168,7 @@ def detect(
         given = ", ".join(f"--{name.replace('_', '-')}" for name, v in rpn_layer.items() if v is not None)
         raise RcnnError(f"{given}: set a Faster R-CNN's own proposals, and this run uses other ones")
     if own_rpn:
-        net.rpn.config = dataclasses.replace(
-            net.rpn.config, proposals=dataclasses.replace(net.rpn.config.proposals, **layer)
-        )
+        net.rpn.set_test_proposals(**layer)
         source = None
         where = f"rpn: {dataclasses.asdict(net.rpn.config.proposals)}"
         defaults.say("the model's own region proposal network for the proposals")

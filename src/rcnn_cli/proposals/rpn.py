@@ -46,10 +46,7 @@ class RPNProposals:
                 raise ArtifactError(
                     f"{self.model}: a Fast R-CNN without an RPN (train one: rcnn train --rpn or --rpn-only)"
                 )
-            rpn = net.rpn
-            rpn.config = dataclasses.replace(
-                rpn.config, proposals=dataclasses.replace(rpn.config.proposals, **self.layer)
-            )
+            net.rpn.set_test_proposals(**self.layer)
             self._network = net
         return self._network
 

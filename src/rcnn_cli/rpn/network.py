@@ -9,6 +9,7 @@ k anchors per cell, A = H'·W'·k anchors per image, G gt boxes.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -120,6 +121,13 @@ class RegionProposalNetwork(nn.Module):
             device=features.device,
         )
         return RPNOutput(objectness, deltas, grid)
+
+    def set_test_proposals(self, **fields: Any) -> None:
+        """Change the stored test-time proposal layer's ``fields`` (ProposalLayerConfig names; checked
+        as the config is rebuilt), e.g. ``post_nms_top_n=2000`` for a command's ``--rpn-*`` options."""
+        if fields:
+            layer = dataclasses.replace(self.config.proposals, **fields)
+            self.config = dataclasses.replace(self.config, proposals=layer)
 
     def proposals(
         self,

@@ -30,7 +30,7 @@ from rcnn_cli.training import distributed
 from rcnn_cli.training.config import TrainConfig
 from rcnn_cli.training.entries import ImageEntry, ImageSource
 from rcnn_cli.training.metrics import LossSums
-from rcnn_cli.training.minibatch import plan_minibatch
+from rcnn_cli.training.minibatch import draw_scale_and_flip, plan_minibatch
 from rcnn_cli.training.sampling import ImageOrder, sample_rois
 from rcnn_cli.training.step import IterationStep
 from rcnn_cli.training.targets import TargetNormalization, encode_targets, match_proposals
@@ -55,12 +55,10 @@ def plan_joint_minibatch(
     generator: torch.Generator,
 ) -> list[JointSample]:
     """The next minibatch's images (the configured sampler's plan), each with a random scale and flip
-    drawn in the order :func:`rcnn_cli.training.minibatch.sample_image` draws them."""
+    (:func:`rcnn_cli.training.minibatch.draw_scale_and_flip`)."""
     samples = []
     for index, count in plan_minibatch(order, config).images:
-        g = generator
-        scale = scales[int(torch.randint(len(scales), (), generator=g))] if len(scales) > 1 else scales[0]
-        flip = bool(config.flip and torch.rand((), generator=g).item() < 0.5)
+        scale, flip = draw_scale_and_flip(config, scales, generator)
         samples.append(JointSample(entries[index].record, scale, flip, count))
     return samples
 

@@ -48,6 +48,17 @@ def plan_minibatch(order: ImageOrder, config: TrainConfig) -> MinibatchPlan:
     return hierarchical_sampling(order, s.images_per_batch, s.rois_per_batch)
 
 
+def draw_scale_and_flip(
+    config: TrainConfig, scales: tuple[int, ...], generator: torch.Generator
+) -> tuple[int, bool]:
+    """One image's random shorter side (one of ``scales``) and mirroring (probability 0.5 when
+    ``config.flip``), drawn in this order from ``generator``; Fast R-CNN's and the RPN's minibatches
+    both draw them so, which keeps a resumed run on the same stream."""
+    scale = scales[int(torch.randint(len(scales), (), generator=generator))] if len(scales) > 1 else scales[0]
+    flip = bool(config.flip and torch.rand((), generator=generator).item() < 0.5)
+    return scale, flip
+
+
 def sample_image(
     entry: ImageEntry,
     count: int,
@@ -59,8 +70,7 @@ def sample_image(
     """``count`` RoIs of one image (fg fraction and IoU ranges of ``config.sampling``) at a random one
     of ``scales``, flipped with probability 0.5 when ``config.flip``."""
     g = generator
-    scale = scales[int(torch.randint(len(scales), (), generator=g))] if len(scales) > 1 else scales[0]
-    flip = bool(config.flip and torch.rand((), generator=g).item() < 0.5)
+    scale, flip = draw_scale_and_flip(config, scales, g)
     record = entry.record
     sample = sample_rois(
         entry.matches.max_iou, entry.matches.gt_label, count, config.sampling, g, has_gt=record.num_boxes > 0
