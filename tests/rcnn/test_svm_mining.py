@@ -127,13 +127,13 @@ def test_train_refuses_bad_input_in_one_line(pos, neg, message):
 @pytest.mark.parametrize(
     ("changes", "option"),
     [
-        ({"C": 0.0}, "--svm-C"),
-        ({"C": float("nan")}, "--svm-C"),
+        ({"C": 0.0}, "--svm-c"),
+        ({"C": float("nan")}, "--svm-c"),
         ({"positive_weight": -1.0}, "--svm-pos-weight"),
         ({"bias_multiplier": 0.0}, "--svm-bias-mult"),
         ({"easy_threshold": -1.0, "hard_threshold": -1.1}, "--evict-thresh"),
         ({"retrain_limit": 0}, "--retrain-limit"),
-        ({"max_passes": 0}, "--hard-passes"),
+        ({"max_passes": 0}, "--hard-negative-passes"),
         ({"negative_iou": 0.0}, "--neg-iou"),
         ({"feature_norm": 0.0}, "--feat-norm"),
     ],

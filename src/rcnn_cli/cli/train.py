@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from rcnn_cli.cli.common import get_context, user_errors
+from rcnn_cli.cli.method_options import method_options
 from rcnn_cli.cli.options import (
     DurationType,
     IntListType,
@@ -92,7 +93,9 @@ Examples:
 )
 @click.option("--fg-fraction", type=float, default=0.25, show_default=True)
 @click.option("--fg-threshold", type=float, default=0.5, show_default=True, help="fg: IoU >= this.")
-@click.option("--bg-threshold-lo", type=float, default=0.1, show_default=True, help="bg: IoU in [lo, hi).")
+@click.option(
+    "--bg-threshold-lo", type=float, default=None, help="bg: IoU in [lo, hi) [0.1; rcnn: 0, the paper's]."
+)
 @click.option("--bg-threshold-hi", type=float, default=0.5, show_default=True)
 @click.option(
     "--scales", type=IntListType(), default=None, help="Shorter side(s), comma-separated [600; small: 400]."
@@ -158,6 +161,7 @@ Examples:
 @click.option("--resume", is_flag=True, help="Continue the run in -o from its last checkpoint.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--amp", is_flag=True, help="Mixed precision (CUDA only).")
+@method_options
 @rpn_train_options
 @max_pixels_option
 @image_root_option
@@ -174,6 +178,11 @@ def train(**opts) -> None:
     device = ctx.torch_device()
     if opts["amp"] and device.type != "cuda":
         raise RcnnError("--amp needs --device cuda")
+    if opts["method"] == "faster-rcnn":
+        opts["rpn"] = True
+    region_method = opts["method"] in ("rcnn", "sppnet")
+    if region_method and (opts["rpn"] or opts["rpn_only"]):
+        raise RcnnError(f"--method {opts['method']} trains on proposals from a folder; it has no RPN")
     if opts["rpn"] and opts["rpn_only"]:
         raise RcnnError("--rpn trains the RPN and the detector, --rpn-only the RPN alone: choose one")
     stage = "joint" if opts["rpn"] else "rpn" if opts["rpn_only"] else "fast_rcnn"
@@ -184,7 +193,7 @@ def train(**opts) -> None:
     inputs = train_inputs(
         opts["dataset"], opts["split"], opts["proposals"], needs_proposals=stage == "fast_rcnn"
     )
-    method = {"joint": "faster-rcnn", "rpn": "rpn"}.get(stage, "fast-rcnn")
+    method = {"joint": "faster-rcnn", "rpn": "rpn"}.get(stage, opts["method"])
     spec = RunSpec(
         dataset=inputs.dataset,
         split=inputs.split,
@@ -202,12 +211,25 @@ def train(**opts) -> None:
         max_pixels=opts["max_pixels"],
         image_root=opts["image_root"],
         rpn=rpn_spec(opts) if stage != "fast_rcnn" else None,
+        method=opts["method"] if region_method else "fast_rcnn",
+        warp_size=opts["warp_size"] or 0,
+        context_padding=-1 if opts["context_padding"] is None else opts["context_padding"],
+        init_from=((opts["init_from"], ("backbone", "head")),) if opts["init_from"] else (),
     )
 
     def log(message: str) -> None:
         if not ctx.quiet:
             click.echo(message, err=True)
 
+    if region_method:
+        from rcnn_cli.cli.method_options import posthoc_config
+        from rcnn_cli.training.region_schedule import STAGES, train_region_method
+
+        mark_latest(spec.out_dir)
+        result_path = train_region_method(spec, config, device, ctx.verbosity, log, posthoc_config(opts))
+        stages = STAGES[opts["method"]][0 if opts["features"] is None else 1 :]
+        click.echo(f"{opts['method']}: {len(stages)} training stages ({', '.join(stages)}) -> {result_path}")
+        return
     if opts["rpn_schedule"] == "alternating":
         from rcnn_cli.training.alternating import train_alternating
 
@@ -259,7 +281,11 @@ def train_config(opts: dict[str, Any], stage: str) -> Any:
             rois_per_batch=opts["rois_per_batch"],
             fg_fraction=opts["fg_fraction"],
             fg_threshold=opts["fg_threshold"],
-            bg_threshold_lo=opts["bg_threshold_lo"],
+            bg_threshold_lo=bg_lo
+            if (bg_lo := opts["bg_threshold_lo"]) is not None
+            else 0.0
+            if opts["method"] == "rcnn"
+            else 0.1,
             bg_threshold_hi=opts["bg_threshold_hi"],
         ),
         flip=not opts["no_flip"],

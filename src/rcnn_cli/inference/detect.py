@@ -98,6 +98,10 @@ class Detector:
         self.timer.images += 1
         if len(boxes) == 0:
             return _no_detections(self.device)
+        if getattr(self.model.config, "method", "fast_rcnn") != "fast_rcnn":  # R-CNN, SPPnet: SVMs
+            from rcnn_cli.inference.region_detect import detect_regions
+
+            return detect_regions(self, rgb, boxes)
         with self.timer.stage("preprocess"):
             boxes = boxes.to(self.device)  # once: the RoIs and the box decoding both use it there
             image, rois = self.network_inputs(rgb, boxes)

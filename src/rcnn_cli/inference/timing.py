@@ -15,11 +15,13 @@ from typing import Any
 import torch
 from torch import nn
 
-#: "rpn" (the RPN head's convs) and "proposal_layer" (decode, NMS, top-N) are a Faster R-CNN's proposals.
+#: "rpn" (the RPN head's convs) and "proposal_layer" (decode, NMS, top-N) are a Faster R-CNN's proposals;
+#: "warp" (R-CNN's cropping and warping), "svm" and "bbox_regression" R-CNN's and SPPnet's.
 STAGES = (
     "read",
     "proposals",
     "preprocess",
+    "warp",
     "conv",
     "rpn",
     "proposal_layer",
@@ -27,6 +29,8 @@ STAGES = (
     "fc6",
     "fc7",
     "head",
+    "svm",
+    "bbox_regression",
     "nms",
 )
 PAPER_STAGES = ("proposals", "conv", "roi_pool", "fc6", "fc7", "head", "nms")

@@ -2,12 +2,15 @@
 
 The file is a plain dict::
 
-    format_version: 1, kind: "fast_rcnn" | "faster_rcnn", class_names: [...], config: ModelConfig as
-    dict, svd_ranks: {} or {"fc6": 1024, "fc7": 256}, state_dict: {name: Tensor}, meta: {...}
+    format_version: 1, kind: "fast_rcnn" | "faster_rcnn" | "rcnn" | "sppnet", class_names: [...],
+    config: ModelConfig as dict, svd_ranks: {} or {"fc6": 1024, "fc7": 256},
+    state_dict: {name: Tensor}, meta: {...}
 
 A ``faster_rcnn`` checkpoint is a Fast R-CNN one whose config has an ``rpn`` part and whose state dict
 has the ``rpn.head.*`` weights too; ``meta["stage"]`` says what was trained ("rpn" for an RPN alone,
-whose detection head is untrained: usable for proposals only).
+whose detection head is untrained: usable for proposals only). ``rcnn`` and ``sppnet`` checkpoints
+(config ``method``) hold the fine-tuned network and, as tensors of the state dict, their SVMs and
+box regressors (:mod:`rcnn_cli.models.rcnn`).
 
 Box-regression targets are trained normalized (paper §2.3: zero mean, unit variance); the means and
 stds are *folded* into ``bbox_pred`` here, so the saved network outputs plain deltas and needs nothing else.
@@ -30,6 +33,15 @@ from rcnn_cli.models.low_rank import apply_low_rank_structure, svd_ranks_of
 FORMAT_VERSION = 1
 KIND = "fast_rcnn"
 FASTER_KIND = "faster_rcnn"
+#: R-CNN and SPPnet models (config.method): the network plus their SVMs and box regressors as buffers.
+REGION_KINDS = ("rcnn", "sppnet")
+
+
+def kind_of(config: ModelConfig) -> str:
+    """The checkpoint kind of a model config: its method, or faster_rcnn for a Fast R-CNN with an RPN."""
+    if config.method != "fast_rcnn":
+        return config.method
+    return FASTER_KIND if config.rpn is not None else KIND
 
 
 def fold_bbox_normalization(
@@ -124,7 +136,7 @@ def save_checkpoint(
     extra = {k: v for k, v in meta.items() if k != "class_names"}
     checkpoint = {
         "format_version": FORMAT_VERSION,
-        "kind": FASTER_KIND if module.config.rpn is not None else KIND,
+        "kind": kind_of(module.config),
         "class_names": class_names,
         "config": module.config.to_dict(),
         "svd_ranks": svd_ranks_of(module.head),
@@ -166,7 +178,7 @@ def _check_layout(checkpoint: Any) -> tuple[ModelConfig, dict[str, int]]:
     if not isinstance(checkpoint, dict):
         raise RcnnError(f"not a Fast R-CNN checkpoint (holds a {type(checkpoint).__name__}, not a dict)")
     kind = checkpoint.get("kind")
-    if kind not in (KIND, FASTER_KIND):
+    if kind not in (KIND, FASTER_KIND, *REGION_KINDS):
         raise RcnnError(f"not a Fast R-CNN checkpoint (kind {kind!r})")
     if checkpoint.get("format_version") != FORMAT_VERSION:
         raise RcnnError(
@@ -175,10 +187,8 @@ def _check_layout(checkpoint: Any) -> tuple[ModelConfig, dict[str, int]]:
     if not isinstance(checkpoint.get("config"), dict):
         raise RcnnError("the checkpoint has no model config")
     config = ModelConfig.from_dict(checkpoint["config"])
-    if (config.rpn is not None) != (kind == FASTER_KIND):
-        raise RcnnError(
-            f"kind {kind!r} does not match its config ({'with' if config.rpn else 'without'} an RPN)"
-        )
+    if kind_of(config) != kind:
+        raise RcnnError(f"kind {kind!r} does not match its config (a {kind_of(config)} model)")
     names = checkpoint.get("class_names")
     if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
         raise RcnnError("class_names is not a list of names")

@@ -16,7 +16,7 @@ from torch import Tensor, nn
 from rcnn_cli.errors import RcnnError
 from rcnn_cli.models.backbones import build_backbone
 from rcnn_cli.models.heads import FastRCNNHead, make_pool, pooled_bins
-from rcnn_cli.models.specs import POOL_KINDS, SPECS, PoolKind
+from rcnn_cli.models.specs import METHOD_KINDS, POOL_KINDS, SPECS, MethodKind, PoolKind
 from rcnn_cli.rpn.network import RPNConfig
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -31,7 +31,10 @@ class ModelConfig:
     several scales = the multi-scale option). ``pixel_mean``/``pixel_std``: RGB in [0, 1], ImageNet's
     by default so that torchvision-layout weights see the input they were trained on. ``rpn``: the
     region proposal network of a Faster R-CNN (:class:`rcnn_cli.models.faster_rcnn.FasterRCNN`);
-    None for a Fast R-CNN that reads its proposals from elsewhere.
+    None for a Fast R-CNN that reads its proposals from elsewhere. ``method``: how regions are read
+    and scored (:data:`rcnn_cli.models.specs.METHOD_KINDS`); for ``rcnn``, ``warp_size`` and
+    ``context_padding`` are the warped window and the context around the box in it, in pixels (0 and
+    -1: the backbone's input size, and 16 px at the paper's 227 scaled to it).
     """
 
     backbone: str
@@ -48,13 +51,25 @@ class ModelConfig:
     pixel_mean: tuple[float, float, float] = IMAGENET_MEAN
     pixel_std: tuple[float, float, float] = IMAGENET_STD
     rpn: RPNConfig | None = None
+    method: MethodKind = "fast_rcnn"
+    warp_size: int = 0
+    context_padding: int = -1
 
     def __post_init__(self) -> None:
         """Refuse what cannot make a network, naming the option (also for configs read from files)."""
         if self.backbone not in SPECS:
             raise RcnnError(f"--backbone must be one of {', '.join(SPECS)}; got {self.backbone!r}")
         # Types first: a config read from a checkpoint file may hold anything.
-        for name in ("num_classes", "output_size", "sampling_ratio", "fc6_dim", "fc7_dim", "max_size"):
+        for name in (
+            "num_classes",
+            "output_size",
+            "sampling_ratio",
+            "fc6_dim",
+            "fc7_dim",
+            "max_size",
+            "warp_size",
+            "context_padding",
+        ):
             _check_int(name, getattr(self, name))
         for name in ("levels", "scales"):
             values = getattr(self, name)
@@ -86,6 +101,27 @@ class ModelConfig:
             raise RcnnError(f"sampling_ratio must be >= 0, got {self.sampling_ratio}")
         if self.rpn is not None and not isinstance(self.rpn, RPNConfig):
             raise RcnnError(f"rpn {self.rpn!r}: expected an RPN config")
+        if self.method not in METHOD_KINDS:
+            raise RcnnError(f"--method must be one of {', '.join(METHOD_KINDS)}; got {self.method!r}")
+        if self.method != "fast_rcnn" and self.rpn is not None:
+            raise RcnnError(f"a {self.method} model reads proposals from a folder; it has no RPN")
+        if self.warp_size < 0 or self.context_padding < -1 or not 2 * self.region_padding < self.region_size:
+            raise RcnnError(
+                f"--warp-size {self.region_size} with --context-padding {self.region_padding}: "
+                "the padding must leave part of the window (2 x padding < size)"
+            )
+
+    @property
+    def region_size(self) -> int:
+        """S, the square R-CNN warps each region to: ``warp_size`` or the backbone's input size."""
+        return self.warp_size or SPECS[self.backbone].input_size
+
+    @property
+    def region_padding(self) -> int:
+        """p, the context in the warped window: ``context_padding`` or R-CNN's 16 px of 227, scaled."""
+        if self.context_padding >= 0:
+            return self.context_padding
+        return round(16 * self.region_size / 227)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

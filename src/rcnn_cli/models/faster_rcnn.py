@@ -53,5 +53,10 @@ def with_rpn(config: ModelConfig, **rpn_options: Any) -> ModelConfig:
 
 
 def build_model(config: ModelConfig) -> FastRCNN:
-    """The network a config describes: a :class:`FasterRCNN` when it has an RPN, else a FastRCNN."""
+    """The network a config describes: a :class:`FasterRCNN` when it has an RPN, an
+    :class:`rcnn_cli.models.rcnn.RCNN` for the rcnn and sppnet methods, else a FastRCNN."""
+    if config.method != "fast_rcnn":
+        from rcnn_cli.models.rcnn import RCNN
+
+        return RCNN(config)
     return FasterRCNN(config) if config.rpn is not None else FastRCNN(config)

@@ -12,13 +12,22 @@ from typing import Literal, get_args
 PoolKind = Literal["roi", "spp", "align"]
 POOL_KINDS: tuple[str, ...] = get_args(PoolKind)
 
+#: How a model reads its regions. fast_rcnn: one conv pass per image, RoI pooling, the softmax head
+#: (and Faster R-CNN, with an RPN). rcnn: the CNN once per warped region, then per-class SVMs and box
+#: regression (Girshick et al. 2014). sppnet: one conv pass per image, the spatial pyramid, then SVMs
+#: and box regression as R-CNN (He et al. 2014).
+MethodKind = Literal["fast_rcnn", "rcnn", "sppnet"]
+METHOD_KINDS: tuple[str, ...] = get_args(MethodKind)
+
 
 @dataclass(frozen=True)
 class BackboneSpec:
     """What the rest of the model needs to know about a backbone.
 
     ``frozen_below``: the first trainable layer by default; layers before it stay frozen
-    (paper §4.5: conv1-conv2 of VGG16 are not fine-tuned; conv1 of S and M).
+    (paper §4.5: conv1-conv2 of VGG16 are not fine-tuned; conv1 of S and M). ``input_size``: the
+    square input R-CNN warps each region to (the network's ImageNet input; for ``small``, the size
+    whose conv map, 8×8, the 7×7 RoI pooling just covers).
     """
 
     name: str
@@ -27,11 +36,12 @@ class BackboneSpec:
     pool_size: int
     fc_dims: tuple[int, int]
     frozen_below: str | None
+    input_size: int
 
 
 SPECS: dict[str, BackboneSpec] = {
-    "caffenet": BackboneSpec("caffenet", 16, 256, 6, (4096, 4096), "conv2"),
-    "vgg_cnn_m_1024": BackboneSpec("vgg_cnn_m_1024", 16, 512, 6, (4096, 1024), "conv2"),
-    "vgg16": BackboneSpec("vgg16", 16, 512, 7, (4096, 4096), "conv3_1"),
-    "small": BackboneSpec("small", 8, 128, 7, (512, 512), None),
+    "caffenet": BackboneSpec("caffenet", 16, 256, 6, (4096, 4096), "conv2", 227),
+    "vgg_cnn_m_1024": BackboneSpec("vgg_cnn_m_1024", 16, 512, 6, (4096, 1024), "conv2", 224),
+    "vgg16": BackboneSpec("vgg16", 16, 512, 7, (4096, 4096), "conv3_1", 224),
+    "small": BackboneSpec("small", 8, 128, 7, (512, 512), None, 64),
 }

@@ -14,9 +14,11 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from rcnn_cli.boxes import clip_boxes
+from rcnn_cli.boxes import BoxCoder, box_iou, clip_boxes
 from rcnn_cli.errors import RcnnError
-from rcnn_cli.training.targets import RAW_CODER, encode_targets, match_proposals
+
+#: R-CNN's targets t, unnormalized: the ridge regressors predict them as they are.
+RAW_CODER = BoxCoder(means=(0.0, 0.0, 0.0, 0.0), stds=(1.0, 1.0, 1.0, 1.0))
 
 
 @dataclass(frozen=True)
@@ -86,11 +88,11 @@ def training_pairs(
     """One image's regression pairs: proposals [P, 4] whose best-overlapping gt box (of [G, 4], labels
     [G]) has IoU ≥ min_iou. Returns (proposal indices int64 [m], that gt box [m, 4], its label [m]).
     Gt boxes themselves (IoU 1) are pairs too when they are among the proposals, as in R-CNN."""
-    matches = match_proposals(proposals, gt_boxes, gt_labels)
-    keep = torch.nonzero(matches.max_iou >= min_iou).flatten()
-    if gt_boxes.numel() == 0:
-        return keep, proposals.new_zeros((0, 4)), gt_labels.new_zeros(0)
-    return keep, gt_boxes[matches.gt_index[keep]], matches.gt_label[keep]
+    if gt_boxes.numel() == 0 or proposals.numel() == 0:
+        return torch.zeros(0, dtype=torch.int64), proposals.new_zeros((0, 4)), gt_labels.new_zeros(0)
+    best_iou, best_gt = box_iou(proposals, gt_boxes).max(dim=1)
+    keep = torch.nonzero(best_iou >= min_iou).flatten()
+    return keep, gt_boxes[best_gt[keep]], gt_labels[best_gt[keep]]
 
 
 @dataclass
@@ -140,5 +142,5 @@ def fit_box_regressors(
             )
         if x.shape[0] == 0:
             continue
-        weight[k], bias[k] = fit_ridge(x, encode_targets(p.double(), g.double()), config.lam)
+        weight[k], bias[k] = fit_ridge(x, RAW_CODER.encode(p.double(), g.double()), config.lam)
     return BoxRegressor(weight.float(), bias.float())

@@ -40,7 +40,7 @@ class SVMConfig:
 
     def __post_init__(self) -> None:
         for option, value in (
-            ("--svm-C", self.C),
+            ("--svm-c", self.C),
             ("--svm-pos-weight", self.positive_weight),
             ("--svm-bias-mult", self.bias_multiplier),
             ("--feat-norm", self.feature_norm),
@@ -53,7 +53,10 @@ class SVMConfig:
                 f"--evict-thresh ({self.easy_threshold}) must be below --hard-thresh ({self.hard_threshold}):"
                 " otherwise a negative just cached as hard is evicted at once"
             )
-        for option, count in (("--retrain-limit", self.retrain_limit), ("--hard-passes", self.max_passes)):
+        for option, count in (
+            ("--retrain-limit", self.retrain_limit),
+            ("--hard-negative-passes", self.max_passes),
+        ):
             if not count >= 1:
                 raise RcnnError(f"{option} must be >= 1, got {count}")
         if not 0 < self.negative_iou <= 1:

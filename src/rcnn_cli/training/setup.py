@@ -59,6 +59,11 @@ class RunSpec:
     #: (model file, its parts to load) to start from, in this order (the alternating schedule's steps)
     init_from: tuple[tuple[str, tuple[str, ...]], ...] = ()
     frozen_parts: tuple[str, ...] = ()
+    #: how the model reads its regions (ModelConfig.method); rcnn: warped windows of this size and
+    #: context (0 / -1: the backbone's defaults)
+    method: str = "fast_rcnn"
+    warp_size: int = 0
+    context_padding: int = -1
 
 
 #: Below this share of training boxes with an anchor at IoU >= 0.5, training says so (BCCD: 97% with
@@ -149,7 +154,9 @@ def build_trainer(
         raise ArtifactError(f"{out}: holds a run already; pass --resume to continue it or choose another -o")
 
     source: Any
-    overrides: dict[str, Any] = {"pool": spec.pool}
+    overrides: dict[str, Any] = {"pool": spec.pool, "method": spec.method}
+    if spec.method == "rcnn":
+        overrides.update(warp_size=spec.warp_size, context_padding=spec.context_padding)
     if spec.fc_dims:
         overrides.update(fc6_dim=spec.fc_dims[0], fc7_dim=spec.fc_dims[1])
     if spec.features:
@@ -198,7 +205,11 @@ def build_trainer(
             raise RcnnError(f"cannot freeze the {part}: the model has none")
         for p in module.parameters():
             p.requires_grad_(False)
-    if not spec.features:
+    if spec.method == "rcnn":  # each window is warped from the image at its original size
+        from rcnn_cli.training.warp_step import WarpSource
+
+        source = WarpSource(model_config.scales, model_config.pixel_mean, model_config.pixel_std)
+    elif not spec.features:
         source = ImageSource(
             model_config.scales, model_config.max_size, model_config.pixel_mean, model_config.pixel_std
         )

@@ -107,6 +107,10 @@ class Trainer:
     def _make_step(self) -> IterationStep:
         """Fast R-CNN's step on the entries' proposals, or the RPN's (joint, or alone)."""
         if self.config.stage == "fast_rcnn":
+            if self.model.config.method == "rcnn":  # one conv pass per warped window
+                from rcnn_cli.training.warp_step import WarpedRegionStep
+
+                return WarpedRegionStep(self.model, self.config, self.source, self.info, self.device)
             return IterationStep(self.model, self.config, self.source, self.info, self.device)
         if not isinstance(self.model, FasterRCNN):
             raise RcnnError(

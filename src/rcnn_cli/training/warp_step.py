@@ -1,0 +1,71 @@
+"""R-CNN's fine-tuning iteration (Girshick et al. 2014, §2.3 "Domain-specific fine-tuning"): every
+sampled window is cropped with context, warped to S×S and run through the conv layers on its own
+(R conv passes per minibatch, where Fast R-CNN shares N); the softmax over K+1 classes is trained on
+them (R-CNN's fine-tuning has no box loss: its boxes come from the ridge regressors afterwards).
+
+The minibatch is the sampler's (``--sampler region`` draws each window from another image, as the
+paper's window data layer; the default N = 2 images); :class:`WarpSource` reads the images at their
+original size, where the proposals are.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from rcnn_cli.models.preprocess import prepare_image
+from rcnn_cli.rcnn.warp import warp_regions
+from rcnn_cli.training.metrics import LossSums
+from rcnn_cli.training.minibatch import ImageSample
+from rcnn_cli.training.step import IterationStep
+
+
+class WarpSource:
+    """The normalized image at its original size (im_scale 1): R-CNN warps regions from it.
+    ``scales`` are the model's, drawn by the sampler but not used to resize."""
+
+    uses_features = False
+
+    def __init__(self, scales: tuple[int, ...], pixel_mean: Any, pixel_std: Any) -> None:
+        self.scales = scales
+        self.pixel_mean, self.pixel_std = pixel_mean, pixel_std
+
+    def get(self, record: Any, scale: int, flip: bool) -> tuple[Tensor, float]:
+        """-> (Tensor[3, H, W] normalized, mirrored when ``flip``; 1.0)."""
+        from rcnn_cli.data import read_record
+
+        rgb = read_record(record)
+        height, width = rgb.shape[:2]
+        image, _ = prepare_image(
+            rgb, min(height, width), max(height, width), self.pixel_mean, self.pixel_std, flip=flip
+        )
+        return image, 1.0
+
+
+class WarpedRegionStep(IterationStep):
+    """:class:`IterationStep` whose network input is the warped windows, one conv pass each."""
+
+    def _backward(
+        self,
+        sample: ImageSample,
+        total_rois: int,
+        num_images: int,
+        sums: LossSums,
+        images: list[str],
+        iteration: int,
+    ) -> None:
+        cfg = self.model.config
+        image, _ = self.source.get(sample.record, sample.scale, sample.flip)
+        size = cfg.region_size
+        windows = warp_regions(image, sample.boxes, size, cfg.region_padding).to(self.device)
+        # Each window is its own image, and its RoI the whole window.
+        index = torch.arange(len(windows), dtype=torch.float32)[:, None]
+        rois = torch.cat([index, torch.tensor([[0.0, 0.0, size, size]]).expand(len(windows), 4)], dim=1)
+        labels, targets = sample.labels.to(self.device), sample.targets.to(self.device)
+        with torch.autocast("cuda", enabled=self.scaler is not None):
+            logits, deltas = self.forward(windows, rois.to(self.device))
+        parts = self.head_loss(logits, deltas, labels, targets, total_rois)
+        value = self.backward(parts.total, images, iteration)
+        sums.add(value, parts, sample.labels)
