@@ -111,7 +111,7 @@ def test_sppnet_on_fixed_conv_layers_detects_shapes(shapes_40: Path) -> None:
     model_path = train_region_method(spec, finetune_config(100, 0.1), "cpu", 0, quiet)
     run = shapes_40 / "sppnet"
     assert (run / "0-conv-features" / "manifest.json").is_file()
-    model, meta = load_checkpoint(model_path)
+    model, _ = load_checkpoint(model_path)
     assert model.config.method == "sppnet" and model.config.pool == "spp"
     conv_model, _ = load_checkpoint(shapes_40 / "conv" / "model.pt")
     for name, value in conv_model.backbone.state_dict().items():  # the conv layers stayed fixed
@@ -123,7 +123,7 @@ def test_sppnet_on_fixed_conv_layers_detects_shapes(shapes_40: Path) -> None:
 
 
 def test_sppnet_refuses_untrained_conv_layers(shapes_40: Path) -> None:
-    with pytest.raises(Exception, match="--weights FILE.*--init-from MODEL"):
+    with pytest.raises(Exception, match=r"--weights FILE.*--init-from MODEL"):
         train_region_method(
             region_spec(shapes_40, "spp-bare", "sppnet"), finetune_config(2, 0.1), "cpu", 0, quiet
         )
@@ -159,7 +159,7 @@ def test_a_run_killed_in_the_svm_stage_goes_on_class_by_class(shapes_40: Path, m
     monkeypatch.setattr(region_classifiers, "hard_negative_mining", counting)
     from dataclasses import replace
 
-    with pytest.raises(Exception, match="--resume"):  # a run is there: not silently continued
+    with pytest.raises(Exception, match=r"--resume"):  # a run is there: not silently continued
         train_region_method(spec, config, "cpu", 0, quiet)
     train_region_method(replace(spec, resume=True), config, "cpu", 0, quiet)
     assert len(resumed) == 2  # classes 2 and 3 only
