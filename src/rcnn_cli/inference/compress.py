@@ -85,6 +85,17 @@ def compress_checkpoint(
     if Path(output).resolve() == Path(model_path).resolve():
         raise RcnnError(f"{output}: would overwrite the input model; choose another -o")
     model, meta = load_checkpoint(model_path, device)
+    method = model.config.method
+    if method != "fast_rcnn":  # R-CNN, SPPnet: the SVMs read fc7, which the factorization changes
+        log(
+            f"note: this {method} model's SVMs were trained on the uncompressed fc7"
+            + (
+                "; distillation matches the softmax head's outputs, which they do not read"
+                if distill_images
+                else ""
+            )
+            + " (its box regressors read pool5, which stays as it was)"
+        )
     if not ranks:
         ranks = fraction_ranks(model.head)
         widths = ", ".join(f"{name}={t} (1/{PAPER_DIVISORS[name]})" for name, t in ranks.items())
