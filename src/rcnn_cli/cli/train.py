@@ -76,6 +76,15 @@ Examples:
 @backbone_option
 @click.option("--weights", type=click.Path(), default=None, help="torchvision-layout state dict (.pth).")
 @click.option(
+    "--weights-fc",
+    type=click.Choice(["load", "skip"]),
+    default="load",
+    show_default=True,
+    help="load: --weights' fc6 and fc7 (classifier.0, .3) too; skip: only its conv layers, fc6 and fc7 "
+    "trained from scratch (needed with --pool spp: the ImageNet fc6 takes 7x7 bins per channel, the "
+    "pyramid gives 50).",
+)
+@click.option(
     "--freeze-below",
     default="default",
     show_default=True,
@@ -193,6 +202,7 @@ def train(**opts) -> None:
         backbone=opts["backbone"],
         pool=opts["pool"],
         weights=opts["weights"],
+        weights_fc=opts["weights_fc"] == "load",
         freeze_below=None if opts["freeze_below"] == "none" else opts["freeze_below"],
         features=opts["features"],
         scales=opts["scales"],
