@@ -18,7 +18,7 @@ LAYERS: list[set[str]] = [
     {"training", "inference"},
     {"proposals", "evaluation"},
     {"data", "models"},
-    {"rpn"},
+    {"rpn", "rcnn"},
     {"ops", "artifacts", "fingerprints", "locks", "folder_swap"},
     {"errors", "boxes", "progress", "lazy", "temporaries", "limits", "__init__"},
 ]
