@@ -130,12 +130,14 @@ def sources() -> list[str]:
 #: model is, not what the line does; given last, they win over the line's own (``--iters 40000``).
 #: Training: two iterations, images scaled to a shorter side of 96 (the model then detects so too); with
 #: VGG16, fc layers 32 wide, as its 4096-wide fc6 alone is 102M weights (16 s and 1.6 GB a run here).
-#: Extraction at the same scale; distillation: two steps on two images; compress times its fc layers on
+#: Extraction at the same scale (SPPnet's five scales: two small ones, given after and so winning over
+#: ``--scale 96``, the same option); distillation: two steps on two images; compress times its fc layers on
 #: 30 RoIs, the SVD sweep in one pass.
 SPEED_OPTIONS: dict[str, tuple[str, ...]] = {
     "train": ("--iters", "2", "--scales", "96", "--max-size", "200"),
     "train --backbone=vgg16": ("--fc-dims", "32,32"),
     "extract": ("--scale", "96", "--max-size", "200"),
+    "extract --scales": ("--scales", "64,96"),
     "compress": ("--rois", "30"),
     "compress --distill-on": ("--distill-steps", "2", "--distill-images", "2"),
     "evaluate --svd-sweep": ("--passes", "1"),

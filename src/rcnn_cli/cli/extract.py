@@ -7,16 +7,20 @@ from pathlib import Path
 import click
 
 from rcnn_cli.cli.common import get_context, user_errors
-from rcnn_cli.cli.options import backbone_option, image_root_option, max_pixels_option
+from rcnn_cli.cli.options import IntListType, backbone_option, image_root_option, max_pixels_option
 
 
 @click.command(
     epilog="""\b
 Examples:
   rcnn extract data/voc --split trainval --backbone vgg16 --weights vgg16.pth -o feats/
-  rcnn extract data/voc --split trainval --model runs/voc/model.pt --flip -o feats_voc/
   rcnn train --dataset data/voc --split trainval --proposals props/ --backbone vgg16 --features feats/ \\
-      -o runs/spp
+      --pool spp -o runs/spp                  # SPPnet: conv frozen, SPP pooling, fc + head trained
+  rcnn extract data/voc --split trainval --backbone vgg16 --weights vgg16.pth \\
+      --scales 480,576,688,864,1200 --max-size 2000 -o feats_ms/     # SPPnet's multi-scale option
+  rcnn train --dataset data/voc --split trainval --proposals props/ --backbone vgg16 --features feats_ms/ \\
+      --pool spp -o runs/spp_ms               # each RoI pooled at the scale nearest 224x224 pixels
+  rcnn extract data/voc --split trainval --model runs/voc/model.pt --flip -o feats_voc/
 """,
 )
 @click.argument("dataset")
@@ -25,7 +29,16 @@ Examples:
 @backbone_option
 @click.option("--weights", type=click.Path(), default=None, help="torchvision-layout state dict (.pth).")
 @click.option("--model", "model_path", type=click.Path(), default=None, help="A trained model.pt instead.")
-@click.option("--scale", type=click.IntRange(min=1), default=None, help="Shorter side [600; small: 400].")
+@click.option(
+    "--scales",
+    "--scale",
+    "scales",
+    type=IntListType(),
+    default=None,
+    help="Shorter side(s), comma-separated; several (SPPnet: 480,576,688,864,1200 with --max-size 2000) "
+    "store a map per scale, and training pools each RoI at the scale nearest 224x224 pixels "
+    "[600; small: 400; with --model: its first].",
+)
 @click.option(
     "--max-size", type=click.IntRange(min=1), default=None, help="Cap on the longer side [1000; small: 700]."
 )
@@ -40,7 +53,7 @@ def extract(
     backbone: str,
     weights: str | None,
     model_path: str | None,
-    scale: int | None,
+    scales: tuple[int, ...] | None,
     max_size: int | None,
     flip: bool,
     max_pixels: int,
@@ -61,13 +74,12 @@ def extract(
         click.echo(f"skipped: {problem}", err=True)
     if model_path:
         model, _ = load_checkpoint(model_path)
-        if scale or max_size:
-            cfg = model.config
-            model.config = dataclasses.replace(
-                cfg, scales=(scale,) if scale else cfg.scales, max_size=max_size or cfg.max_size
-            )
+        cfg = model.config  # a model trained at several scales is extracted at its first unless told
+        model.config = dataclasses.replace(
+            cfg, scales=scales or cfg.scales[:1], max_size=max_size or cfg.max_size
+        )
     else:
-        overrides = {"scales": (scale,) if scale else None, "max_size": max_size}
+        overrides = {"scales": scales, "max_size": max_size}
         model = FastRCNN(default_config(backbone, max(data.num_classes, 1), **overrides))
         if weights:
             load_torchvision_weights(model, weights)

@@ -41,7 +41,7 @@ Examples:
   rcnn train --backbone vgg16 --weights vgg16.pth --iters 40000 --lr 0.001 --lr-steps 30000
   rcnn train -o runs/voc --resume                     # continue where it stopped
   rcnn extract data/voc --split trainval --backbone vgg16 --weights vgg16.pth -o feats/
-  rcnn train --backbone vgg16 --features feats/ -o runs/spp   # SPPnet: conv frozen, fc + head only
+  rcnn train --backbone vgg16 --features feats/ --pool spp -o runs/spp   # SPPnet: conv frozen, fc + head
   torchrun --nproc_per_node=2 -m rcnn_cli.cli.main train -o runs/ddp   # DDP (gloo on CPU, NCCL on GPU)
   rcnn train --dataset data/voc --split trainval --rpn -o runs/faster     # Faster R-CNN, joint
   rcnn train --dataset data/voc --split trainval --rpn --rpn-schedule alternating -o runs/alt
@@ -76,6 +76,15 @@ Examples:
 )
 @backbone_option
 @click.option("--weights", type=click.Path(), default=None, help="torchvision-layout state dict (.pth).")
+@click.option(
+    "--weights-fc",
+    type=click.Choice(["load", "skip"]),
+    default="load",
+    show_default=True,
+    help="load: --weights' fc6 and fc7 (classifier.0, .3) too; skip: only its conv layers, fc6 and fc7 "
+    "trained from scratch (needed with --pool spp: the ImageNet fc6 takes 7x7 bins per channel, the "
+    "pyramid gives 50).",
+)
 @click.option(
     "--freeze-below",
     default="default",
@@ -202,6 +211,7 @@ def train(**opts) -> None:
         backbone=opts["backbone"],
         pool=opts["pool"],
         weights=opts["weights"],
+        weights_fc=opts["weights_fc"] == "load",
         freeze_below=None if opts["freeze_below"] == "none" else opts["freeze_below"],
         features=opts["features"],
         scales=opts["scales"],

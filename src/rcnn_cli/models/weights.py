@@ -3,6 +3,9 @@
 Keys ``features.N.*`` map onto the backbone's ``features.N.*``; ``classifier.0`` and ``classifier.3``
 (the ImageNet fc6 and fc7) onto our ``fc6`` and ``fc7``, as the paper initializes them (§2.2).
 ``classifier.6`` (the 1000-way ImageNet classifier) is replaced by ``cls_score`` and is skipped.
+``load_fc=False`` (``--weights-fc skip``) skips fc6 and fc7 too: only the conv layers are loaded, and
+fc6/fc7 train from their random init, as they must when the pooling does not give fc6's 7×7 input
+(SPPnet's pyramid gives 50 bins per channel, ImageNet's fc6 takes 49).
 Reading uses ``torch.load(weights_only=True)``: a file can hold only tensors, never code.
 """
 
@@ -20,6 +23,8 @@ from rcnn_cli.models.fast_rcnn import FastRCNN
 CLASSIFIER_MAP = {"classifier.0": "fc6", "classifier.3": "fc7"}
 #: The ImageNet classifier (fc8): never loaded, the detector has its own cls_score.
 SKIPPED_PREFIXES = ("classifier.6.",)
+#: Every ImageNet fc layer: what ``load_fc=False`` skips.
+FC_PREFIXES = ("classifier.",)
 
 
 @dataclass(frozen=True)
@@ -51,12 +56,33 @@ def _target_name(key: str) -> str | None:
     return None
 
 
-def load_torchvision_weights(model: FastRCNN, path: str | Path) -> LoadedWeights:
+def _pooling_mismatch(model: FastRCNN, key: str, theirs: torch.Size, ours: torch.Size) -> str | None:
+    """Why ``key`` does not fit, when it is an ImageNet fc6 weight that would fit ``model`` but for the
+    SPP pyramid: the file's fc6 takes RoI pooling's output_size² bins per channel (7×7 = 49 for VGG16:
+    25088 inputs), the {6,3,2,1} pyramid gives 50 (25600)."""
+    cfg, channels = model.config, model.backbone.out_channels
+    side = cfg.output_size
+    if cfg.pool != "spp" or key != "classifier.0.weight" or len(theirs) != 2 or len(ours) != 2:
+        return None
+    if theirs[0] != ours[0] or theirs[1] != channels * side * side:
+        return None
+    levels = ",".join(map(str, cfg.levels))
+    return (
+        f"the ImageNet fc6 ({key}) expects {side}x{side} = {side * side} bins per channel, {theirs[1]} "
+        f"inputs, but --pool spp's {{{levels}}} pyramid gives {ours[1] // channels} bins, {ours[1]}: "
+        "use --pool roi to start from the ImageNet fc6, or --weights-fc skip to load only the conv "
+        "layers and train fc6 and fc7 from scratch"
+    )
+
+
+def load_torchvision_weights(model: FastRCNN, path: str | Path, load_fc: bool = True) -> LoadedWeights:
     """Copy a torchvision-layout state dict into ``model``; refuse the whole file on any mismatch.
 
     Every backbone parameter must be present with the same shape; ``classifier.0``/``classifier.3``
-    are optional (without them fc6/fc7 keep their random init) but must fit when present.
-    The error lists every unexpected key, missing key and shape mismatch.
+    are optional (without them fc6/fc7 keep their random init) but must fit when present, unless
+    ``load_fc`` is False: then every ``classifier.*`` key is skipped. The error lists every unexpected
+    key, missing key and shape mismatch; an fc6 that does not fit the pooling alone gets a line of its
+    own saying so and what to do.
     """
     path = Path(path)
     source = _read_state_dict(path)
@@ -64,17 +90,22 @@ def load_torchvision_weights(model: FastRCNN, path: str | Path) -> LoadedWeights
     problems: list[str] = []
     updates: dict[str, torch.Tensor] = {}
     skipped: list[str] = []
+    pooling: str | None = None  # the ImageNet fc6 meets SPP pooling: said on its own
     for key, value in source.items():
-        if key.startswith(SKIPPED_PREFIXES):
+        if key.startswith(SKIPPED_PREFIXES) or (not load_fc and key.startswith(FC_PREFIXES)):
             skipped.append(key)
             continue
         target = _target_name(key)
         if target is None or target not in ours:
             problems.append(f"unexpected key {key}")
         elif tuple(ours[target].shape) != tuple(value.shape):
-            problems.append(
-                f"{key}: shape {tuple(value.shape)} in the file, {tuple(ours[target].shape)} in {target}"
-            )
+            reason = _pooling_mismatch(model, key, value.shape, ours[target].shape)
+            if reason is not None:
+                pooling = reason
+            else:
+                problems.append(
+                    f"{key}: shape {tuple(value.shape)} in the file, {tuple(ours[target].shape)} in {target}"
+                )
         else:
             updates[target] = value
     for name in ours:
@@ -82,6 +113,10 @@ def load_torchvision_weights(model: FastRCNN, path: str | Path) -> LoadedWeights
             key = name.removeprefix("backbone.")
             if key not in source:
                 problems.append(f"missing key {key}")
+    if pooling is not None and not problems:
+        raise DataError(path, pooling)
+    if pooling is not None:
+        problems.insert(0, pooling)
     if problems:
         shown = "; ".join(problems[:12]) + (f"; ... {len(problems) - 12} more" if len(problems) > 12 else "")
         raise DataError(

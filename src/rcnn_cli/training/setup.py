@@ -47,6 +47,8 @@ class RunSpec:
     backbone: str = "small"
     pool: PoolKind = "roi"
     weights: str | None = None
+    #: False (``--weights-fc skip``): only the conv layers of ``weights``; fc6 and fc7 train from scratch
+    weights_fc: bool = True
     freeze_below: str | None = "default"
     features: str | None = None
     scales: tuple[int, ...] | None = None
@@ -183,7 +185,7 @@ def build_trainer(
     torch.manual_seed(config.seed)  # the same seed gives the same initial weights
     model = build_model(model_config)
     if spec.weights:
-        loaded = load_torchvision_weights(model, spec.weights)
+        loaded = load_torchvision_weights(model, spec.weights, load_fc=spec.weights_fc)
         log(f"loaded {len(loaded.loaded)} tensors from {spec.weights}")
     for path, wanted in spec.init_from:  # bbox_pred normalized as RPN training does ("fixed")
         parts = load_parts(model, path, TargetNormalization.fixed(model.num_classes), wanted)

@@ -4,6 +4,9 @@ accumulate over the images, so memory holds one image at a time; then one optimi
 
 Each image's loss is divided by the whole minibatch's R, so the accumulated gradient is that of the
 minibatch's loss. With DDP, gradients are all-reduced once, on the last image.
+
+From a features folder extracted at several scales (SPPnet's multi-scale option), each RoI is pooled
+from the map of the scale its area assigns it (SPPnet §4.2), not from one scale drawn per image.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from torch import Tensor, nn
 from rcnn_cli.errors import RcnnError
 from rcnn_cli.models.fast_rcnn import FastRCNN
 from rcnn_cli.models.losses import LossParts
+from rcnn_cli.rcnn.scale_assignment import pool_at_assigned_scales
 from rcnn_cli.training import distributed
 from rcnn_cli.training.config import TrainConfig
 from rcnn_cli.training.entries import ImageSource
@@ -38,6 +42,21 @@ class _Forward(nn.Module):
         if self.from_features:
             return self.model.head(inputs, rois)
         return self.model(inputs, rois)
+
+
+class _PyramidForward(nn.Module):
+    """What DDP wraps for a multi-scale features folder: each RoI pooled from its scale's cached map,
+    then fc6, fc7 and the head (the pooling has no parameters and the conv layers are frozen)."""
+
+    def __init__(self, model: FastRCNN) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, maps: list[Tensor], im_scales: list[float], boxes: Tensor) -> tuple[Tensor, Tensor]:
+        """maps: S Tensor[1, C, h_s, w_s]; im_scales: their S factors; boxes: Tensor[R, 4] in original
+        pixels -> (logits Tensor[R, K+1], deltas Tensor[R, 4·(K+1)])."""
+        head = self.model.head
+        return head.forward_pooled(pool_at_assigned_scales(head.pool_rois, maps, im_scales, boxes))
 
 
 class IterationStep:
@@ -64,6 +83,8 @@ class IterationStep:
 
     def forward_module(self) -> nn.Module:
         """What DDP wraps: it must compute every trained parameter's contribution to the loss."""
+        if getattr(self.source, "uses_pyramid", False):
+            return _PyramidForward(self.model)
         return _Forward(self.model, self.source.uses_features)
 
     def __call__(self, samples: list[Any], iteration: int) -> LossSums:
@@ -98,15 +119,26 @@ class IterationStep:
         iteration: int,
     ) -> None:
         """Loss and backward pass of one image, added to ``sums``."""
-        inputs, im_scale = self.source.get(sample.record, sample.scale, sample.flip)
-        rois = torch.cat([torch.zeros(len(sample.boxes), 1), sample.boxes * im_scale], dim=1)
-        inputs, rois = inputs[None].to(self.device), rois.to(self.device)
+        arguments = self.forward_arguments(sample)
         labels, targets = sample.labels.to(self.device), sample.targets.to(self.device)
         with torch.autocast("cuda", enabled=self.scaler is not None):
-            logits, deltas = self.forward(inputs, rois)
+            logits, deltas = self.forward(*arguments)
         parts = self.head_loss(logits, deltas, labels, targets, total_rois)
         value = self.backward(parts.total, images, iteration)
         sums.add(value, parts, sample.labels)
+
+    def forward_arguments(self, sample: ImageSample) -> tuple[Any, ...]:
+        """The wrapped forward's arguments for one image, on the device: (the image or its cached map
+        Tensor[1, C, h, w] at ``sample.scale``, rois Tensor[S, 5] in its pixels); from a multi-scale
+        features folder (the maps of every scale, their im_scales, boxes Tensor[S, 4] in original
+        pixels), where ``sample.scale``, the image's random scale, does not apply."""
+        if getattr(self.source, "uses_pyramid", False):
+            pyramid = self.source.pyramid(sample.record, sample.flip)
+            maps = [fmap[None].to(self.device) for fmap, _ in pyramid]
+            return maps, [im_scale for _, im_scale in pyramid], sample.boxes.to(self.device)
+        inputs, im_scale = self.source.get(sample.record, sample.scale, sample.flip)
+        rois = torch.cat([torch.zeros(len(sample.boxes), 1), sample.boxes * im_scale], dim=1)
+        return inputs[None].to(self.device), rois.to(self.device)
 
     def head_loss(
         self, logits: Tensor, deltas: Tensor, labels: Tensor, targets: Tensor, total_rois: int
