@@ -90,3 +90,20 @@ def test_refusals_are_one_line(data, tmp_path, extra, message) -> None:
     assert result.exit_code != 0
     assert message in result.output
     assert "Traceback" not in result.output
+
+
+def test_sppnet_multi_scale_pools_each_region_at_its_scale(data, rcnn_model, tmp_path) -> None:
+    """SPPnet's multi-scale option at two small scales: stage 0 keeps a map per scale, the model keeps
+    the scales, and detection runs the conv layers at each."""
+    from rcnn_cli.models import load_checkpoint
+
+    out = tmp_path / "spp"
+    result = run(
+        *train_args(data, out, "--method", "sppnet", "--init-from", str(rcnn_model), "--scales", "64,96")
+    )
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((out / "0-conv-features" / "manifest.json").read_text())
+    assert manifest["params"]["scales"] == [64, 96]
+    model, _ = load_checkpoint(out / "model.pt")
+    assert model.config.scales == (64, 96)
+    detect_and_evaluate(data, out / "model.pt", tmp_path / "dets")

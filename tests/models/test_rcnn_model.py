@@ -83,11 +83,11 @@ def test_checkpoint_keeps_the_svms_and_regressors(tmp_path) -> None:
     save_checkpoint(path, model, {"class_names": ["a", "b"]})
     raw = torch.load(path, weights_only=True)
     assert raw["kind"] == "sppnet"
-    loaded, meta = load_checkpoint(path)
+    loaded, _ = load_checkpoint(path)
     assert isinstance(loaded, RCNN) and loaded.config.method == "sppnet"
     for name in ("svm_weight", "svm_bias", "svm_feature_scale", "bbox_weight", "bbox_bias"):
         torch.testing.assert_close(getattr(loaded, name), getattr(model, name))
     raw["kind"] = "fast_rcnn"  # a file that says it is something else is refused, naming it
     torch.save(raw, tmp_path / "lies.pt")
-    with pytest.raises(ArtifactError, match="lies.pt: kind 'fast_rcnn' does not match its config"):
+    with pytest.raises(ArtifactError, match=r"lies.pt: kind 'fast_rcnn' does not match its config"):
         load_checkpoint(tmp_path / "lies.pt")

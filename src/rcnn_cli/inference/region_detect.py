@@ -46,6 +46,18 @@ def detect_regions(detector: Any, rgb: np.ndarray, boxes: torch.Tensor) -> Image
             with timer.stage("roi_pool"):
                 pooled.append(model.window_pool5(maps))
         pool5 = torch.cat(pooled)
+    elif len(cfg.scales) > 1:  # SPPnet's multi-scale option: each region from its scale's map
+        from rcnn_cli.rcnn.scale_assignment import pool_at_assigned_scales
+
+        maps, im_scales = [], []
+        for scale in cfg.scales:
+            with timer.stage("preprocess"):
+                image, im_scale = prepare_image(rgb, scale, cfg.max_size, cfg.pixel_mean, cfg.pixel_std)
+            with timer.stage("conv"):
+                maps.append(model.features(image[None].to(device)))
+            im_scales.append(im_scale)
+        with timer.stage("roi_pool"):
+            pool5 = pool_at_assigned_scales(model.head.pool, maps, im_scales, boxes)
     else:
         image, rois = detector.network_inputs(rgb, boxes)
         with timer.stage("conv"):

@@ -18,6 +18,7 @@ D5 = C·B pooled values (the head's fc6 input), D7 the fc7 width.
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -70,6 +71,19 @@ class RCNN(FastRCNN):
         if not out:
             return image.new_zeros((0, self.pooled_dim()))
         return torch.cat(out)
+
+    def conv_pyramid(self, rgb: np.ndarray) -> list[tuple[Tensor, float]]:
+        """SPPnet: rgb uint8 [H, W, 3] -> the conv map Tensor[1, C, h, w] and im_scale of the image at
+        each of ``config.scales`` (one: a single pass; several: SPPnet's multi-scale option)."""
+        from rcnn_cli.models.preprocess import prepare_image
+
+        cfg = self.config
+        device = self.svm_weight.device
+        out = []
+        for scale in cfg.scales:
+            image, im_scale = prepare_image(rgb, scale, cfg.max_size, cfg.pixel_mean, cfg.pixel_std)
+            out.append((self.features(image[None].to(device)), im_scale))
+        return out
 
     def window_pool5(self, maps: Tensor) -> Tensor:
         """maps Tensor[R, C, h, w], one per warped window -> pool5 Tensor[R, D5], each window's whole

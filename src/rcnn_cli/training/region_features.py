@@ -151,17 +151,14 @@ def region_pool5(model: RCNN, record: Any, boxes: Tensor, conv_source: Any, devi
         height, width = rgb.shape[:2]
         image, _ = prepare_image(rgb, min(height, width), max(height, width), cfg.pixel_mean, cfg.pixel_std)
         return model.warped_pool5(image.to(device), boxes.to(device))
-    if conv_source is not None:
-        maps, im_scale = conv_source.get(record, cfg.scales[0], False)
-        maps = maps[None].to(device)
+    from rcnn_cli.rcnn.scale_assignment import pool_at_assigned_scales
+
+    if conv_source is not None:  # the maps cached by stage 0, at each of the folder's scales
+        pyramid = [(maps[None].to(device), s) for maps, s in conv_source.pyramid(record, False)]
     else:
-        image, im_scale = prepare_image(
-            read_record(record), cfg.scales[0], cfg.max_size, cfg.pixel_mean, cfg.pixel_std
-        )
-        maps = model.features(image[None].to(device))
-    boxes = boxes.to(device)
-    rois = torch.cat([boxes.new_zeros(len(boxes), 1), boxes * im_scale], dim=1)
-    return model.head.pool_rois(maps, rois)
+        pyramid = model.conv_pyramid(read_record(record))
+    maps, im_scales = [m for m, _ in pyramid], [s for _, s in pyramid]
+    return pool_at_assigned_scales(model.head.pool, maps, im_scales, boxes.to(device))
 
 
 class RegionFeatures:
