@@ -45,7 +45,9 @@ def main() -> None:
     for item in args.model:
         label, _, path = item.partition("=")
         model, meta = load_checkpoint(path)
-        detectors[label] = Detector(model, meta["class_names"], DetectConfig(max_proposals=args.max_proposals))
+        detectors[label] = Detector(
+            model, meta["class_names"], DetectConfig(max_proposals=args.max_proposals)
+        )
     seconds = {label: 0.0 for label in detectors}
     counted = 0
     for n, record in enumerate(records):
