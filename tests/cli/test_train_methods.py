@@ -107,3 +107,16 @@ def test_sppnet_multi_scale_pools_each_region_at_its_scale(data, rcnn_model, tmp
     model, _ = load_checkpoint(out / "model.pt")
     assert model.config.scales == (64, 96)
     detect_and_evaluate(data, out / "model.pt", tmp_path / "dets")
+
+
+def test_a_rerun_with_other_svm_settings_is_refused_not_mixed(data, rcnn_model) -> None:
+    out = rcnn_model.parent
+    result = run(
+        *train_args(data, out, "--method", "rcnn", "--warp-size", "32", "--resume", "--svm-c", "0.01")
+    )
+    assert result.exit_code != 0
+    assert f"{out / '3-svm'}: made with other settings (C: 0.001 on disk, 0.01 now)" in result.output
+    rows = (out / "metrics.jsonl").read_text()
+    again = run(*train_args(data, out, "--method", "rcnn", "--warp-size", "32", "--resume"))
+    assert again.exit_code == 0, again.output
+    assert (out / "metrics.jsonl").read_text() == rows  # the same settings: every stage kept, none redone

@@ -100,7 +100,7 @@ def _posthoc_stages(
     posthoc: PostHocConfig,
 ) -> Path:
     """Stages 2-4 on the fine-tuned network, then the model file."""
-    from rcnn_cli.artifacts import atomic_torch_save, file_digest, read_torch_file
+    from rcnn_cli.artifacts import atomic_torch_save, digest_of, file_digest, read_torch_file
     from rcnn_cli.models.checkpoint import load_checkpoint, save_checkpoint
     from rcnn_cli.progress import Reporter
     from rcnn_cli.training.features import FeatureSource
@@ -122,6 +122,11 @@ def _posthoc_stages(
     stages.log(f"{FEATURES}: {summary.disk_bytes / 2**20:.0f} MB on disk for {summary.images} images")
     cache = RegionFeatures(out / FEATURES, [r.image_id for r in records])
     K = model.num_classes
+    # What the SVMs and regressors are trained from and with: a rerun with other settings (or on
+    # features of another model) is refused, never mixed with the classes already trained.
+    inputs = digest_of([params["model"], *sorted(r.image_id for r in records)])
+    _stage_manifest(out / SVMS, "svms", dataclasses.asdict(posthoc.svm), inputs)
+    _stage_manifest(out / BOXES, "box_regressors", dataclasses.asdict(posthoc.boxes), inputs)
     trained: list[int] = []
 
     def on_class(k: int, row: dict[str, Any]) -> None:
@@ -221,6 +226,18 @@ def _finetune(
     ) as r:
         trainer.reporter = r
         trainer.fit()
+
+
+def _stage_manifest(folder: Path, kind: str, params: dict[str, Any], inputs: str) -> None:
+    """Check ``folder``'s manifest against ``params`` and ``inputs`` (one line naming the differences),
+    or write it when the stage starts."""
+    from rcnn_cli.artifacts import Manifest, read_manifest, write_manifest
+
+    if (folder / "manifest.json").is_file():
+        read_manifest(folder, kind).check_compatible(folder, params, inputs)
+        return
+    folder.mkdir(parents=True, exist_ok=True)
+    write_manifest(folder, Manifest(kind=kind, format_version=1, params=params, inputs_hash=inputs))
 
 
 def _folder_bytes(folder: Path) -> int:
