@@ -15,7 +15,7 @@ from rcnn_cli.cli.options import IntListType, backbone_option, image_root_option
 Examples:
   rcnn extract data/voc --split trainval --backbone vgg16 --weights vgg16.pth -o feats/
   rcnn train --dataset data/voc --split trainval --proposals props/ --backbone vgg16 --features feats/ \\
-      --pool spp -o runs/spp                  # SPPnet: conv frozen, SPP pooling, fc + head trained
+      --method sppnet -o runs/spp             # SPPnet whole: SPP pooling, fc tuned, SVMs, box regression
   rcnn extract data/voc --split trainval --backbone vgg16 --weights vgg16.pth \\
       --scales 480,576,688,864,1200 --max-size 2000 -o feats_ms/     # SPPnet's multi-scale option
   rcnn train --dataset data/voc --split trainval --proposals props/ --backbone vgg16 --features feats_ms/ \\

@@ -41,7 +41,10 @@ Examples:
   rcnn train --backbone vgg16 --weights vgg16.pth --iters 40000 --lr 0.001 --lr-steps 30000
   rcnn train -o runs/voc --resume                     # continue where it stopped
   rcnn extract data/voc --split trainval --backbone vgg16 --weights vgg16.pth -o feats/
-  rcnn train --backbone vgg16 --features feats/ --pool spp -o runs/spp   # SPPnet: conv frozen, fc + head
+  rcnn train --backbone vgg16 --features feats/ --pool spp -o runs/spp   # SPP pooling, Fast R-CNN's head
+  rcnn train --dataset data/voc --split trainval --proposals proposals/ --method rcnn -o runs/rcnn
+  rcnn train --dataset data/voc --split trainval --proposals proposals/ --method sppnet \
+      --init-from runs/voc/model.pt -o runs/sppnet      # conv layers fixed: from a trained model
   torchrun --nproc_per_node=2 -m rcnn_cli.cli.main train -o runs/ddp   # DDP (gloo on CPU, NCCL on GPU)
   rcnn train --dataset data/voc --split trainval --rpn -o runs/faster     # Faster R-CNN, joint
   rcnn train --dataset data/voc --split trainval --rpn --rpn-schedule alternating -o runs/alt
