@@ -17,7 +17,6 @@ from torch import Tensor
 
 from rcnn_cli.models.preprocess import prepare_image
 from rcnn_cli.rcnn.warp import warp_regions
-from rcnn_cli.training.metrics import LossSums
 from rcnn_cli.training.minibatch import ImageSample
 from rcnn_cli.training.step import IterationStep
 
@@ -47,25 +46,13 @@ class WarpSource:
 class WarpedRegionStep(IterationStep):
     """:class:`IterationStep` whose network input is the warped windows, one conv pass each."""
 
-    def _backward(
-        self,
-        sample: ImageSample,
-        total_rois: int,
-        num_images: int,
-        sums: LossSums,
-        images: list[str],
-        iteration: int,
-    ) -> None:
+    def forward_arguments(self, sample: ImageSample) -> tuple[Any, ...]:
+        """(windows Tensor[S, 3, size, size], rois Tensor[S, 5]): each window is an image of its own,
+        and its RoI the whole window."""
         cfg = self.model.config
         image, _ = self.source.get(sample.record, sample.scale, sample.flip)
         size = cfg.region_size
-        windows = warp_regions(image, sample.boxes, size, cfg.region_padding).to(self.device)
-        # Each window is its own image, and its RoI the whole window.
+        windows = warp_regions(image, sample.boxes, size, cfg.region_padding)
         index = torch.arange(len(windows), dtype=torch.float32)[:, None]
         rois = torch.cat([index, torch.tensor([[0.0, 0.0, size, size]]).expand(len(windows), 4)], dim=1)
-        labels, targets = sample.labels.to(self.device), sample.targets.to(self.device)
-        with torch.autocast("cuda", enabled=self.scaler is not None):
-            logits, deltas = self.forward(windows, rois.to(self.device))
-        parts = self.head_loss(logits, deltas, labels, targets, total_rois)
-        value = self.backward(parts.total, images, iteration)
-        sums.add(value, parts, sample.labels)
+        return windows.to(self.device), rois.to(self.device)
