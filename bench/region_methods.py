@@ -35,8 +35,17 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--max-proposals", type=int, default=2000)
+    parser.add_argument(
+        "--vgg16-windows",
+        type=int,
+        default=0,
+        help="Also estimate the paper's setting: VGG16 (random weights) at scale 600, R-CNN timed on "
+        "this many warped 224x224 windows and scaled to --max-proposals, Fast R-CNN timed whole",
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    if args.vgg16_windows:
+        vgg16_estimate(args)
 
     records = open_dataset(args.voc, args.split).records
     records = records[: args.limit] if args.limit else records
@@ -73,6 +82,33 @@ def main() -> None:
         for label in seconds:
             if label != "rcnn" and seconds[label] > 0:
                 print(f"R-CNN / {label}: {seconds['rcnn'] / seconds[label]:.1f}x the test time")
+
+
+def vgg16_estimate(args: argparse.Namespace) -> None:
+    """R-CNN against Fast R-CNN with VGG16 on the first image: the ratio the paper's 146x is of."""
+    from rcnn_cli.models.fast_rcnn import default_config
+    from rcnn_cli.models.faster_rcnn import build_model
+
+    record = open_dataset(args.voc, args.split).records[0]
+    rgb = read_record(record)
+    boxes = np.asarray(load_proposals(args.proposals, [record], args.max_proposals)[record.image_id])
+    rcnn = build_model(default_config("vgg16", 3, method="rcnn")).eval()
+    fast = build_model(default_config("vgg16", 3)).eval()
+    sample = boxes[: args.vgg16_windows]
+    fast_detector = Detector(fast, ["a", "b", "c"], DetectConfig(max_proposals=args.max_proposals))
+    rcnn_detector = Detector(rcnn, ["a", "b", "c"], DetectConfig(max_proposals=args.max_proposals))
+    started = time.perf_counter()
+    rcnn_detector.detect(rgb, sample)
+    per_window = (time.perf_counter() - started) / len(sample)
+    started = time.perf_counter()
+    fast_detector.detect(rgb, boxes)
+    fast_s = time.perf_counter() - started
+    rcnn_s = per_window * len(boxes)
+    print(
+        f"VGG16, {len(boxes)} proposals, {args.threads} thread(s): R-CNN {rcnn_s:.0f} s/image "
+        f"({1000 * per_window:.0f} ms per window, timed on {len(sample)}), Fast R-CNN {fast_s:.1f} s/image: "
+        f"{rcnn_s / fast_s:.0f}x"
+    )
 
 
 if __name__ == "__main__":

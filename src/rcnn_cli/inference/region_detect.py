@@ -59,7 +59,8 @@ def detect_regions(detector: Any, rgb: np.ndarray, boxes: torch.Tensor) -> Image
         with timer.stage("roi_pool"):
             pool5 = pool_at_assigned_scales(model.head.pool, maps, im_scales, boxes)
     else:
-        image, rois = detector.network_inputs(rgb, boxes)
+        with timer.stage("preprocess"):
+            image, rois = detector.network_inputs(rgb, boxes)
         with timer.stage("conv"):
             maps = model.features(image)
         with timer.stage("roi_pool"):
