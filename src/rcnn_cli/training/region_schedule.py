@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -66,6 +67,8 @@ def train_region_method(
         raise RcnnError(f"multi-stage training is for --method rcnn or sppnet, not {spec.method!r}")
     if spec.proposals is None:
         raise RcnnError(f"--method {spec.method} trains on proposals: give --proposals FOLDER")
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:  # its stages write shared folders: one writer
+        raise RcnnError(f"--method {spec.method} trains in one process; run it without torchrun")
     out = Path(spec.out_dir)
     finetune = out / FINETUNE
     if (finetune / "checkpoints" / "last.pt").is_file() and not spec.resume:
