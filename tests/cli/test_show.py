@@ -14,7 +14,7 @@ from rcnn_cli.cli.main import cli
 from support.inference import small_checkpoint
 from support.pictures import assert_picture, sample_path
 
-KINDS = ("proposals", "rois", "pooling", "anchors", "detections")
+KINDS = ("proposals", "warp", "rois", "pooling", "anchors", "detections")
 IMAGE = "BloodImage_00007"
 
 
@@ -89,6 +89,25 @@ def test_rois_pooling_and_anchors_of_a_sample_image(tmp_path: Path) -> None:
         assert_picture(tmp_path / f"{IMAGE}_{kind}.png")
 
 
+def test_warp_of_gt_boxes_and_proposals(tmp_path: Path) -> None:
+    result = run("warp", *dataset(), "--proposal-method", "dense", "--count", "3", "-o", str(tmp_path))
+    assert result.exit_code == 0, result.output
+    assert_picture(tmp_path / f"{IMAGE}_warp.png")
+    caffenet = run(
+        "warp",
+        image_file(),
+        "--proposal-method",
+        "dense",
+        "--backbone",
+        "caffenet",
+        "-o",
+        str(tmp_path / "c.png"),
+    )
+    assert caffenet.exit_code == 0, caffenet.output  # an image without ground truth: proposals only
+    assert_picture(tmp_path / "c.png")
+    assert_one_line_error(run("warp", image_file(), "-o", str(tmp_path / "none.png")), "no box to warp")
+
+
 def test_a_models_features_anchors_and_detections(tmp_path: Path) -> None:
     import torch
 
@@ -133,7 +152,7 @@ def test_a_models_features_anchors_and_detections(tmp_path: Path) -> None:
     )
 
 
-@pytest.mark.parametrize("kind", ["proposals", "rois", "pooling", "anchors", "detections"])
+@pytest.mark.parametrize("kind", ["proposals", "warp", "rois", "pooling", "anchors", "detections"])
 def test_a_missing_image_is_one_line(tmp_path: Path, kind: str) -> None:
     missing = tmp_path / "no_such.jpg"
     extra = {"proposals": ["--proposal-method", "dense"], "rois": ["--proposal-method", "dense"]}

@@ -91,10 +91,12 @@ Examples (data/bccd: a VOC folder, e.g. the bundled sample at rcnn_cli.data.samp
   rcnn show pooling --dataset data/bccd --image-id BloodImage_00000 --backbone vgg16 -o pooling.png
   rcnn show anchors photo.jpg --backbone vgg16 -o anchors.png
   rcnn show detections --dataset data/bccd --split test --detections dets/ -o pictures/
+  rcnn show warp --dataset data/bccd --image-id BloodImage_00000 --proposal-method dense -o warp.png
 """,
 )
 def show() -> None:
-    """Pictures (PNG) of what each stage does: proposals, sampled RoIs, RoI pooling, anchors, detections."""
+    """Pictures (PNG) of what each stage does: proposals, R-CNN's warped regions, sampled RoIs, RoI
+    pooling, anchors, detections."""
 
 
 @show.command(
@@ -388,3 +390,79 @@ def detections(
         min_score=draw_threshold,
     )
     _done(picture)
+
+
+@show.command(
+    short_help="R-CNN's regions, cropped with context and warped",
+    epilog="""\b
+Examples:
+  rcnn show warp --dataset data/bccd --image-id BloodImage_00000 -o warp.png     # its gt boxes
+  rcnn show warp photo.jpg --proposal-method selective-search --count 8 --backbone caffenet -o warp.png
+""",
+)
+@image_options
+@click.option(
+    "--proposals",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Proposals folder made by 'rcnn propose' for the image.",
+)
+@click.option(
+    "--proposal-method",
+    type=click.Choice(["selective-search", "selectivesearch", "opencv", "dense"]),
+    default=None,
+    help="Compute the image's proposals on the fly instead of --proposals.",
+)
+@click.option(
+    "--count", type=click.IntRange(min=1, max=16), default=4, show_default=True, help="Proposals warped."
+)
+@_backbone_option
+@click.option("--warp-size", type=click.IntRange(min=1), default=None, help="S [the backbone's input].")
+@click.option(
+    "--context-padding", type=click.IntRange(min=0), default=None, help="p [16 at 227, scaled to S]."
+)
+@user_errors
+def warp(
+    image: str | None,
+    dataset_spec: str | None,
+    split: str | None,
+    image_id: str | None,
+    output: Path | None,
+    max_pixels: int,
+    image_root: Path | None,
+    proposals: Path | None,
+    proposal_method: str | None,
+    count: int,
+    backbone: str | None,
+    warp_size: int | None,
+    context_padding: int | None,
+) -> None:
+    """The image's ground-truth boxes (up to 4) and its best proposals, each cropped with context and
+    warped to the network's input, as R-CNN trains and detects on them."""
+    import numpy as np
+
+    from rcnn_cli.data import read_record
+    from rcnn_cli.models.fast_rcnn import default_config
+    from rcnn_cli.pictures.inputs import output_path
+    from rcnn_cli.pictures.warp import warp_picture
+
+    config = default_config(
+        backbone or "small",
+        1,
+        method="rcnn",
+        warp_size=warp_size or 0,
+        context_padding=-1 if context_padding is None else context_padding,
+    )
+    picked = _picked(image, dataset_spec, split, image_id, max_pixels, image_root)
+    gt = np.asarray(picked.record.boxes, np.float32).reshape(-1, 4)[:4] if picked.has_ground_truth else None
+    boxes, kinds = [], []
+    if gt is not None and len(gt):
+        boxes.append(gt)
+        kinds += ["gt"] * len(gt)
+    if proposals is not None or proposal_method is not None:
+        source = proposal_source(proposals, proposal_method, "fast", count, "the image")
+        found = np.asarray(source(picked.record, read_record(picked.record)), np.float32).reshape(-1, 4)
+        boxes.append(found[:count])
+        kinds += ["proposal"] * len(found[:count])
+    chosen = np.concatenate(boxes) if boxes else np.zeros((0, 4), np.float32)
+    path = output_path(output, picked.record, "warp")
+    _done(warp_picture(picked, chosen, kinds, path, config.region_size, config.region_padding))
