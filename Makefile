@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 # Reinstall (rebuild the extension) when packaging or any kernel source changes.
 OPS_SOURCES := $(shell find ops -name '*.cpp' -o -name '*.cu' -o -name '*.h' -o -name '*.cuh' 2>/dev/null)
 
-.PHONY: install test test-fast demo lint format bench clean peers
+.PHONY: install test test-fast demo lint format bench clean peers gpu-check
 
 install: $(STAMP)
 
@@ -46,6 +46,11 @@ $(PEERS_STAMP):
 	test -x $(PEERS)/bin/python || $(PYTHON) -m venv $(PEERS)
 	$(PEERS)/bin/python -m pip install -q "torch==2.14.1" "torchvision==0.29.1" numpy pillow
 	touch $(PEERS_STAMP)
+
+# On a GPU machine with a CUDA torch (the lent H200: no registry, so the wheels it lacks travel in
+# .whl/) it builds the CUDA kernels, runs the CUDA tests and the benchmarks; here it is a dry run.
+gpu-check:
+	PYTHON=$(if $(wildcard $(PY)),$(PY),python3) bash scripts/gpu_check.sh
 
 clean:
 	rm -rf build $(VENV) src/rcnn_cli/_C*.so src/*.egg-info

@@ -164,3 +164,19 @@ def test_equal_to_torchvision():
             )
         boxes, scores = rd[:, 1:], torch.rand(rd.shape[0], device=device)
         assert torch.equal(nms(boxes, scores, 0.5), tv.nms(boxes, scores, 0.5))
+
+
+@needs_cuda
+@pytest.mark.cuda
+def test_gradcheck_on_cuda_in_float64():
+    """The CUDA backward kernels against finite differences (float64, on the GPU), as on the CPU."""
+    g = torch.Generator().manual_seed(3)
+    x = torch.randn(1, 2, 6, 7, generator=g, dtype=torch.float64).cuda().requires_grad_()
+    rois = random_rois(4, 1, 24, 28, g, dtype=torch.float64).cuda()
+    checks = {
+        "roi_pool": lambda t: roi_pool(t, rois, 3, 0.25),
+        "spp_pool": lambda t: spp_pool(t, rois, (3, 1), 0.25),
+        "roi_align": lambda t: roi_align(t, rois, 3, 0.25, 2, True),
+    }
+    for name, fn in checks.items():
+        assert torch.autograd.gradcheck(fn, (x,), eps=1e-6, atol=1e-5), name
