@@ -41,6 +41,7 @@ part() {  # part NAME SECONDS COMMAND...: run one part under a time limit, its o
 
 if [ "$cuda" = 1 ]; then
     export TORCH_CUDA_ARCH_LIST=${TORCH_CUDA_ARCH_LIST:-9.0}  # H100/H200 (sm_90)
+    export MAX_JOBS=${MAX_JOBS:-$(nproc)}  # ninja's compile jobs: the lent machine has 16 cores
     part build 240 $PY -m pip install --no-deps --no-build-isolation -e .
     part tests 120 $PY -m pytest -q -p no:cacheprovider tests/ops
     part ops 90 $PY bench/ops.py --device cuda --repeat 20
