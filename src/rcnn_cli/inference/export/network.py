@@ -67,7 +67,8 @@ class DetectorNetwork(nn.Module):
 
     def __init__(self, model: nn.Module) -> None:
         super().__init__()
-        self.model = model.eval()
+        self.model = model
+        self.eval()  # dropout off: the test-time network (and the exporters warn of a training module)
 
     def forward(
         self, image: Tensor, proposals: Tensor, image_size: Tensor, im_scale: Tensor

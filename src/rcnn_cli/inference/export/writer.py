@@ -22,7 +22,7 @@ import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import torch
@@ -37,7 +37,6 @@ from rcnn_cli.inference.export.network import (
     example_inputs,
 )
 
-ExportFormat = Literal["onnx", "torchscript"]
 FORMATS: tuple[str, ...] = ("onnx", "torchscript")
 
 #: The key of the description in the ONNX metadata_props, and the TorchScript extra file's name.
@@ -108,7 +107,7 @@ def export_model(
     model, meta = load_checkpoint(model_path)
     config = meta["config"]
     check_exportable(config, model_path)
-    network = DetectorNetwork(model.float()).eval()
+    network = DetectorNetwork(model)
     (traced_with,) = example_inputs(config, [TRACE_SIZE], TRACE_ROIS)
     (checked_on,) = example_inputs(config, [CHECK_SIZE], CHECK_ROIS)
     description = describe(meta, model_path)
