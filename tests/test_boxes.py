@@ -92,3 +92,10 @@ def test_decode_class_specific_shape_and_clamp() -> None:
     assert out.shape == (2, 12)
     assert torch.isfinite(out).all()
     assert torch.allclose(out[1, 8:12], proposals[1])
+
+
+def test_decode_of_no_proposals_keeps_the_class_columns() -> None:
+    """Tensor[0, 4k] -> Tensor[0, 4k] (reshape(0, -1, 4) cannot say what -1 is; an exported network
+    is run on images without proposals too)."""
+    out = BoxCoder().decode(torch.zeros(0, 12), torch.zeros(0, 4))
+    assert out.shape == (0, 12)

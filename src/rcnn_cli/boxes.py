@@ -97,8 +97,8 @@ class BoxCoder:
     def decode(self, deltas: Tensor, proposals: Tensor) -> Tensor:
         """Apply normalized deltas ``Tensor[N, 4k]`` (k boxes per proposal, e.g. one per class)
         to ``proposals[N, 4]``; returns boxes ``Tensor[N, 4k]``."""
-        n = deltas.shape[0]
-        d = deltas.reshape(n, -1, 4)
+        # unflatten/flatten, not reshape(N, -1, 4) and back: -1 is ambiguous when N = 0.
+        d = deltas.unflatten(1, (-1, 4))
         d = d * d.new_tensor(self.stds) + d.new_tensor(self.means)
         pw, ph, px, py = (v[:, None] for v in _size_and_centre(proposals.to(deltas.dtype)))
         cx = d[..., 0] * pw + px
@@ -106,7 +106,7 @@ class BoxCoder:
         w = torch.exp(d[..., 2].clamp(max=BBOX_XFORM_CLIP)) * pw
         h = torch.exp(d[..., 3].clamp(max=BBOX_XFORM_CLIP)) * ph
         boxes = torch.stack((cx - 0.5 * w, cy - 0.5 * h, cx + 0.5 * w, cy + 0.5 * h), dim=2)
-        return boxes.reshape(n, -1)
+        return boxes.flatten(1)
 
 
 def smooth_l1(x: Tensor) -> Tensor:

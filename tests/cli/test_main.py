@@ -5,7 +5,7 @@ from click.testing import CliRunner
 from rcnn_cli import __version__
 from rcnn_cli.cli.main import cli
 
-COMMANDS = ("propose", "extract", "train", "detect", "compress", "evaluate")
+COMMANDS = ("propose", "extract", "train", "detect", "compress", "export", "evaluate")
 
 
 def test_help_lists_the_six_commands() -> None:

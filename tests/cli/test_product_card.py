@@ -194,6 +194,7 @@ def test_a_folder_made_before_the_dataset_was_recorded_still_trains(
         (["train", "--rpn"], "Error: no --dataset and no ./proposals that names one: give --dataset DATA"),
         (["detect", "img.jpg"], "Error: no ./runs/latest: run rcnn train first, or give the model"),
         (["compress"], "Error: no ./runs/latest: run rcnn train first"),
+        (["export"], "Error: no ./runs/latest: run rcnn train first"),
         (["evaluate"], "Error: no ./detections: run rcnn detect IMAGES first, or give --detections"),
         (["train", "--resume"], "Error: no ./proposals: run rcnn propose IMAGES first"),
     ],

@@ -273,6 +273,20 @@ def compress_paths(model: Path | None, output: Path | None) -> tuple[Path, Path]
     return model, output
 
 
+def export_paths(model: Path | None, output: Path | None, fmt: str | None) -> tuple[Path, Path, str]:
+    """``rcnn export [MODEL] [-o] [--format]``: the latest run's model; the format from ``-o``'s suffix
+    (ONNX without ``-o``); the output beside the model (model.onnx, model.torchscript.pt)."""
+    from rcnn_cli.inference.export import default_output, format_of
+
+    if model is None:
+        model = latest_model(option="MODEL")
+    if output is None:
+        fmt = fmt or "onnx"
+        output = default_output(model, fmt)
+        say(f"{shown(output)} as the exported model")
+    return model, output, format_of(output, fmt)
+
+
 def detections_input(given: Path | None) -> Path:
     """``rcnn evaluate --detections``: as given, or ./detections."""
     if given is not None:

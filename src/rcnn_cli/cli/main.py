@@ -9,6 +9,7 @@ from rcnn_cli.cli.check import check
 from rcnn_cli.cli.compress import compress
 from rcnn_cli.cli.detect import detect
 from rcnn_cli.cli.evaluate import evaluate
+from rcnn_cli.cli.export import export
 from rcnn_cli.cli.extract import extract
 from rcnn_cli.cli.global_options import accept_after_command, context_of, root_options
 from rcnn_cli.cli.propose import propose
@@ -31,6 +32,7 @@ The same with every input and output named, on a VOC-layout dataset:
   rcnn train --dataset data/voc --split trainval --proposals props/trainval --backbone small -o runs/voc
   rcnn detect --dataset data/voc --split test --model runs/voc/model.pt --proposals props/test -o dets/
   rcnn compress runs/voc/model.pt -o runs/voc/model_svd.pt --svd-ranks fc6=128,fc7=32
+  rcnn export runs/voc/model.pt -o model.onnx                          # ONNX (or --format torchscript)
   rcnn evaluate --dataset data/voc --split test --detections dets/detections.json
   rcnn show pooling --dataset data/voc --split test -o pooling.png     # pictures of each stage
 
@@ -45,7 +47,7 @@ def cli(ctx: click.Context, device: str, quiet: bool, verbose: int) -> None:
     ctx.obj = context_of(device, quiet, verbose)
 
 
-for command in (propose, extract, train, detect, compress, evaluate, check, show):
+for command in (propose, extract, train, detect, compress, export, evaluate, check, show):
     accept_after_command(command)  # -q, -v, --device after the command name too
     cli.add_command(command)
 

@@ -47,10 +47,23 @@ def has_kernel(op: str, device: torch.device) -> bool:
     return torch._C._dispatch_has_kernel_for_dispatch_key(f"rcnn_cli::{op}", key)
 
 
+def capturing() -> bool:
+    """Whether the ops are being recorded into a graph rather than run: ``torch.jit.trace``/``script``,
+    ``torch.export`` (and so the ONNX exporter) or ``torch.compile``.
+
+    A recorded graph must not depend on what only this one run sees: the values of the RoIs (their
+    checks read them back, a data-dependent branch that ``torch.export`` refuses) or the grad mode
+    (``jit.trace`` checks its trace by running it again under ``no_grad``, so a grad-dependent choice of
+    kernel records two different graphs)."""
+    return bool(torch.jit.is_tracing() or torch.jit.is_scripting() or torch.compiler.is_compiling())
+
+
 def values_only(input: torch.Tensor) -> bool:
     """Whether a max pooling of ``input`` may skip its argmax: nothing will ask for a gradient
     (no grad mode, inference mode, or an input that does not require one, e.g. cached features),
-    and ``rcnn_cli::_roi_max_pool_values`` has a kernel for the device (the CPU)."""
-    if torch.is_grad_enabled() and input.requires_grad:
+    ``rcnn_cli::_roi_max_pool_values`` has a kernel for the device (the CPU), and the call is not
+    being recorded into a graph (:func:`capturing`: a graph keeps the public ops, which have kernels
+    for every device and an ONNX translation)."""
+    if capturing() or (torch.is_grad_enabled() and input.requires_grad):
         return False
     return has_kernel("_roi_max_pool_values", input.device)

@@ -81,8 +81,9 @@ def as_rois(op: str, rois: Tensor | Sequence[Tensor], input: Tensor) -> Tensor:
     """Validated Tensor[K, 5] rois in input's dtype and on input's device.
 
     Accepts Tensor[K, 5] (batch_index, x1, y1, x2, y2) or a list of Tensor[L, 4].
-    Checks that coordinates are finite and batch indices are integers in [0, N).
-    (On CUDA this reads one flag back from the device.)
+    Checks that coordinates are finite and batch indices are integers in [0, N), except while the call
+    is recorded into a graph (``_extension.capturing``). (On CUDA this reads one flag back from the
+    device.)
     """
     if isinstance(rois, (list, tuple)):
         for i, b in enumerate(rois):
@@ -102,7 +103,9 @@ def as_rois(op: str, rois: Tensor | Sequence[Tensor], input: Tensor) -> Tensor:
         raise OpInputError(f"{op}: rois are on {rois.device} but input is on {input.device}")
     if not (rois.is_floating_point() or rois.dtype in (torch.int32, torch.int64)):
         raise OpInputError(f"{op}: rois must be floating point, got {rois.dtype}")
-    if rois.shape[0] > 0 and rois.device.type != "meta":
+    # The value checks read the RoIs back: not where the call is recorded into a graph, whose inputs
+    # are symbolic (the graph's caller owns its RoIs' validity, as with any exported model).
+    if not _extension.capturing() and rois.shape[0] > 0 and rois.device.type != "meta":
         batch = rois[:, 0]
         bad = (
             ~torch.isfinite(rois).all(dim=1)

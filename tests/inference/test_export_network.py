@@ -1,0 +1,67 @@
+"""The exported network in torch (no ONNX packages needed): it is the checkpoint's test-time path
+before NMS, its clipping is ``clip_boxes``, and what it refuses or may not read."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from rcnn_cli.boxes import clip_boxes
+from rcnn_cli.errors import RcnnError
+from rcnn_cli.inference.export import DetectorNetwork
+from rcnn_cli.inference.export.network import as_tensors, check_exportable, clip_to_image
+from rcnn_cli.inference.export.onnx_ops import check_no_argmax
+from rcnn_cli.models import default_config, load_checkpoint
+from support.export import cases
+from support.inference import small_checkpoint
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+def test_the_network_is_the_detectors_path_before_nms(tmp_path: Path) -> None:
+    model, _meta = load_checkpoint(small_checkpoint(tmp_path / "model.pt"))
+    network = DetectorNetwork(model)
+    for case in list(cases(model))[:4]:
+        with torch.no_grad():
+            scores, boxes = network(*as_tensors(case.inputs))
+        np.testing.assert_array_equal(scores.numpy(), case.scores)
+        np.testing.assert_array_equal(boxes.numpy(), case.boxes)
+
+
+def test_clip_to_image_is_clip_boxes() -> None:
+    boxes = torch.tensor(
+        [[[-5.0, 3.0, 70.5, 49.0], [1.0, -2.0, 10.0, 80.0]], [[0, 0, 64, 48], [64, 48, 99, 99]]]
+    )
+    np.testing.assert_array_equal(
+        clip_to_image(boxes, torch.tensor([48, 64])),
+        clip_boxes(boxes.reshape(-1, 4), 48, 64).reshape(2, 2, 4),
+    )
+
+
+@pytest.mark.parametrize(
+    ("changes", "words"), [({"method": "rcnn"}, "R-CNN"), ({"method": "sppnet"}, "SPPnet")]
+)
+def test_refusals_name_the_model_and_what_is_supported(changes, words: str) -> None:
+    with pytest.raises(RcnnError, match=f"m.pt is an {words} model .*supports Fast R-CNN models"):
+        check_exportable(default_config("small", 2, **changes), "m.pt")
+    check_exportable(default_config("small", 2), "m.pt")  # a Fast R-CNN passes
+
+
+class _ReadsArgmax(torch.nn.Module):
+    def forward(self, x: torch.Tensor, rois: torch.Tensor) -> torch.Tensor:
+        from rcnn_cli.ops import roi_pool_with_argmax
+
+        pooled, argmax = roi_pool_with_argmax(x, rois, 2, 1.0)
+        return pooled + argmax
+
+
+def test_a_graph_that_reads_the_argmax_is_not_translated(tmp_path: Path) -> None:
+    x, rois = torch.rand(1, 2, 8, 8), torch.tensor([[0, 0, 0, 7, 7], [0, 1, 1, 5, 5.0]])
+    with pytest.raises(AssertionError, match="argmax"):
+        check_no_argmax(torch.export.export(_ReadsArgmax(), (x, rois)))
+    model, _meta = load_checkpoint(small_checkpoint(tmp_path / "model.pt"))
+    (case,) = list(cases(model))[:1]
+    assert check_no_argmax(torch.export.export(DetectorNetwork(model), as_tensors(case.inputs))) == 1
