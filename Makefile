@@ -4,6 +4,12 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
 STAMP  := $(VENV)/.installed
+# The torch to install. The default is this project's CPU wheel (torch 2.13.0+cpu, which pip finds in
+# /opt/wheels through pip.conf here): exactly this one, as anything else pulls gigabytes of CUDA
+# packages. For a CUDA build: make install TORCH="torch==2.14.1" (nvcc from CUDA_HOME; the CUDA
+# kernels are compiled whenever torch is a CUDA build and nvcc is found). The package itself asks
+# only for torch>=2.4 (pyproject.toml).
+TORCH  ?= torch==2.13.0
 # Reinstall (rebuild the extension) when packaging or any kernel source changes.
 OPS_SOURCES := $(shell find ops -name '*.cpp' -o -name '*.cu' -o -name '*.h' -o -name '*.cuh' 2>/dev/null)
 
@@ -11,11 +17,18 @@ OPS_SOURCES := $(shell find ops -name '*.cpp' -o -name '*.cu' -o -name '*.h' -o 
 
 install: $(STAMP)
 
+# TORCH given on the command line reinstalls even over a fresh stamp; a later `make test` keeps
+# whatever torch the venv has.
+ifeq ($(origin TORCH),command line)
+.PHONY: $(STAMP)
+endif
+
 $(STAMP): pyproject.toml setup.py $(OPS_SOURCES)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	# Exactly this torch: anything else pulls gigabytes of CUDA packages.
-	$(PIP) install -q "torch==2.13.0" setuptools wheel ninja
+	$(PIP) install -q "$(TORCH)" "setuptools>=77" wheel ninja
 	$(PIP) install -q --no-build-isolation -e ".[dev]"
+	@# pip -q hides the build's own line; the installed package says which kernels it has.
+	$(VENV)/bin/rcnn --version
 	touch $(STAMP)
 
 test: install
