@@ -13,7 +13,7 @@ TORCH  ?= torch==2.13.0
 # Reinstall (rebuild the extension) when packaging or any kernel source changes.
 OPS_SOURCES := $(shell find ops -name '*.cpp' -o -name '*.cu' -o -name '*.h' -o -name '*.cuh' 2>/dev/null)
 
-.PHONY: install test test-fast demo lint format bench clean peers
+.PHONY: install test test-fast demo lint format bench clean peers check-cuda-build
 
 install: $(STAMP)
 
@@ -59,6 +59,12 @@ $(PEERS_STAMP):
 	test -x $(PEERS)/bin/python || $(PYTHON) -m venv $(PEERS)
 	$(PEERS)/bin/python -m pip install -q "torch==2.14.1" "torchvision==0.29.1" numpy pillow
 	touch $(PEERS_STAMP)
+
+# The extension compiled whole against a CUDA torch (2.14.1, CUDA 13) for sm_90 without a GPU, in a
+# throw-away venv under build/check-cuda, then imported and tests/ops run against it (on the CPU).
+# Run it before every change to ops/ (.ci/run does). Settings: scripts/check_cuda_build.sh.
+check-cuda-build:
+	bash scripts/check_cuda_build.sh
 
 clean:
 	rm -rf build $(VENV) src/rcnn_cli/_C*.so src/*.egg-info
