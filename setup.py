@@ -2,9 +2,9 @@
 
 CPU kernels (``ops/*.cpp``, ``ops/cpu/*.cpp``) are always built. The CUDA kernels
 (``ops/cuda/*.cu`` with their torch glue ``ops/cuda/*.cpp``) are added whenever the
-installed torch is a CUDA build and nvcc is found (``CUDA_HOME``, else nvcc on PATH,
-else /usr/local/cuda), GPU or not: a build machine or container often has both but no
-device. ``FORCE_CUDA=0`` builds the CPU kernels only; ``FORCE_CUDA=1`` insists on CUDA
+installed torch is a CUDA build and a CUDA toolkit is found (``CUDA_HOME``, else the one of
+the nvcc on PATH, else /usr/local/cuda), GPU or not: a build machine or container often has
+both but no device. ``FORCE_CUDA=0`` builds the CPU kernels only; ``FORCE_CUDA=1`` insists on CUDA
 and fails with the reason when it cannot be built. Without a visible GPU the kernels are
 compiled for ``TORCH_CUDA_ARCH_LIST`` (default 9.0: sm_90, the H100/H200).
 
@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -34,6 +35,26 @@ DEFAULT_CUDA_ARCH = "9.0"
 
 def _sources(pattern: str) -> list[str]:
     return sorted(str(p.relative_to(ROOT)) for p in OPS.glob(pattern))
+
+
+def _is_toolkit(home: str | Path) -> bool:
+    """nvcc and the runtime headers that the glue (ops/cuda/*_dispatch.cpp, via torch) includes."""
+    home = Path(home)
+    return (home / "bin" / "nvcc").is_file() and (home / "include" / "cuda_runtime_api.h").is_file()
+
+
+def _pick_cuda_home() -> None:
+    """Without CUDA_HOME (or CUDA_PATH), torch takes the folder two above the nvcc on PATH, else
+    /usr/local/cuda. An nvcc on PATH may be a wrapper script (/usr/local/bin/nvcc here runs
+    /usr/local/cuda-13.0/bin/nvcc), which makes /usr/local the toolkit, and the glue then fails on a
+    missing cuda_runtime_api.h. So pick the first of those that is a whole toolkit, before torch looks."""
+    if os.environ.get("CUDA_HOME") or os.environ.get("CUDA_PATH"):
+        return
+    nvcc = shutil.which("nvcc")
+    for home in ([Path(nvcc).parent.parent] if nvcc else []) + [Path("/usr/local/cuda")]:
+        if _is_toolkit(home):
+            os.environ["CUDA_HOME"] = str(home)
+            return
 
 
 def _nvcc_release(nvcc: Path) -> str | None:
@@ -72,6 +93,7 @@ class Plan:
         torch_id = f"torch {torch.__version__}"
         nvcc = Path(CUDA_HOME) / "bin" / "nvcc" if CUDA_HOME else None
         nvcc_release = _nvcc_release(nvcc) if nvcc is not None and nvcc.is_file() else None
+        headers = CUDA_HOME is not None and _is_toolkit(CUDA_HOME)
         why_not = None
         if force == "0":
             why_not = "FORCE_CUDA=0"
@@ -79,6 +101,8 @@ class Plan:
             why_not = f"{torch_id} is a CPU build"
         elif nvcc_release is None:
             why_not = f"{torch_id} has CUDA {torch.version.cuda} but nvcc was not found (set CUDA_HOME)"
+        elif not headers:
+            why_not = f"{CUDA_HOME} has nvcc but no include/cuda_runtime_api.h (set CUDA_HOME to the toolkit)"
         elif nvcc_release.split(".")[0] != torch.version.cuda.split(".")[0]:
             # torch refuses to build with another CUDA major version; say so instead of failing
             # an install whose CPU kernels would work.
@@ -121,6 +145,7 @@ def _extensions() -> tuple[list, dict]:
     cpu_sources = _sources("*.cpp") + _sources("cpu/*.cpp")
     if not cpu_sources:
         return [], {}
+    _pick_cuda_home()
     try:
         from torch.utils.cpp_extension import BuildExtension, CppExtension, CUDAExtension
     except ImportError as error:
