@@ -4,18 +4,31 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
 STAMP  := $(VENV)/.installed
+# The torch to install. The default is this project's CPU wheel (torch 2.13.0+cpu, which pip finds in
+# /opt/wheels through pip.conf here): exactly this one, as anything else pulls gigabytes of CUDA
+# packages. For a CUDA build: make install TORCH="torch==2.14.1" (nvcc from CUDA_HOME; the CUDA
+# kernels are compiled whenever torch is a CUDA build and nvcc is found). The package itself asks
+# only for torch>=2.4 (pyproject.toml).
+TORCH  ?= torch==2.13.0
 # Reinstall (rebuild the extension) when packaging or any kernel source changes.
 OPS_SOURCES := $(shell find ops -name '*.cpp' -o -name '*.cu' -o -name '*.h' -o -name '*.cuh' 2>/dev/null)
 
-.PHONY: install test test-fast demo lint format bench clean peers gpu-check
+.PHONY: install test test-fast demo lint format bench clean peers gpu-check check-cuda-build
 
 install: $(STAMP)
 
+# TORCH given on the command line reinstalls even over a fresh stamp; a later `make test` keeps
+# whatever torch the venv has.
+ifeq ($(origin TORCH),command line)
+.PHONY: $(STAMP)
+endif
+
 $(STAMP): pyproject.toml setup.py $(OPS_SOURCES)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	# Exactly this torch: anything else pulls gigabytes of CUDA packages.
-	$(PIP) install -q "torch==2.13.0" setuptools wheel ninja
+	$(PIP) install -q "$(TORCH)" "setuptools>=77" wheel ninja
 	$(PIP) install -q --no-build-isolation -e ".[dev]"
+	@# pip -q hides the build's own line; the installed package says which kernels it has.
+	$(VENV)/bin/rcnn --version
 	touch $(STAMP)
 
 test: install
@@ -51,6 +64,12 @@ $(PEERS_STAMP):
 # .whl/) it builds the CUDA kernels, runs the CUDA tests and the benchmarks; here it is a dry run.
 gpu-check:
 	PYTHON=$(if $(wildcard $(PY)),$(PY),python3) bash scripts/gpu_check.sh
+
+# The extension compiled whole against a CUDA torch (2.14.1, CUDA 13) for sm_90 without a GPU, in a
+# throw-away venv under build/check-cuda, then imported and tests/ops run against it (on the CPU).
+# Run it before every change to ops/ (.ci/run does). Settings: scripts/check_cuda_build.sh.
+check-cuda-build:
+	bash scripts/check_cuda_build.sh
 
 clean:
 	rm -rf build $(VENV) src/rcnn_cli/_C*.so src/*.egg-info

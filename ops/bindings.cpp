@@ -11,10 +11,26 @@
 #include <Python.h>
 #include <torch/library.h>
 
-// An empty Python module so that `import rcnn_cli._C` loads this library
-// and runs the registrations below.
+// setup.py writes the line it printed at build time ("rcnn_cli._C: CPU and CUDA kernels
+// (torch ..., nvcc ..., arch sm_90)") into this header, so that the installed library can
+// say what it was built with (rcnn --version).
+#if __has_include("rcnn_cli_build_info.h")
+#include "rcnn_cli_build_info.h"
+#else
+#define RCNN_CLI_BUILD_SUMMARY "rcnn_cli._C: built without setup.py (no build summary)"
+#endif
+
+// A Python module whose only content is build_summary, so that `import rcnn_cli._C`
+// loads this library and runs the registrations below.
 static PyModuleDef rcnn_cli_c_module = {PyModuleDef_HEAD_INIT, "_C", nullptr, -1, nullptr};
-PyMODINIT_FUNC PyInit__C(void) { return PyModule_Create(&rcnn_cli_c_module); }
+PyMODINIT_FUNC PyInit__C(void) {
+  PyObject* module = PyModule_Create(&rcnn_cli_c_module);
+  if (module != nullptr && PyModule_AddStringConstant(module, "build_summary", RCNN_CLI_BUILD_SUMMARY) < 0) {
+    Py_DECREF(module);
+    return nullptr;
+  }
+  return module;
+}
 
 TORCH_LIBRARY(rcnn_cli, m) {
   // Fast R-CNN RoI max pooling -> (output [K, C, ph, pw], argmax int32 [K, C, ph, pw]).

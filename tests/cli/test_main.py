@@ -19,6 +19,8 @@ def test_version() -> None:
     result = CliRunner().invoke(cli, ["--version"])
     assert result.exit_code == 0
     assert __version__ in result.output
+    # the build's own line: which kernels rcnn_cli._C has
+    assert "rcnn_cli._C: CPU" in result.output
 
 
 def test_every_command_has_a_worked_example() -> None:

@@ -17,6 +17,17 @@ from rcnn_cli.cli.show import show
 from rcnn_cli.cli.train import train
 
 
+def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    """rcnn VERSION, then the build's own line: a CUDA build and a CPU one look alike otherwise."""
+    if not value or ctx.resilient_parsing:
+        return
+    from rcnn_cli.ops import build_summary  # imports torch: only when asked
+
+    click.echo(f"rcnn, version {__version__}")
+    click.echo(build_summary())
+    ctx.exit()
+
+
 @click.group(
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110},
     epilog="""\b
@@ -39,7 +50,14 @@ The same with every input and output named, on a VOC-layout dataset:
 --device, -q and -v may also follow the command (rcnn train ... --device cpu); there they win.
 """,
 )
-@click.version_option(__version__, "--version", prog_name="rcnn")
+@click.option(
+    "--version",
+    is_flag=True,
+    expose_value=False,
+    is_eager=True,
+    callback=_print_version,
+    help="Show the version and which kernels (CPU, CUDA) rcnn_cli._C was built with, and exit.",
+)
 @root_options
 @click.pass_context
 def cli(ctx: click.Context, device: str, quiet: bool, verbose: int) -> None:

@@ -5,6 +5,7 @@ the repository root (CPU always, CUDA when built with it). Every op checks its i
 and raises :class:`OpInputError` (an RcnnError and a ValueError) for bad ones.
 """
 
+from rcnn_cli.ops._extension import build_summary, compiled_backends
 from rcnn_cli.ops._validate import OpInputError
 from rcnn_cli.ops.nms import batched_nms, nms
 from rcnn_cli.ops.roi_align import RoIAlign, roi_align
@@ -18,6 +19,8 @@ __all__ = [
     "RoIPool",
     "SPPPool",
     "batched_nms",
+    "build_summary",
+    "compiled_backends",
     "nms",
     "roi_align",
     "roi_pool",

@@ -58,6 +58,25 @@ def capturing() -> bool:
     return bool(torch.jit.is_tracing() or torch.jit.is_scripting() or torch.compiler.is_compiling())
 
 
+def compiled_backends() -> tuple[str, ...]:
+    """The backends that ``rcnn_cli._C`` has kernels for, as torch's dispatcher sees them:
+    ``("CPU",)`` or ``("CPU", "CUDA")``. A CUDA kernel is there when the extension was built
+    against a CUDA torch with nvcc, whether or not this machine has a GPU."""
+    load()
+    has_kernel_for = torch._C._dispatch_has_kernel_for_dispatch_key
+    return tuple(key for key in ("CPU", "CUDA") if has_kernel_for("rcnn_cli::roi_pool", key))
+
+
+def build_summary() -> str:
+    """The line that setup.py printed when it built ``rcnn_cli._C`` (which backends, the torch,
+    nvcc and GPU architectures it compiled with), or why the extension cannot be loaded."""
+    try:
+        _C = load()
+    except RcnnError as error:
+        return f"rcnn_cli._C: {error}"
+    return getattr(_C, "build_summary", "rcnn_cli._C: built with no build summary (rebuild it: make install)")
+
+
 def values_only(input: torch.Tensor) -> bool:
     """Whether a max pooling of ``input`` may skip its argmax: nothing will ask for a gradient
     (no grad mode, inference mode, or an input that does not require one, e.g. cached features),
