@@ -401,17 +401,7 @@ Examples:
 """,
 )
 @image_options
-@click.option(
-    "--proposals",
-    type=click.Path(exists=True, file_okay=False, path_type=Path),
-    help="Proposals folder made by 'rcnn propose' for the image.",
-)
-@click.option(
-    "--proposal-method",
-    type=click.Choice(["selective-search", "selectivesearch", "opencv", "dense"]),
-    default=None,
-    help="Compute the image's proposals on the fly instead of --proposals.",
-)
+@proposal_options("the image (optional: the ground-truth boxes alone are warped without)")
 @click.option(
     "--count", type=click.IntRange(min=1, max=16), default=4, show_default=True, help="Proposals warped."
 )
@@ -431,6 +421,7 @@ def warp(
     image_root: Path | None,
     proposals: Path | None,
     proposal_method: str | None,
+    proposal_mode: str,
     count: int,
     backbone: str | None,
     warp_size: int | None,
@@ -459,7 +450,7 @@ def warp(
         boxes.append(gt)
         kinds += ["gt"] * len(gt)
     if proposals is not None or proposal_method is not None:
-        source = proposal_source(proposals, proposal_method, "fast", count, "the image")
+        source = proposal_source(proposals, proposal_method, proposal_mode, count, "the image")
         found = np.asarray(source(picked.record, read_record(picked.record)), np.float32).reshape(-1, 4)
         boxes.append(found[:count])
         kinds += ["proposal"] * len(found[:count])
