@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from rcnn_cli.inference.postprocess import ImageDetections, select_detections
-from rcnn_cli.models.preprocess import prepare_image
+from rcnn_cli.models.preprocess import normalize_image, prepare_image
 from rcnn_cli.models.rcnn import WARP_BATCH
 from rcnn_cli.rcnn.warp import warp_regions
 
@@ -31,10 +31,7 @@ def detect_regions(detector: Any, rgb: np.ndarray, boxes: torch.Tensor) -> Image
     boxes = boxes.to(device)
     if cfg.method == "rcnn":
         with timer.stage("preprocess"):
-            image, _ = prepare_image(
-                rgb, min(height, width), max(height, width), cfg.pixel_mean, cfg.pixel_std
-            )
-            image = image.to(device)
+            image = normalize_image(rgb, cfg.pixel_mean, cfg.pixel_std).to(device)
         pooled = []
         for start in range(0, len(boxes), WARP_BATCH):
             with timer.stage("warp"):

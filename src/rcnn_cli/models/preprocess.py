@@ -42,10 +42,23 @@ def prepare_image(
     resized = cv2.resize(
         np.ascontiguousarray(rgb), None, fx=im_scale, fy=im_scale, interpolation=cv2.INTER_LINEAR
     )
-    x = torch.from_numpy(resized).permute(2, 0, 1).float().div_(255.0)
+    return normalize_image(resized, pixel_mean, pixel_std), im_scale
+
+
+def normalize_image(
+    rgb: np.ndarray,
+    pixel_mean: Sequence[float] = IMAGENET_MEAN,
+    pixel_std: Sequence[float] = IMAGENET_STD,
+    flip: bool = False,
+) -> Tensor:
+    """rgb: uint8 [H, W, 3] -> Tensor[3, H, W] float32 normalized, at its own size (R-CNN warps its
+    regions from the original image); mirrored when ``flip``."""
+    if flip:
+        rgb = rgb[:, ::-1]
+    x = torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1).float().div_(255.0)
     mean = torch.tensor(pixel_mean, dtype=torch.float32)[:, None, None]
     std = torch.tensor(pixel_std, dtype=torch.float32)[:, None, None]
-    return (x - mean) / std, im_scale
+    return (x - mean) / std
 
 
 def images_to_blob(images: Sequence[Tensor]) -> Tensor:

@@ -32,6 +32,14 @@ from rcnn_cli.rcnn.warp import warp_regions
 WARP_BATCH = 128
 
 
+def window_rois(count: int, size: int, device: torch.device | str = "cpu") -> Tensor:
+    """The RoIs Tensor[count, 5] of ``count`` warped windows, each an image of its own: row i is
+    (i, 0, 0, size, size), the whole window."""
+    index = torch.arange(count, dtype=torch.float32, device=device)[:, None]
+    frame = torch.tensor([0.0, 0.0, size, size], device=device).expand(count, 4)
+    return torch.cat([index, frame], dim=1)
+
+
 class RCNN(FastRCNN):
     """A fine-tuned network plus per-class SVMs and box regressors; ``config.method`` rcnn or sppnet."""
 
@@ -88,10 +96,8 @@ class RCNN(FastRCNN):
     def window_pool5(self, maps: Tensor) -> Tensor:
         """maps Tensor[R, C, h, w], one per warped window -> pool5 Tensor[R, D5], each window's whole
         map pooled (the RoI is the window itself)."""
-        size = self.config.region_size
-        index = torch.arange(len(maps), dtype=maps.dtype, device=maps.device)[:, None]
-        frame = maps.new_tensor([0.0, 0.0, size, size]).expand(len(maps), 4)
-        return self.head.pool_rois(maps, torch.cat([index, frame], dim=1))
+        rois = window_rois(len(maps), self.config.region_size, maps.device).to(maps.dtype)
+        return self.head.pool_rois(maps, rois)
 
     def fc7(self, pool5: Tensor) -> Tensor:
         """pool5 Tensor[R, D5] -> fc7 Tensor[R, D7] after its ReLU (dropout as the module's mode says)."""

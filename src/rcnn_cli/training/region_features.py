@@ -141,15 +141,13 @@ def region_pool5(model: RCNN, record: Any, boxes: Tensor, conv_source: Any, devi
     """pool5 Tensor[N, D5] of ``boxes`` (original pixels): warped windows for R-CNN, the pyramid over
     the image's conv map for SPPnet (the cached map when ``conv_source`` has it)."""
     from rcnn_cli.data import read_record
-    from rcnn_cli.models.preprocess import prepare_image
+    from rcnn_cli.models.preprocess import normalize_image
 
     cfg = model.config
     if len(boxes) == 0:
         return torch.zeros((0, model.pooled_dim()), device=device)
     if cfg.method == "rcnn":
-        rgb = read_record(record)
-        height, width = rgb.shape[:2]
-        image, _ = prepare_image(rgb, min(height, width), max(height, width), cfg.pixel_mean, cfg.pixel_std)
+        image = normalize_image(read_record(record), cfg.pixel_mean, cfg.pixel_std)
         return model.warped_pool5(image.to(device), boxes.to(device))
     from rcnn_cli.rcnn.scale_assignment import pool_at_assigned_scales
 

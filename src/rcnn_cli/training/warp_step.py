@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import torch
 from torch import Tensor
 
-from rcnn_cli.models.preprocess import prepare_image
+from rcnn_cli.models.preprocess import normalize_image
+from rcnn_cli.models.rcnn import window_rois
 from rcnn_cli.rcnn.warp import warp_regions
 from rcnn_cli.training.minibatch import ImageSample
 from rcnn_cli.training.step import IterationStep
@@ -35,11 +35,7 @@ class WarpSource:
         """-> (Tensor[3, H, W] normalized, mirrored when ``flip``; 1.0)."""
         from rcnn_cli.data import read_record
 
-        rgb = read_record(record)
-        height, width = rgb.shape[:2]
-        image, _ = prepare_image(
-            rgb, min(height, width), max(height, width), self.pixel_mean, self.pixel_std, flip=flip
-        )
+        image = normalize_image(read_record(record), self.pixel_mean, self.pixel_std, flip=flip)
         return image, 1.0
 
 
@@ -53,6 +49,4 @@ class WarpedRegionStep(IterationStep):
         image, _ = self.source.get(sample.record, sample.scale, sample.flip)
         size = cfg.region_size
         windows = warp_regions(image, sample.boxes, size, cfg.region_padding)
-        index = torch.arange(len(windows), dtype=torch.float32)[:, None]
-        rois = torch.cat([index, torch.tensor([[0.0, 0.0, size, size]]).expand(len(windows), 4)], dim=1)
-        return windows.to(self.device), rois.to(self.device)
+        return windows.to(self.device), window_rois(len(windows), size, self.device)
