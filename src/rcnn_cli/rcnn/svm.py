@@ -76,14 +76,23 @@ class LinearSVM:
         return (x @ self.weight + np.float32(self.bias)).astype(np.float32, copy=False)
 
 
-def feature_scale(sample: np.ndarray, target_norm: float = 20.0) -> float:
+def feature_scale(sample: np.ndarray | Sequence[np.ndarray], target_norm: float = 20.0) -> float:
     """The one scalar s so that s·x has mean L2 norm target_norm over ``sample`` [n, D] (R-CNN's
     feat_norm_mean): one scale for all features, so that C (and λ of box regression) keep their meaning
-    whatever the network's activation magnitudes."""
-    x = np.asarray(sample, dtype=np.float64)
-    if x.ndim != 2 or x.shape[0] == 0:
-        raise RcnnError(f"feature_scale needs a non-empty [n, D] sample, got shape {x.shape}")
-    mean_norm = float(np.linalg.norm(x, axis=1).mean())
+    whatever the network's activation magnitudes. ``sample`` may come in pieces [n_i, D] (one per
+    image or class), so that a large sample is never copied whole into float64."""
+    pieces = [sample] if isinstance(sample, np.ndarray) else list(sample)
+    norms = []
+    for piece in pieces:
+        x = np.asarray(piece, dtype=np.float64)
+        if x.ndim != 2:
+            raise RcnnError(f"feature_scale needs a non-empty [n, D] sample, got shape {x.shape}")
+        norms.append(np.linalg.norm(x, axis=1))
+    all_norms = np.concatenate(norms) if norms else np.zeros(0)
+    if all_norms.size == 0:
+        shape = pieces[0].shape if pieces else (0,)
+        raise RcnnError(f"feature_scale needs a non-empty [n, D] sample, got shape {shape}")
+    mean_norm = float(all_norms.mean())
     if not (np.isfinite(mean_norm) and mean_norm > 0):
         raise RcnnError(f"feature_scale: the sample's mean L2 norm is {mean_norm}, need a finite value > 0")
     return target_norm / mean_norm

@@ -55,7 +55,7 @@ def train_svms(
         scale = float(json.loads(scale_file.read_text())["feature_scale"])
     else:
         sample = [cache.load(i, "fc7")[0] for i in cache.image_ids[:SCALE_SAMPLE_IMAGES]]
-        scale = feature_scale(np.concatenate(sample), config.feature_norm)
+        scale = feature_scale(sample, config.feature_norm)
         atomic_write_json(scale_file, {"feature_scale": scale, "images": len(sample)})
     positives = _positives(cache, num_classes, scale)
     weights, biases = [], []
@@ -142,12 +142,11 @@ def train_box_regressors(
         P.append(p)
         G.append(g)
     nonempty = [x for x in X if len(x)]
-    scale = feature_scale(np.concatenate(nonempty), config.feature_norm) if nonempty else 1.0
-    dim = pooled_dim
     if not nonempty:
-        return torch.zeros(num_classes, dim, 4), torch.zeros(num_classes, 4), 1.0, [0] * num_classes
+        return torch.zeros(num_classes, pooled_dim, 4), torch.zeros(num_classes, 4), 1.0, [0] * num_classes
+    scale = feature_scale(nonempty, config.feature_norm)
     regressor = fit_box_regressors(
-        [torch.from_numpy(x * scale if len(x) else np.zeros((0, dim), np.float32)) for x in X],
+        [torch.from_numpy(x * scale if len(x) else np.zeros((0, pooled_dim), np.float32)) for x in X],
         [torch.from_numpy(p) for p in P],
         [torch.from_numpy(g) for g in G],
         config,

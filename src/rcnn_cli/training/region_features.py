@@ -52,7 +52,8 @@ def cache_path(folder: Path, image_id: str) -> Path:
 
 
 def folder_bytes(folder: Path) -> int:
-    return sum(p.stat().st_size for p in folder.iterdir() if p.is_file())
+    """Bytes on disk of every file under ``folder`` (the disk a stage's cache uses)."""
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
 
 
 @torch.no_grad()

@@ -17,11 +17,12 @@ checkpoint, features resume image by image, the SVMs class by class.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,7 @@ from rcnn_cli.errors import RcnnError
 from rcnn_cli.rcnn.bbox_regression import BoxRegressionConfig
 from rcnn_cli.rcnn.svm import SVMConfig
 from rcnn_cli.training.config import TrainConfig
+from rcnn_cli.training.region_features import folder_bytes
 from rcnn_cli.training.setup import RunSpec, build_trainer
 
 Log = Callable[[str], None]
@@ -81,7 +83,7 @@ def train_region_method(
         with stages.timed(CONV) as row:
             features = str(out / CONV)
             _extract_conv_features(spec, records, len(class_names), features, config.flip, device, verbosity)
-            row["disk_bytes"] = _folder_bytes(Path(features))
+            row["disk_bytes"] = folder_bytes(Path(features))
     if not (finetune / "model.pt").is_file():
         with stages.timed(FINETUNE):
             _finetune(spec, config, features, device, verbosity, log)
@@ -156,7 +158,7 @@ def _posthoc_stages(
         box_regression=dataclasses.asdict(posthoc.boxes),
         class_names=list(class_names),
         stage_seconds=stages.seconds(),
-        disk_bytes={FEATURES: _folder_bytes(out / FEATURES)},
+        disk_bytes={FEATURES: summary.disk_bytes},
     )
     final = out / "model.pt"
     save_checkpoint(final, model, keep)
@@ -243,10 +245,6 @@ def _stage_manifest(folder: Path, kind: str, params: dict[str, Any], inputs: str
     write_manifest(folder, Manifest(kind=kind, format_version=1, params=params, inputs_hash=inputs))
 
 
-def _folder_bytes(folder: Path) -> int:
-    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
-
-
 class _StageLog:
     """RUN/metrics.jsonl: one row per stage finished (``{"stage", "seconds", ...}``), appended."""
 
@@ -268,19 +266,16 @@ class _StageLog:
         with self.path.open("a") as f:
             f.write(json.dumps({"stage": stage, **row}) + "\n")
 
-    def timed(self, stage: str) -> Any:
-        import contextlib
-
-        @contextlib.contextmanager
-        def timing():  # type: ignore[no-untyped-def]
-            row: dict[str, Any] = {}
-            started = time.perf_counter()
-            yield row
-            seconds = time.perf_counter() - started
-            if row.pop("skip", False):  # nothing left to do: done by an earlier run
-                self.log(f"{stage}: done before, kept")
-                return
-            self.append(stage, {"seconds": round(seconds, 3), **row})
-            self.log(f"{stage}: done in {seconds:.1f} s")
-
-        return timing()
+    @contextlib.contextmanager
+    def timed(self, stage: str) -> Iterator[dict[str, Any]]:
+        """Time the block; its row (the dict it gets, with ``seconds``) is appended when it ends,
+        unless the block set ``skip``: nothing left to do, done by an earlier run."""
+        row: dict[str, Any] = {}
+        started = time.perf_counter()
+        yield row
+        seconds = time.perf_counter() - started
+        if row.pop("skip", False):
+            self.log(f"{stage}: done before, kept")
+            return
+        self.append(stage, {"seconds": round(seconds, 3), **row})
+        self.log(f"{stage}: done in {seconds:.1f} s")
