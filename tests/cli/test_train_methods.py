@@ -75,6 +75,10 @@ def test_sppnet_from_a_trained_models_conv_layers(data, rcnn_model, tmp_path) ->
     assert result.exit_code == 0, result.output
     assert "5 training stages (0-conv-features, 1-finetune" in result.output
     detect_and_evaluate(data, out / "model.pt", tmp_path / "dets")
+    rows = (out / "metrics.jsonl").read_text()
+    again = run(*train_args(data, out, "--method", "sppnet", "--init-from", str(rcnn_model), "--resume"))
+    assert again.exit_code == 0, again.output
+    assert (out / "metrics.jsonl").read_text() == rows  # every stage kept, the conv maps too
 
 
 @pytest.mark.parametrize(
@@ -82,6 +86,7 @@ def test_sppnet_from_a_trained_models_conv_layers(data, rcnn_model, tmp_path) ->
     [
         (["--method", "sppnet"], "keeps the conv layers fixed: give them trained"),
         (["--method", "rcnn", "--rpn"], "--method rcnn trains on proposals from a folder; it has no RPN"),
+        (["--method", "rcnn", "--features", "feats"], "--method rcnn runs the CNN on every warped region"),
         (["--method", "rcnn", "--warp-size", "20", "--context-padding", "10"], "the padding must leave"),
     ],
 )

@@ -69,6 +69,8 @@ def train_region_method(
         raise RcnnError(f"multi-stage training is for --method rcnn or sppnet, not {spec.method!r}")
     if spec.proposals is None:
         raise RcnnError(f"--method {spec.method} trains on proposals: give --proposals FOLDER")
+    if spec.method == "rcnn" and spec.features:  # its conv layers run on each warped region
+        raise RcnnError("--method rcnn runs the CNN on every warped region; it cannot read --features")
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:  # its stages write shared folders: one writer
         raise RcnnError(f"--method {spec.method} trains in one process; run it without torchrun")
     out = Path(spec.out_dir)
@@ -82,8 +84,10 @@ def train_region_method(
     if spec.method == "sppnet" and features is None:
         with stages.timed(CONV) as row:
             features = str(out / CONV)
-            _extract_conv_features(spec, records, len(class_names), features, config.flip, device, verbosity)
-            row["disk_bytes"] = folder_bytes(Path(features))
+            done = _extract_conv_features(
+                spec, records, len(class_names), features, config.flip, device, verbosity
+            )
+            row.update(disk_bytes=folder_bytes(Path(features)), skip=not done)
     if not (finetune / "model.pt").is_file():
         with stages.timed(FINETUNE):
             _finetune(spec, config, features, device, verbosity, log)
@@ -153,7 +157,7 @@ def _posthoc_stages(
     keep = {k: v for k, v in meta.items() if k not in ("config", "svd_ranks")}
     keep.update(
         method=spec.method,
-        stages=list(STAGES[spec.method]),
+        stages=[stage for stage in STAGES[spec.method] if stage != CONV or features == str(out / CONV)],
         svm=dataclasses.asdict(posthoc.svm),
         box_regression=dataclasses.asdict(posthoc.boxes),
         class_names=list(class_names),
@@ -183,9 +187,10 @@ def _extract_conv_features(
     flip: bool,
     device: torch.device,
     verbosity: int,
-) -> None:
+) -> int:
     """SPPnet's conv maps, once per image, from the conv layers it keeps fixed: ImageNet's
-    (``--weights``) or a trained model's (``--init-from``)."""
+    (``--weights``) or a trained model's (``--init-from``); returns how many images were computed
+    (0: all done by an earlier run)."""
     from rcnn_cli.models.checkpoint import load_parts
     from rcnn_cli.models.fast_rcnn import FastRCNN, default_config
     from rcnn_cli.models.weights import load_torchvision_weights
@@ -205,7 +210,7 @@ def _extract_conv_features(
     for path, _parts in spec.init_from:
         load_parts(model, path, TargetNormalization.fixed(num_classes), ("backbone",))
     with Reporter(CONV, total=len(records), verbosity=verbosity) as report:
-        extract_features(model, records, folder, flip=flip, device=device, reporter=report)
+        return extract_features(model, records, folder, flip=flip, device=device, reporter=report)
 
 
 def _finetune(
