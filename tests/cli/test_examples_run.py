@@ -257,7 +257,7 @@ PREREQUISITES: dict[str, tuple[str, ...]] = {
     "rcnn extract": ("runs/voc", "props"),
     "rcnn detect": ("runs/bccd", "runs/faster", "runs/latest", "proposals"),
     "rcnn compress": ("runs/voc", "runs/bccd", "runs/latest", "proposals/trainval"),
-    "rcnn export": ("runs/bccd", "runs/latest"),
+    "rcnn export": ("runs/bccd", "runs/faster", "runs/latest"),
     "rcnn evaluate": ("runs/bccd", "detections", "proposals", "props/ss", "props/eb"),
     "rcnn show": ("props/trainval", "dets"),
     "rcnn show proposals": ("props",),

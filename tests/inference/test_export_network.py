@@ -12,9 +12,11 @@ import torch
 from rcnn_cli.boxes import clip_boxes
 from rcnn_cli.errors import RcnnError
 from rcnn_cli.inference.export import DetectorNetwork
+from rcnn_cli.inference.export.agreement import agreement, matching_rows
 from rcnn_cli.inference.export.network import as_tensors, check_exportable, clip_to_image
 from rcnn_cli.inference.export.onnx_ops import check_no_argmax
 from rcnn_cli.models import default_config, load_checkpoint
+from rcnn_cli.models.faster_rcnn import with_rpn
 from support.export import cases
 from support.inference import small_checkpoint
 
@@ -45,9 +47,38 @@ def test_clip_to_image_is_clip_boxes() -> None:
     ("changes", "words"), [({"method": "rcnn"}, "R-CNN"), ({"method": "sppnet"}, "SPPnet")]
 )
 def test_refusals_name_the_model_and_what_is_supported(changes, words: str) -> None:
-    with pytest.raises(RcnnError, match=f"m.pt is an {words} model .*supports Fast R-CNN models"):
+    with pytest.raises(
+        RcnnError, match=f"m.pt is an {words} model .*supports Fast R-CNN and Faster R-CNN models"
+    ):
         check_exportable(default_config("small", 2, **changes), "m.pt")
     check_exportable(default_config("small", 2), "m.pt")  # a Fast R-CNN passes
+    check_exportable(with_rpn(default_config("small", 2)), "m.pt")  # and a Faster R-CNN
+
+
+def test_agreement_finds_swapped_and_missing_proposals() -> None:
+    """Faster R-CNN outputs are compared proposal by proposal: here the export swapped rows 1 and 2
+    (near-tied objectness), lost row 3 and has one of its own; the scores of the shared rows differ by
+    1e-6 (swapped with them), the boxes by 2e-3 px."""
+    want_p = np.asarray([[0, 0, 10, 10], [5, 5, 20, 20], [1, 1, 9, 9], [30, 30, 40, 40]], np.float32)
+    got_p = want_p[[0, 2, 1]]
+    got_p = np.concatenate([got_p, [[50, 50, 60, 60]]]).astype(np.float32)
+    want_s = np.asarray([[0.1, 0.9], [0.2, 0.8], [0.3, 0.7], [0.4, 0.6]], np.float32)
+    got_s = np.concatenate([want_s[[0, 2, 1]] + 1e-6, [[0.5, 0.5]]]).astype(np.float32)
+    want_b = np.repeat(want_p[:, None], 2, axis=1)
+    got_b = np.repeat(got_p[:, None], 2, axis=1) + 2e-3
+    i, j = matching_rows(got_p, want_p, 1e-2)
+    assert i.tolist() == [0, 1, 2] and j.tolist() == [0, 2, 1]
+    close = agreement(
+        {"proposals": got_p, "scores": got_s, "boxes": got_b},
+        {"proposals": want_p, "scores": want_s, "boxes": want_b},
+        1e-2,
+    )
+    assert close.shared == 0.75 and close.moved == 1
+    assert close.score_error == pytest.approx(1e-6, abs=1e-7) and close.box_error == pytest.approx(
+        2e-3, abs=1e-4
+    )
+    fast = agreement({"scores": want_s, "boxes": want_b}, {"scores": want_s[:3], "boxes": want_b[:3]}, 1e-2)
+    assert fast.score_error == float("inf")  # Fast R-CNN rows are the inputs': compared row for row
 
 
 class _ReadsArgmax(torch.nn.Module):

@@ -1,5 +1,6 @@
-"""Our RoI poolings against the ONNX operators they are exported as (rcnn_cli.inference.export.onnx_ops),
-run by onnxruntime in one-node graphs: the operators' own semantics, no exporter in between."""
+"""Our RoI poolings and NMS against the ONNX operators they are exported as
+(rcnn_cli.inference.export.onnx_ops), run by onnxruntime in one-node graphs: the operators' own
+semantics, no exporter in between."""
 
 from __future__ import annotations
 
@@ -15,8 +16,9 @@ onnx = pytest.importorskip("onnx")
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-def run_node(node, inputs: dict[str, np.ndarray]) -> np.ndarray:
-    """One ONNX node (opset 18) on ``inputs`` by onnxruntime's CPU provider."""
+def run_node(node, inputs: dict[str, np.ndarray], output: int = 1) -> np.ndarray:
+    """One ONNX node (opset 18) on ``inputs`` by onnxruntime's CPU provider; ``output``: its
+    TensorProto type (float by default)."""
     from onnx import TensorProto, helper
 
     def info(name: str, value: np.ndarray):
@@ -27,7 +29,7 @@ def run_node(node, inputs: dict[str, np.ndarray]) -> np.ndarray:
         [node],
         "one_node",
         [info(n, v) for n, v in inputs.items()],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+        [helper.make_tensor_value_info("y", output, None)],
     )
     # IR version 9 (that of opset 18), not the newest onnx writes: older onnxruntimes refuse newer IRs.
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)], ir_version=9)
@@ -109,3 +111,40 @@ def test_roi_align_is_onnx_roi_align(
         node, {"x": features, "boxes": rois[:, 1:].copy(), "batch": rois[:, 0].astype(np.int64)}
     )
     np.testing.assert_allclose(theirs, ours, rtol=0, atol=1e-6)
+
+
+def onnx_nms(boxes: np.ndarray, scores: np.ndarray, iou: float) -> np.ndarray:
+    """Kept indices by ONNX NonMaxSuppression as the translation calls it: one batch, one class, every
+    box allowed, no score threshold."""
+    from onnx import TensorProto, helper
+
+    node = helper.make_node("NonMaxSuppression", ["b", "s", "m", "i"], ["y"])
+    inputs = {
+        "b": boxes[None].astype(np.float32),
+        "s": scores[None, None].astype(np.float32),
+        "m": np.asarray([len(boxes)], np.int64),
+        "i": np.asarray([iou], np.float32),
+    }
+    return run_node(node, inputs, output=TensorProto.INT64)[:, 2]
+
+
+@pytest.mark.parametrize("iou", [0.3, 0.5, 0.7])
+def test_non_max_suppression_is_our_nms(iou: float) -> None:
+    """Random overlapping boxes, scores with many exact ties (of which NMS visits the lower index first,
+    in both), and -inf scores (the masked boxes of the exported proposal layer)."""
+    rng = np.random.default_rng(3)
+    corners = rng.uniform(0, 100, (400, 2))
+    boxes = np.concatenate([corners, corners + rng.uniform(5, 40, (400, 2))], 1).astype(np.float32)
+    scores = rng.integers(0, 12, 400).astype(np.float32)
+    scores[rng.random(400) < 0.1] = -np.inf
+    ours = ops.nms(torch.from_numpy(boxes), torch.from_numpy(scores), iou).numpy()
+    np.testing.assert_array_equal(onnx_nms(boxes, scores, iou), ours)
+
+
+def test_non_max_suppression_keeps_a_box_at_exactly_the_threshold() -> None:
+    """IoU 2/4 = 0.5 exactly: at threshold 0.5 both keep it (suppression is IoU > threshold)."""
+    boxes = np.asarray([[0, 0, 3, 1], [1, 0, 4, 1]], np.float32)
+    scores = np.asarray([0.9, 0.8], np.float32)
+    np.testing.assert_array_equal(onnx_nms(boxes, scores, 0.5), [0, 1])
+    assert ops.nms(torch.from_numpy(boxes), torch.from_numpy(scores), 0.5).tolist() == [0, 1]
+    np.testing.assert_array_equal(onnx_nms(boxes, scores, 0.49), [0])

@@ -94,3 +94,71 @@ def svd_checkpoint(source: Path, output: Path) -> Path:
 
     compress_checkpoint(source, output, {"fc6": 8, "fc7": 4}, rois=10, repeats=1)
     return output
+
+
+def faster_checkpoint(path: Path, seed: int = 0, **proposal_layer: float) -> Path:
+    """A real (untrained) small Faster R-CNN whose RPN objectness is spread out, so that its proposals
+    are ranked by real differences; ``proposal_layer``: its stored test-time numbers changed."""
+    from dataclasses import replace
+
+    from rcnn_cli.models import default_config, save_checkpoint
+    from rcnn_cli.models.faster_rcnn import build_model, with_rpn
+
+    torch.manual_seed(seed)
+    config = with_rpn(default_config("small", 2, fc6_dim=48, fc7_dim=32, scales=(64,), max_size=128))
+    layer = replace(config.rpn.proposals, **proposal_layer)
+    model = build_model(replace(config, rpn=replace(config.rpn, proposals=layer)))
+    with torch.no_grad():
+        model.head.cls_score.weight.normal_(0, 0.5)
+        model.head.bbox_pred.weight.normal_(0, 0.01)
+        model.rpn.head.objectness.weight.normal_(0, 0.5)
+        model.rpn.head.bbox_deltas.weight.normal_(0, 0.05)
+    save_checkpoint(path, model.eval(), {"class_names": ["a", "b"]})
+    return path
+
+
+def faster_answer(model: torch.nn.Module, rgb: np.ndarray, scale: int) -> tuple[np.ndarray, ...]:
+    """What ``rcnn detect`` computes for a Faster R-CNN before NMS, from the training code's own proposal
+    layer (``model.propose``): (proposals in original pixels, scores [P, K], boxes [P, K, 4])."""
+    from rcnn_cli.models.heads import FastRCNNHead
+    from rcnn_cli.models.preprocess import prepare_image
+
+    config = model.config
+    height, width = rgb.shape[:2]
+    image, im_scale = prepare_image(rgb, scale, config.max_size, config.pixel_mean, config.pixel_std)
+    with torch.no_grad():
+        features = model.features(image[None])
+        scaled = model.propose(features, [tuple(image.shape[-2:])])[0][0]
+        rois = torch.cat([scaled.new_zeros(len(scaled), 1), scaled], dim=1)
+        logits, deltas = model.head(features, rois)
+    proposals = scaled / im_scale
+    scores, boxes = FastRCNNHead.scores_and_boxes(logits, deltas, proposals, height, width)
+    return proposals.numpy(), scores.numpy(), boxes.numpy()
+
+
+def faster_cases(model: torch.nn.Module) -> Iterator[Case]:
+    """Two sample images × two scales, with the Faster R-CNN's answer; ``Case.inputs`` are the proposing
+    network's (no proposals), and the expected proposals ride in ``inputs["expected_proposals"]``."""
+    from rcnn_cli.inference.export import network_inputs
+
+    for name, rgb in sample_rgb():
+        for scale in SCALES:
+            proposals, scores, boxes = faster_answer(model, rgb, scale)
+            inputs = network_inputs(rgb, np.zeros((0, 4), np.float32), model.config, scale)
+            del inputs["proposals"]
+            yield Case(f"{name}@{scale}", {**inputs, "expected_proposals": proposals}, scores, boxes)
+
+
+def assert_faster_matches(got: list[np.ndarray], case: Case) -> int:
+    """``got`` = [proposals, scores, boxes] within the stated tolerances of ``case`` on the proposals
+    both have, ≥ 99% of the expected proposals found, none more than 3 places from its rank
+    (rcnn_cli.inference.export.agreement: near-tied objectness may swap); the proposal count."""
+    from rcnn_cli.inference.export.agreement import agreement
+
+    names = ("proposals", "scores", "boxes")
+    want = dict(zip(names, (case.inputs["expected_proposals"], case.scores, case.boxes), strict=True))
+    close = agreement(dict(zip(names, got, strict=True)), want, BOX_ATOL)
+    assert close.shared >= 0.99 and close.moved <= 3, (case.name, close)
+    assert abs(len(got[0]) - len(want["proposals"])) <= 0.01 * len(want["proposals"]), case.name
+    assert close.score_error <= SCORE_ATOL and close.box_error <= BOX_ATOL, (case.name, close)
+    return len(got[0])

@@ -1,5 +1,5 @@
 """``rcnn export``: a Fast R-CNN model as ONNX or TorchScript, from image + proposals to scores and
-boxes (the engine: :mod:`rcnn_cli.inference.export`)."""
+boxes; a Faster R-CNN from the image alone (the engine: :mod:`rcnn_cli.inference.export`)."""
 
 from __future__ import annotations
 
@@ -18,10 +18,13 @@ Examples:
   rcnn export runs/bccd/model.pt -o model.ts --format torchscript
   rcnn compress runs/bccd/model.pt -o runs/bccd/model_svd.pt --svd-ranks fc6=128,fc7=32
   rcnn export runs/bccd/model_svd.pt -o model_svd.onnx    # truncated-SVD layers export too
+  rcnn export runs/faster/model.pt -o faster.onnx          # Faster R-CNN: the image alone in
 Inputs: image float32 [1, 3, H, W] (scaled, normalized as rcnn detect does), proposals float32 [R, 4]
 (original pixels), image_size int64 [2] (original height, width), im_scale float32 [1]. Outputs: scores
 [R, K] (softmax, background dropped) and boxes [R, K, 4] (decoded, clipped, original pixels). H, W and R
-are dynamic; the score threshold and per-class NMS stay with the caller (docs/FORMATS.md). The file
+are dynamic; the score threshold and per-class NMS stay with the caller (docs/FORMATS.md). A Faster
+R-CNN has no proposals input: its RPN proposes inside the graph, and its outputs are proposals [P, 4]
+(original pixels), scores [P, K] and boxes [P, K, 4]. The file
 holds the class names and preprocessing as metadata (rcnn_cli.json). A TorchScript file calls this
 package's kernels: `import rcnn_cli._C` before torch.jit.load. ONNX needs `pip install rcnn-cli[export]`.
 """,
@@ -43,10 +46,11 @@ package's kernels: `import rcnn_cli._C` before torch.jit.load. ONNX needs `pip i
 )
 @user_errors
 def export(model: Path | None, output: Path | None, fmt: str | None) -> None:
-    """Export a Fast R-CNN model (MODEL: the latest run's model.pt when left out) as ONNX or TorchScript.
+    """Export a Fast or Faster R-CNN model (MODEL: the latest run's model.pt when left out) as ONNX or
+    TorchScript.
 
     The written file is checked first: run (onnxruntime, or torch.jit.load) on an image size and proposal
-    count it was not traced with, it must give the model's scores and boxes."""
+    count it was not traced with, it must give the model's scores and boxes (and proposals)."""
     from rcnn_cli.cli.defaults import export_paths
     from rcnn_cli.inference.export import export_model
 

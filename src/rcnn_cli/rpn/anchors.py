@@ -95,7 +95,8 @@ def anchors(
     ``feature_size`` is (H', W'); ``stride`` the backbone's, in image pixels per cell. Order and centres
     as in the module docstring: row a = (i·W' + j)·k + t is anchor t of cell (i, j).
     """
-    height, width = (int(v) for v in feature_size)
+    # Not int(): under torch.export the sizes are symbols, and int() would fix them to the traced size.
+    height, width = feature_size
     base = cell_anchors(scales, ratios).to(device)
     ys = (torch.arange(height, dtype=torch.float32, device=device) + 0.5) * float(stride)
     xs = (torch.arange(width, dtype=torch.float32, device=device) + 0.5) * float(stride)

@@ -11,6 +11,8 @@ from rcnn_cli.lazy import lazy_names
 
 _HOMES = {
     "DetectorNetwork": "network",
+    "ProposingDetectorNetwork": "network",
+    "network_for": "network",
     "INPUT_NAMES": "network",
     "OUTPUT_NAMES": "network",
     "network_inputs": "network",

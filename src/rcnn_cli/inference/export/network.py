@@ -1,8 +1,11 @@
-"""The network that ``rcnn export`` writes: Fast R-CNN at test time (paper §3) up to, not including, NMS.
+"""The networks that ``rcnn export`` writes: Fast R-CNN or Faster R-CNN at test time, up to, not
+including, the per-class NMS.
 
-One graph from the preprocessed image and its proposals to what :func:`rcnn_cli.inference.postprocess
-.postprocess_detections` computes before thresholding and NMS (its steps 1-2, the head's
-:meth:`~rcnn_cli.models.heads.FastRCNNHead.scores_and_boxes`):
+One graph from the preprocessed image (and, for Fast R-CNN, its proposals) to what
+:func:`rcnn_cli.inference.postprocess.postprocess_detections` computes before thresholding and NMS (its
+steps 1-2, the head's :meth:`~rcnn_cli.models.heads.FastRCNNHead.scores_and_boxes`).
+
+:class:`DetectorNetwork` (Fast R-CNN, paper §3):
 
     image       float32 [1, 3, H, W]  scaled (shorter side ``scale``, longer ≤ ``max_size``) and normalized
     proposals   float32 [R, 4]        x1 y1 x2 y2 in pixels of the *original* image
@@ -15,8 +18,18 @@ Proposals in original pixels (not RoIs in scaled ones) because the boxes are dec
 clipped to the original image, as :class:`rcnn_cli.inference.detect.Detector` does: the graph scales
 them itself (RoIs ``(0, im_scale · proposal)``). H, W and R are free (dynamic axes); N is 1.
 
+:class:`ProposingDetectorNetwork` (Faster R-CNN, Ren et al. §3): the same without the ``proposals``
+input, which the RPN makes on the same conv map (:mod:`.proposal_layer`, the model's test-time
+numbers), and with them as the first output, P of them (a number the graph computes):
+
+    image, image_size, im_scale       as above
+ -> proposals   float32 [P, 4]        the RPN's proposals, best first, original pixels
+    scores      float32 [P, K]
+    boxes       float32 [P, K, 4]
+
 What stays with the caller: reading and resizing the image (:func:`network_inputs` is the reference),
-dropping proposals without area, the score threshold, per-class NMS and the top-k (docs/FORMATS.md).
+for Fast R-CNN dropping proposals without area, the score threshold, per-class NMS and the top-k
+(docs/FORMATS.md).
 """
 
 from __future__ import annotations
@@ -31,26 +44,24 @@ from torch import Tensor, nn
 from rcnn_cli.errors import RcnnError
 from rcnn_cli.models.heads import RAW_DELTAS
 
-#: Input and output names of the exported graph, in order.
+#: Input and output names of the exported Fast R-CNN graph, in order.
 INPUT_NAMES = ("image", "proposals", "image_size", "im_scale")
 OUTPUT_NAMES = ("scores", "boxes")
 
 #: What export supports, said by every refusal.
-SUPPORTED = "rcnn export supports Fast R-CNN models (rcnn train --method fast-rcnn, the default)"
+SUPPORTED = (
+    "rcnn export supports Fast R-CNN and Faster R-CNN models (rcnn train --method fast-rcnn or faster-rcnn)"
+)
 
 
 def check_exportable(config: Any, path: object) -> None:
-    """Refuse, in one line, a model that is not a Fast R-CNN read from proposals: a Faster R-CNN
-    (its RPN's proposal layer, with NMS inside, is not part of the exported graph yet) or an R-CNN /
-    SPPnet model (scored by SVMs, R-CNN with one warped window per region)."""
+    """Refuse, in one line, an R-CNN or SPPnet model: its regions are scored by linear SVMs on fc7
+    and its boxes by ridge regressors on pool5, outside the network, and R-CNN warps one window per
+    region; neither is part of an exported graph yet."""
     method = getattr(config, "method", "fast_rcnn")
     if method != "fast_rcnn":
         name = {"rcnn": "an R-CNN", "sppnet": "an SPPnet"}.get(method, f"a {method}")
         raise RcnnError(f"{path} is {name} model (regions scored by SVMs, not exported yet); {SUPPORTED}")
-    if getattr(config, "rpn", None) is not None:
-        raise RcnnError(
-            f"{path} is a Faster R-CNN model (its RPN's proposal layer is not exported yet); {SUPPORTED}"
-        )
 
 
 def clip_to_image(boxes: Tensor, image_size: Tensor) -> Tensor:
@@ -64,6 +75,11 @@ def clip_to_image(boxes: Tensor, image_size: Tensor) -> Tensor:
 class DetectorNetwork(nn.Module):
     """``model`` (a :class:`rcnn_cli.models.FastRCNN` in eval mode, low-rank fc layers or not) wrapped
     to the inputs and outputs of the module docstring."""
+
+    input_names = INPUT_NAMES
+    output_names = OUTPUT_NAMES
+    #: torch.export's dynamic_shapes, input by input: H, W and R free.
+    dynamic_shapes: tuple[dict[int, str] | None, ...] = ({2: "height", 3: "width"}, {0: "rois"}, None, None)
 
     def __init__(self, model: nn.Module) -> None:
         super().__init__()
@@ -79,6 +95,48 @@ class DetectorNetwork(nn.Module):
         scores = logits.softmax(dim=1)[:, 1:]
         boxes = RAW_DELTAS.decode(deltas, proposals).unflatten(1, (-1, 4))[:, 1:]
         return scores, clip_to_image(boxes, image_size)
+
+
+class ProposingDetectorNetwork(nn.Module):
+    """``model`` (a :class:`rcnn_cli.models.FasterRCNN` in eval mode) wrapped to the inputs and outputs
+    of the module docstring: conv layers once, the RPN and its proposal layer on that map, the head on
+    the proposals, as :meth:`rcnn_cli.inference.detect.Detector.detect` does for such a model."""
+
+    input_names = ("image", "image_size", "im_scale")
+    output_names = ("proposals", "scores", "boxes")
+    dynamic_shapes: tuple[dict[int, str] | None, ...] = ({2: "height", 3: "width"}, None, None)
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+        self.eval()
+
+    def forward(self, image: Tensor, image_size: Tensor, im_scale: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        from rcnn_cli.inference.export.proposal_layer import proposals_in_graph
+
+        features = self.model.features(image)
+        rpn = self.model.rpn(features)
+        scaled = proposals_in_graph(
+            rpn.anchors,
+            rpn.objectness[0],
+            rpn.deltas[0],
+            image.shape[-2],
+            image.shape[-1],
+            self.model.rpn.config.proposals,
+        )
+        proposals = scaled / im_scale  # original pixels, where the boxes are decoded and clipped
+        rois = torch.cat([torch.zeros_like(scaled[:, :1]), scaled], dim=1)
+        logits, deltas = self.model.head(features, rois)
+        scores = logits.softmax(dim=1)[:, 1:]
+        boxes = RAW_DELTAS.decode(deltas, proposals).unflatten(1, (-1, 4))[:, 1:]
+        return proposals, scores, clip_to_image(boxes, image_size)
+
+
+def network_for(model: nn.Module) -> DetectorNetwork | ProposingDetectorNetwork:
+    """The exported network of ``model``: the proposing one when it has an RPN."""
+    if getattr(model, "rpn", None) is not None:
+        return ProposingDetectorNetwork(model)
+    return DetectorNetwork(model)
 
 
 def network_inputs(
@@ -101,9 +159,9 @@ def network_inputs(
     }
 
 
-def as_tensors(inputs: dict[str, np.ndarray]) -> tuple[Tensor, ...]:
-    """The :func:`network_inputs` arrays as tensors, in :data:`INPUT_NAMES` order."""
-    return tuple(torch.from_numpy(np.asarray(inputs[name])) for name in INPUT_NAMES)
+def as_tensors(inputs: dict[str, np.ndarray], names: Sequence[str] = INPUT_NAMES) -> tuple[Tensor, ...]:
+    """The :func:`network_inputs` arrays named ``names`` (a network's ``input_names``) as tensors."""
+    return tuple(torch.from_numpy(np.asarray(inputs[name])) for name in names)
 
 
 def example_inputs(config: Any, sizes: Sequence[tuple[int, int]] = ((480, 640),), rois: int = 8) -> list:

@@ -12,8 +12,14 @@ with ONNX Script ops when the exporter meets ``torch.ops.rcnn_cli.<op>``).
 - ``roi_align`` → ``RoiAlign`` (opset 16) on ``rois[:, 1:]`` with ``rois[:, 0]`` as int64 batch indices;
   ``aligned=True`` is ``coordinate_transformation_mode="half_pixel"``, ``False`` the legacy
   ``"output_half_pixel"``; an adaptive ``sampling_ratio`` (≤ 0) is ONNX's 0. Average mode.
-- ``nms`` has no translation: the exported network stops before NMS (ONNX's ``NonMaxSuppression`` keeps
-  a different order of equal scores and caps per class; the caller runs its own).
+- ``aten.sort.stable`` → ``TopK`` of every element (ties to the lower index, as a stable sort): the
+  exporter translates no stable sort, and the proposal layer ranks its anchors with one.
+- ``nms`` → ``NonMaxSuppression`` (opset 10) of one batch and one class, every box allowed through, no
+  score threshold; column 2 of its ``[M, 3]`` answer is our kept indices. onnxruntime suppresses at IoU
+  strictly above the threshold and visits equal scores by index, as our kernel does (both checked in
+  tests/inference/test_export_ops.py). Only the Faster R-CNN network has an NMS inside, its proposal
+  layer's; the per-class NMS of the detections stays with the caller (it caps per class and orders by
+  class in ways that differ between toolkits).
 
 ``roi_pool`` and ``spp_pool`` also return the argmax that their backward pass needs. ONNX has no such
 output; the translation gives a placeholder, and :func:`check_no_argmax` makes sure that the graph
@@ -91,8 +97,27 @@ def roi_align(
     )
 
 
+def nms(dets: Any, scores: Any, iou_threshold: float) -> Any:
+    op = _op()
+    boxes = op.Unsqueeze(dets, op.Constant(value_ints=[0]))  # [1, N, 4]: one batch
+    per_class = op.Unsqueeze(scores, op.Constant(value_ints=[0, 1]))  # [1, 1, N]: one class
+    selected = op.NonMaxSuppression(
+        boxes, per_class, op.Shape(scores), op.Constant(value_floats=[float(iou_threshold)])
+    )  # [M, 3] rows (batch, class, box index), by decreasing score
+    return op.Squeeze(op.Gather(selected, op.Constant(value_ints=[2]), axis=1), op.Constant(value_ints=[1]))
+
+
+def stable_sort(self: Any, stable: bool | None = None, dim: int = -1, descending: bool = False) -> Any:
+    """``aten.sort.stable`` (which the exporter has no translation of) as ``TopK`` of every element:
+    ONNX's TopK gives equal values by lower index first, what a stable sort keeps."""
+    op = _op()
+    count = op.Gather(op.Shape(self), op.Constant(value_ints=[dim]))
+    return op.TopK(self, count, axis=dim, largest=1 if descending else 0, sorted=1)
+
+
 def translation_table() -> dict[Callable[..., Any], Callable[..., Any]]:
-    """``{torch.ops.rcnn_cli.<op>.default: translation}`` for ``torch.onnx.export``."""
+    """``{torch.ops.rcnn_cli.<op>.default: translation}`` for ``torch.onnx.export``, and the stable
+    sort of the Faster R-CNN proposal layer."""
     from rcnn_cli.ops import _extension
 
     ops = _extension.ops()
@@ -100,6 +125,8 @@ def translation_table() -> dict[Callable[..., Any], Callable[..., Any]]:
         ops.roi_pool.default: roi_pool,
         ops.spp_pool.default: spp_pool,
         ops.roi_align.default: roi_align,
+        ops.nms.default: nms,
+        torch.ops.aten.sort.stable: stable_sort,
     }
 
 
