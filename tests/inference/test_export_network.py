@@ -43,16 +43,19 @@ def test_clip_to_image_is_clip_boxes() -> None:
     )
 
 
-@pytest.mark.parametrize(
-    ("changes", "words"), [({"method": "rcnn"}, "R-CNN"), ({"method": "sppnet"}, "SPPnet")]
-)
-def test_refusals_name_the_model_and_what_is_supported(changes, words: str) -> None:
-    with pytest.raises(
-        RcnnError, match=f"m.pt is an {words} model .*supports Fast R-CNN and Faster R-CNN models"
+def test_every_method_is_exportable_but_a_multi_scale_sppnet() -> None:
+    for config in (
+        default_config("small", 2),
+        with_rpn(default_config("small", 2)),
+        default_config("small", 2, method="rcnn"),
+        default_config("small", 2, method="sppnet"),
     ):
-        check_exportable(default_config("small", 2, **changes), "m.pt")
-    check_exportable(default_config("small", 2), "m.pt")  # a Fast R-CNN passes
-    check_exportable(with_rpn(default_config("small", 2)), "m.pt")  # and a Faster R-CNN
+        check_exportable(config, "m.pt")
+    multi = default_config("small", 2, method="sppnet", scales=(48, 64))
+    with pytest.raises(
+        RcnnError, match=r"m\.pt is a multi-scale SPPnet model \(--scales 48,64\).*single-scale"
+    ):
+        check_exportable(multi, "m.pt")
 
 
 def test_agreement_finds_swapped_and_missing_proposals() -> None:

@@ -162,3 +162,53 @@ def assert_faster_matches(got: list[np.ndarray], case: Case) -> int:
     assert abs(len(got[0]) - len(want["proposals"])) <= 0.01 * len(want["proposals"]), case.name
     assert close.score_error <= SCORE_ATOL and close.box_error <= BOX_ATOL, (case.name, close)
     return len(got[0])
+
+
+def region_checkpoint(path: Path, method: str, seed: int = 0) -> Path:
+    """A small R-CNN or SPPnet model with random weights, SVMs and box regressors (scores spread over
+    both sides of the margin, boxes moved by a few percent), as the region schedule writes it."""
+    from rcnn_cli.models import default_config, save_checkpoint
+    from rcnn_cli.models.faster_rcnn import build_model
+
+    torch.manual_seed(seed)
+    config = default_config("small", 2, fc6_dim=24, fc7_dim=16, scales=(64,), max_size=128, method=method)
+    model = build_model(config)
+    d5 = model.pooled_dim()
+    model.set_svms(torch.randn(2, 16), torch.randn(2), feature_scale=2.0)
+    model.set_box_regressors(torch.randn(2, d5, 4) * 1e-3, torch.randn(2, 4) * 0.05, feature_scale=1.5)
+    save_checkpoint(path, model.eval(), {"class_names": ["a", "b"]})
+    return path
+
+
+def region_cases(model: torch.nn.Module) -> Iterator[Case]:
+    """Two sample images × two proposal counts (× two scales for SPPnet; R-CNN reads the original
+    image, so its second image is made smaller), with what
+    :func:`rcnn_cli.inference.region_detect.detect_regions` computes before NMS."""
+    import cv2
+
+    from rcnn_cli.inference.detect import DetectConfig, Detector
+    from rcnn_cli.inference.export import network_inputs
+    from rcnn_cli.models.preprocess import normalize_image
+
+    config = model.config
+    scales = SCALES[:1] if config.method == "rcnn" else SCALES
+    for index, (name, rgb) in enumerate(sample_rgb()):
+        if config.method == "rcnn" and index == 1:  # the sample's images are all 640x480
+            rgb = cv2.resize(rgb, (352, 264), interpolation=cv2.INTER_AREA)
+        height, width = rgb.shape[:2]
+        for scale in scales:
+            detector = Detector(model, ("a",) * model.num_classes, DetectConfig(scale=scale))
+            for count in ROI_COUNTS:
+                kept = detector.clean_proposals(proposals_for(rgb, count, index), height, width)
+                with torch.no_grad():
+                    if config.method == "rcnn":
+                        pool5 = model.warped_pool5(
+                            normalize_image(rgb, config.pixel_mean, config.pixel_std), kept
+                        )
+                    else:
+                        image, rois = detector.network_inputs(rgb, kept)
+                        pool5 = model.head.pool_rois(model.features(image), rois)
+                    scores = model.svm_scores(model.fc7(pool5)).sigmoid()
+                    boxes = model.refined_boxes(pool5, kept, height, width)
+                inputs = network_inputs(rgb, kept.numpy(), config, scale)
+                yield Case(f"{name}@{scale}x{count}", inputs, scores.numpy(), boxes.numpy())

@@ -24,7 +24,9 @@ Inputs: image float32 [1, 3, H, W] (scaled, normalized as rcnn detect does), pro
 [R, K] (softmax, background dropped) and boxes [R, K, 4] (decoded, clipped, original pixels). H, W and R
 are dynamic; the score threshold and per-class NMS stay with the caller (docs/FORMATS.md). A Faster
 R-CNN has no proposals input: its RPN proposes inside the graph, and its outputs are proposals [P, 4]
-(original pixels), scores [P, K] and boxes [P, K, 4]. The file
+(original pixels), scores [P, K] and boxes [P, K, 4]. R-CNN and SPPnet models take Fast R-CNN's inputs
+(R-CNN: the image at its own size, im_scale 1); their scores are the SVM margins through a logistic.
+The file
 holds the class names and preprocessing as metadata (rcnn_cli.json). A TorchScript file calls this
 package's kernels: `import rcnn_cli._C` before torch.jit.load. ONNX needs `pip install rcnn-cli[export]`.
 """,
@@ -46,8 +48,8 @@ package's kernels: `import rcnn_cli._C` before torch.jit.load. ONNX needs `pip i
 )
 @user_errors
 def export(model: Path | None, output: Path | None, fmt: str | None) -> None:
-    """Export a Fast or Faster R-CNN model (MODEL: the latest run's model.pt when left out) as ONNX or
-    TorchScript.
+    """Export a Fast R-CNN, Faster R-CNN, R-CNN or SPPnet model (MODEL: the latest run's model.pt when
+    left out) as ONNX or TorchScript.
 
     The written file is checked first: run (onnxruntime, or torch.jit.load) on an image size and proposal
     count it was not traced with, it must give the model's scores and boxes (and proposals)."""

@@ -96,7 +96,8 @@ class RCNN(FastRCNN):
     def window_pool5(self, maps: Tensor) -> Tensor:
         """maps Tensor[R, C, h, w], one per warped window -> pool5 Tensor[R, D5], each window's whole
         map pooled (the RoI is the window itself)."""
-        rois = window_rois(len(maps), self.config.region_size, maps.device).to(maps.dtype)
+        # maps.shape[0], not len(maps): a traced graph keeps the first as a size, the second as a number.
+        rois = window_rois(maps.shape[0], self.config.region_size, maps.device).to(maps.dtype)
         return self.head.pool_rois(maps, rois)
 
     def fc7(self, pool5: Tensor) -> Tensor:
@@ -110,15 +111,20 @@ class RCNN(FastRCNN):
         """fc7 Tensor[R, D7] -> SVM margins Tensor[R, K] (w_k · s·x + b_k)."""
         return (fc7 * self.svm_feature_scale) @ self.svm_weight.T + self.svm_bias
 
-    def refined_boxes(self, pool5: Tensor, proposals: Tensor, height: int, width: int) -> Tensor:
+    def regressed_boxes(self, pool5: Tensor, proposals: Tensor) -> Tensor:
         """pool5 Tensor[R, D5], proposals Tensor[R, 4] (original pixels) -> each class's regressed box
-        Tensor[R, K, 4], clipped to the image (R-CNN appendix C: d(P) = w_kᵀ φ(P) + b_k)."""
-        R, K = len(proposals), self.num_classes
+        Tensor[R, K, 4], not clipped (R-CNN appendix C: d(P) = w_kᵀ φ(P) + b_k)."""
+        K = self.num_classes
         deltas = torch.einsum("rd,kdf->rkf", pool5 * self.bbox_feature_scale, self.bbox_weight)
         deltas = deltas + self.bbox_bias
-        repeated = proposals[:, None, :].expand(R, K, 4).reshape(-1, 4)
-        boxes = RAW_DELTAS.decode(deltas.reshape(-1, 4).float(), repeated.float())
-        return clip_boxes(boxes, height, width).reshape(R, K, 4)
+        # The proposal of each (region, class) pair, row r·K + k; expand from the tensor's own shape
+        # (not R given as a number), so that an exported graph keeps R free.
+        repeated = proposals[:, None, :].expand(-1, K, -1).reshape(-1, 4)
+        return RAW_DELTAS.decode(deltas.reshape(-1, 4).float(), repeated.float()).unflatten(0, (-1, K))
+
+    def refined_boxes(self, pool5: Tensor, proposals: Tensor, height: int, width: int) -> Tensor:
+        """:meth:`regressed_boxes` clipped to the ``height`` × ``width`` image: Tensor[R, K, 4]."""
+        return clip_boxes(self.regressed_boxes(pool5, proposals), height, width)
 
     def set_svms(self, weight: Tensor, bias: Tensor, feature_scale: float) -> None:
         """The SVM stage's result: weight Tensor[K, D7], bias Tensor[K], fc7's feature scale."""

@@ -48,7 +48,7 @@ def warp_regions(image: Tensor, boxes: Tensor, size: int, padding: int = 16) -> 
     gx = (2 * xs / width - 1)[:, None, :].expand(-1, size, -1)
     gy = (2 * ys / height - 1)[:, :, None].expand(-1, -1, size)
     # One image, so one sampling grid of R·S rows: the windows stacked vertically, the image never
-    # copied per region.
-    grid = torch.stack([gx, gy], dim=-1).reshape(1, len(boxes) * size, size, 2)
+    # copied per region. -1, not len(boxes): a traced or exported graph keeps R free.
+    grid = torch.stack([gx, gy], dim=-1).reshape(1, -1, size, 2)
     out = F.grid_sample(image[None], grid, mode="bilinear", padding_mode="zeros", align_corners=False)
-    return out[0].reshape(image.shape[0], len(boxes), size, size).transpose(0, 1).contiguous()
+    return out[0].reshape(image.shape[0], -1, size, size).transpose(0, 1).contiguous()

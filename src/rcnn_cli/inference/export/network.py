@@ -48,20 +48,17 @@ from rcnn_cli.models.heads import RAW_DELTAS
 INPUT_NAMES = ("image", "proposals", "image_size", "im_scale")
 OUTPUT_NAMES = ("scores", "boxes")
 
-#: What export supports, said by every refusal.
-SUPPORTED = (
-    "rcnn export supports Fast R-CNN and Faster R-CNN models (rcnn train --method fast-rcnn or faster-rcnn)"
-)
-
 
 def check_exportable(config: Any, path: object) -> None:
-    """Refuse, in one line, an R-CNN or SPPnet model: its regions are scored by linear SVMs on fc7
-    and its boxes by ridge regressors on pool5, outside the network, and R-CNN warps one window per
-    region; neither is part of an exported graph yet."""
-    method = getattr(config, "method", "fast_rcnn")
-    if method != "fast_rcnn":
-        name = {"rcnn": "an R-CNN", "sppnet": "an SPPnet"}.get(method, f"a {method}")
-        raise RcnnError(f"{path} is {name} model (regions scored by SVMs, not exported yet); {SUPPORTED}")
+    """Refuse, in one line, what one graph cannot hold: an SPPnet trained with several scales (each
+    region is pooled from the map of the scale nearest 224², one conv pass per scale)."""
+    if getattr(config, "method", "fast_rcnn") == "sppnet" and len(config.scales) > 1:
+        scales = ",".join(str(s) for s in config.scales)
+        raise RcnnError(
+            f"{path} is a multi-scale SPPnet model (--scales {scales}): each region picks its scale's "
+            "conv map, outside one graph; export a single-scale SPPnet (rcnn train --method sppnet "
+            "--scales 600)"
+        )
 
 
 def clip_to_image(boxes: Tensor, image_size: Tensor) -> Tensor:
@@ -132,10 +129,47 @@ class ProposingDetectorNetwork(nn.Module):
         return proposals, scores, clip_to_image(boxes, image_size)
 
 
+class RegionDetectorNetwork(DetectorNetwork):
+    """``model`` (a :class:`rcnn_cli.models.rcnn.RCNN`, method ``rcnn`` or ``sppnet``) wrapped to
+    :class:`DetectorNetwork`'s inputs and outputs, as :func:`rcnn_cli.inference.region_detect
+    .detect_regions` computes them before NMS: each region's pool5 (R-CNN: warped with context and
+    through the conv layers alone; SPPnet: its pyramid pooled from the one conv map), fc7, the SVM
+    margins through a logistic as ``scores``, and each class's ridge-regressed box as ``boxes``.
+
+    R-CNN reads the image at its original size (``im_scale`` 1: :func:`network_inputs` makes it so);
+    the windows are warped from whatever image is given, the proposals times ``im_scale``. Its graph
+    holds R windows at once (R × 3 × S² floats: 0.6 GB for 2000 at S = 227); regions are independent,
+    so a caller short of memory feeds the proposals in chunks."""
+
+    def forward(
+        self, image: Tensor, proposals: Tensor, image_size: Tensor, im_scale: Tensor
+    ) -> tuple[Tensor, Tensor]:
+        from rcnn_cli.rcnn.warp import warp_regions
+
+        model, config = self.model, self.model.config
+        scaled = proposals * im_scale
+        if config.method == "rcnn":
+            windows = warp_regions(image[0], scaled, config.region_size, config.region_padding)
+            # One blank window more, dropped after the conv layers: with no proposals, a batch of zero
+            # windows would meet reshapes that onnxruntime refuses on an empty batch (GroupNorm's).
+            windows = torch.cat(
+                [windows, torch.zeros_like(image[:, :, :1, :1]).expand(1, -1, *windows.shape[-2:])]
+            )
+            pool5 = model.window_pool5(model.features(windows))[:-1]
+        else:
+            rois = torch.cat([torch.zeros_like(scaled[:, :1]), scaled], dim=1)
+            pool5 = model.head.pool_rois(model.features(image), rois)
+        scores = model.svm_scores(model.fc7(pool5)).sigmoid()
+        return scores, clip_to_image(model.regressed_boxes(pool5, proposals), image_size)
+
+
 def network_for(model: nn.Module) -> DetectorNetwork | ProposingDetectorNetwork:
-    """The exported network of ``model``: the proposing one when it has an RPN."""
+    """The exported network of ``model``: the proposing one when it has an RPN, the region one for
+    R-CNN and SPPnet."""
     if getattr(model, "rpn", None) is not None:
         return ProposingDetectorNetwork(model)
+    if getattr(model.config, "method", "fast_rcnn") != "fast_rcnn":
+        return RegionDetectorNetwork(model)
     return DetectorNetwork(model)
 
 
@@ -144,13 +178,17 @@ def network_inputs(
 ) -> dict[str, np.ndarray]:
     """The exported network's inputs for one image, made as ``rcnn detect`` makes them: ``rgb`` uint8
     [h, w, 3] resized so that its shorter side is ``scale`` (default: the model's first training scale)
-    and its longer at most ``config.max_size``, normalized with the model's pixel mean and std;
+    and its longer at most ``config.max_size`` (an R-CNN model: not resized, ``im_scale`` 1), normalized
+    with the model's pixel mean and std;
     ``proposals`` float [R, 4] in original pixels, as they are (drop those without area first)."""
-    from rcnn_cli.models.preprocess import prepare_image
+    from rcnn_cli.models.preprocess import normalize_image, prepare_image
 
-    image, im_scale = prepare_image(
-        rgb, scale or int(config.scales[0]), int(config.max_size), config.pixel_mean, config.pixel_std
-    )
+    if getattr(config, "method", "fast_rcnn") == "rcnn":  # R-CNN warps from the original image
+        image, im_scale = normalize_image(rgb, config.pixel_mean, config.pixel_std), 1.0
+    else:
+        image, im_scale = prepare_image(
+            rgb, scale or int(config.scales[0]), int(config.max_size), config.pixel_mean, config.pixel_std
+        )
     return {
         "image": image[None].numpy(),
         "proposals": np.ascontiguousarray(proposals, dtype=np.float32).reshape(-1, 4),

@@ -169,6 +169,8 @@ def describe(meta: dict[str, Any], model_path: Path, network: Network) -> dict[s
 
     config = meta["config"]
     rpn = getattr(config, "rpn", None)
+    method = getattr(config, "method", "fast_rcnn")
+    warps = method == "rcnn"
     return {
         "format": "rcnn-cli detector network",
         "format_version": 1,
@@ -176,15 +178,21 @@ def describe(meta: dict[str, Any], model_path: Path, network: Network) -> dict[s
         "source": model_path.name,
         "class_names": list(meta["class_names"]),
         "svd_ranks": dict(meta.get("svd_ranks") or {}),
-        "network": "faster_rcnn" if rpn is not None else "fast_rcnn",
+        "network": "faster_rcnn" if rpn is not None else method,
+        # What ``scores`` are: the head's softmax, or R-CNN's/SPPnet's SVM margins through a logistic.
+        "scores": "svm_sigmoid" if method in ("rcnn", "sppnet") else "softmax",
         "inputs": list(network.input_names),
         "outputs": list(network.output_names),
         # The RPN's test-time proposal layer inside the graph (Faster R-CNN only).
         "proposal_layer": asdict(rpn.proposals) if rpn is not None else None,
         "preprocess": {
             "color": "RGB, values scaled to [0, 1], then (x - pixel_mean) / pixel_std",
-            "scale": int(config.scales[0]),
-            "max_size": int(config.max_size),
+            # R-CNN reads the image at its own size (im_scale 1) and warps each region to a window.
+            "scale": None if warps else int(config.scales[0]),
+            "max_size": None if warps else int(config.max_size),
+            "window": {"size": config.region_size, "context_padding": config.region_padding}
+            if warps
+            else None,
             "pixel_mean": list(config.pixel_mean),
             "pixel_std": list(config.pixel_std),
         },
