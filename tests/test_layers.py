@@ -14,6 +14,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "rcnn_cli"
 #: one layer do not import each other (so training and inference share what they need through models).
 LAYERS: list[set[str]] = [
     {"cli"},
+    {"report"},
     {"pictures"},
     {"training", "inference"},
     {"proposals", "evaluation"},

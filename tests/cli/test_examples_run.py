@@ -141,6 +141,12 @@ SPEED_OPTIONS: dict[str, tuple[str, ...]] = {
     "compress": ("--rois", "30"),
     "compress --distill-on": ("--distill-steps", "2", "--distill-images", "2"),
     "evaluate --svd-sweep": ("--passes", "1"),
+    "compare": (
+        "--max-proposals",
+        "60",
+        "--train-option",
+        "--iters 2 --checkpoint-every 1 --scales 96 --max-size 200",
+    ),
 }
 
 #: Lines that cannot run here, each with the reason. None at present: ``vgg16.pth`` has a stand-in

@@ -6,6 +6,7 @@ import click
 
 from rcnn_cli import __version__
 from rcnn_cli.cli.check import check
+from rcnn_cli.cli.compare import compare
 from rcnn_cli.cli.compress import compress
 from rcnn_cli.cli.detect import detect
 from rcnn_cli.cli.evaluate import evaluate
@@ -65,7 +66,7 @@ def cli(ctx: click.Context, device: str, quiet: bool, verbose: int) -> None:
     ctx.obj = context_of(device, quiet, verbose)
 
 
-for command in (propose, extract, train, detect, compress, export, evaluate, check, show):
+for command in (propose, extract, train, detect, compress, export, evaluate, check, show, compare):
     accept_after_command(command)  # -q, -v, --device after the command name too
     cli.add_command(command)
 
