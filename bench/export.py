@@ -54,9 +54,7 @@ def main() -> None:
         result = export_model(args.model, Path(tmp) / "model.onnx", "onnx")
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = torch.get_num_threads()
-        session = onnxruntime.InferenceSession(
-            str(result.path), options, providers=["CPUExecutionProvider"]
-        )
+        session = onnxruntime.InferenceSession(str(result.path), options, providers=["CPUExecutionProvider"])
         times = {"torch": 0.0, "onnxruntime": 0.0}
         worst = None
         for record in records:
