@@ -94,7 +94,8 @@ def _intro(results: dict[str, Any]) -> str:
         f"Dataset {s['dataset']}: trained on split {s['split_train']}, tested on {s['split_test']} "
         f"({results['test_images']} images). Backbone {s['backbone']}, one image scale, the same Selective "
         f"Search proposals for R-CNN, SPPnet and Fast R-CNN (≤ {s['max_proposals']} per image, "
-        f"{results['selective_search_s_per_image']:.2f} s per image); training budget {budget} shared "
+        f"{results['selective_search_s_per_image']:.2f} s per image: rcnn propose's wall time over the "
+        f"test images); training budget {budget} shared "
         f"equally (rcnn train --budget; R-CNN's and SPPnet's feature caching, SVMs and box regressors come "
         f"on top).{missing}"
     )
