@@ -12,7 +12,6 @@ comparison are in ``REPORT/compare.json``; a rerun with other settings is refuse
 from __future__ import annotations
 
 import json
-import shutil
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -197,15 +196,16 @@ def finished(report: Path, step: Step) -> StepRecord | None:
 
 
 def resumed_args(step: Step) -> tuple[str, ...]:
-    """``step.args`` with what makes its command go on from a killed run of itself."""
-    if step.stage == "train" and step.output.exists():
-        checkpoints = [
-            step.output / "checkpoints" / "last.pt",
-            step.output / "1-finetune" / "checkpoints" / "last.pt",
-        ]
-        if any(p.is_file() for p in checkpoints):
-            return (*step.args, "--resume")
-        shutil.rmtree(step.output)  # killed before its first checkpoint: nothing to go on from
+    """``step.args`` with what makes its command go on from a killed run of itself: ``--resume`` once a
+    training run has a checkpoint (before that, ``rcnn train`` starts afresh in the folder, and R-CNN's
+    and SPPnet's schedules keep what their earlier stages wrote), ``--overwrite`` for a detections
+    folder left half-written. ``rcnn propose`` resumes by itself."""
+    checkpoints = (
+        step.output / "checkpoints" / "last.pt",
+        step.output / "1-finetune" / "checkpoints" / "last.pt",
+    )
+    if step.stage == "train" and any(p.is_file() for p in checkpoints):
+        return (*step.args, "--resume")
     if step.stage == "detect" and step.output.exists():
         return (*step.args, "--overwrite")
     return step.args

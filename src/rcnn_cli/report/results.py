@@ -63,7 +63,7 @@ def training_stages(method: str, meta: dict[str, Any], train_seconds: float | No
     return [{"name": name, "seconds": train_seconds}]
 
 
-def test_stages(timing: dict[str, Any], proposal_seconds: float) -> dict[str, float]:
+def stage_ms_per_image(timing: dict[str, Any], proposal_seconds: float) -> dict[str, float]:
     """ms per image of each stage group (:data:`STAGE_GROUPS`); ``proposal_seconds`` per image is added
     to "proposals" for methods that read them from a folder (Selective Search, timed by compare)."""
     images = max(int(timing.get("images", 0)), 1)
@@ -152,7 +152,7 @@ def method_row(
     meta = read_torch_file(model_path, "model checkpoint").get("meta", {})
     train_seconds = step_seconds(runs, f"{method}-train")
     reads_proposals = method != "faster"
-    stages = test_stages(timing, ss_seconds if reads_proposals else 0.0)
+    stages = stage_ms_per_image(timing, ss_seconds if reads_proposals else 0.0)
     disk = {}
     if reads_proposals:
         disk["proposals (shared)"] = folder_bytes(runs / "proposals")
