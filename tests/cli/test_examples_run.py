@@ -206,6 +206,17 @@ def write_stand_in_vgg16(path: Path) -> None:
     torch.save(build_backbone("vgg16").state_dict(), path)
 
 
+def write_stand_in_resnet18(path: Path) -> None:
+    """A ``resnet18.pth`` in torchvision's layout (``conv1``, ``bn1``, ``layer1`` … ``layer4``; ``fc`` is
+    optional), with fresh weights: our trunk's keys as they are, res5's under ``layer4.``."""
+    import torch
+
+    from rcnn_cli.models.resnet import res5, resnet_c4
+
+    trunk = resnet_c4("resnet18").state_dict()
+    torch.save({**trunk, **{f"layer4.{k}": v for k, v in res5("resnet18").state_dict().items()}}, path)
+
+
 def write_demo_folder(folder: Path) -> None:
     """``data/demo`` as in the Fast R-CNN demo: images beside ``<id>_boxes.mat`` files (``boxes``,
     integer pixels, x1 y1 x2 y2, 0-based)."""
@@ -233,10 +244,11 @@ def inputs(folder: Path) -> None:
     shutil.copy(images / f"{SPLITS['test'][0]}.jpg", folder / "photos")
     write_demo_folder(folder / "data" / "demo")
     write_stand_in_vgg16(folder / "vgg16.pth")
+    write_stand_in_resnet18(folder / "resnet18.pth")
 
 
 #: What the examples name as their input, made by :func:`inputs`.
-INPUTS = ("data", "images", "img.jpg", "photo.jpg", "photos", "vgg16.pth")
+INPUTS = ("data", "images", "img.jpg", "photo.jpg", "photos", "vgg16.pth", "resnet18.pth")
 
 #: The lines (of ``rcnn``, quick: see :data:`SPEED_OPTIONS`) that make what some sources expect before
 #: their first line, run once in this order. Stand-ins: dense boxes where the proposal method does not

@@ -31,9 +31,21 @@ from rcnn_cli.models.low_rank import FC_LAYERS, check_rank, low_rank_shell, max_
 PAPER_DIVISORS: dict[str, int] = {"fc6": 4, "fc7": 16}
 
 
+def check_fc_head(head: nn.Module) -> None:
+    """Refuse, in one line, a head without fc6/fc7: ResNet's C4 head is res5 (convolutions) and a
+    global average; its only fully connected layers, cls_score and bbox_pred, have K+1 and 4(K+1)
+    outputs, too few for a low-rank factorization to save anything."""
+    if not all(isinstance(getattr(head, name, None), nn.Module) for name in FC_LAYERS):
+        raise RcnnError(
+            "truncated SVD factorizes fc6 and fc7, and this model has none: its per-RoI head is ResNet's "
+            "res5 (convolutions), whose only fc layers (cls_score, bbox_pred) are too small to gain from it"
+        )
+
+
 def fraction_ranks(head: nn.Module, divisors: Mapping[str, int] = PAPER_DIVISORS) -> dict[str, int]:
     """{layer: its width // divisor (at least 1)}, the width being the layer's highest rank min(u, v):
     the paper's setting on any head by default (fc6 = 128, fc7 = 32 for the small backbone's 512)."""
+    check_fc_head(head)
     ranks = {}
     for name, divisor in divisors.items():
         layer = getattr(head, name, None)
@@ -113,6 +125,7 @@ def compress_layers(head: nn.Module, ranks: Mapping[str, int]) -> list[SvdLayerR
 
     All ranks are checked before any layer changes, so a bad rank leaves the head untouched.
     """
+    check_fc_head(head)
     layers = {}
     for name, rank in ranks.items():
         layer = getattr(head, name, None)

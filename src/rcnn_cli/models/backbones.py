@@ -11,6 +11,8 @@ caffenet           S (CaffeNet/AlexNet)    16      6x6 over 256 ch       4096 ->
 vgg_cnn_m_1024     M (VGG_CNN_M_1024)      16      6x6 over 512 ch       4096 -> 1024
 vgg16              L (VGG16)               16      7x7 over 512 ch       4096 -> 4096
 small              a CPU net (ours)        8       7x7 over 128 ch       512 -> 512
+resnet18           ResNet-18, C4           16      14x14 over 256 ch     res5 (512), avg
+resnet50           ResNet-50, C4           16      14x14 over 1024 ch    res5 (2048), avg
 =================  ======================  ======  ====================  ==============
 
 ``small`` trains from scratch on a CPU in minutes: GroupNorm instead of BatchNorm because a
@@ -152,7 +154,28 @@ def small() -> Backbone:
     return backbone
 
 
-BUILDERS = {"caffenet": caffenet, "vgg_cnn_m_1024": vgg_cnn_m_1024, "vgg16": vgg16, "small": small}
+def resnet18() -> nn.Module:
+    """ResNet-18 conv1 … res4, frozen BatchNorm (:mod:`rcnn_cli.models.resnet`); res5 is the head."""
+    from rcnn_cli.models.resnet import resnet_c4
+
+    return resnet_c4("resnet18")
+
+
+def resnet50() -> nn.Module:
+    """ResNet-50 conv1 … res4, frozen BatchNorm (:mod:`rcnn_cli.models.resnet`); res5 is the head."""
+    from rcnn_cli.models.resnet import resnet_c4
+
+    return resnet_c4("resnet50")
+
+
+BUILDERS = {
+    "caffenet": caffenet,
+    "vgg_cnn_m_1024": vgg_cnn_m_1024,
+    "vgg16": vgg16,
+    "small": small,
+    "resnet18": resnet18,
+    "resnet50": resnet50,
+}
 
 
 def build_backbone(name: str) -> Backbone:

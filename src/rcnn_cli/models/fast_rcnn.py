@@ -103,6 +103,20 @@ class ModelConfig:
             raise RcnnError(f"rpn {self.rpn!r}: expected an RPN config")
         if self.method not in METHOD_KINDS:
             raise RcnnError(f"--method must be one of {', '.join(METHOD_KINDS)}; got {self.method!r}")
+        if SPECS[self.backbone].head == "res5":
+            if self.method != "fast_rcnn":
+                raise RcnnError(
+                    f"--backbone {self.backbone} has no fc7 for R-CNN's and SPPnet's SVMs (its per-RoI head "
+                    "is res5): train it with --method fast-rcnn or faster-rcnn"
+                )
+            if self.pool == "spp":
+                raise RcnnError(
+                    f"--backbone {self.backbone}: res5 takes a square RoI grid; use --pool roi or align"
+                )
+            if (self.fc6_dim, self.fc7_dim) != SPECS[self.backbone].fc_dims:
+                raise RcnnError(
+                    f"--fc-dims: --backbone {self.backbone} has no fc6/fc7 (its per-RoI head is res5)"
+                )
         if self.method != "fast_rcnn" and self.rpn is not None:
             raise RcnnError(f"a {self.method} model reads proposals from a folder; it has no RPN")
         if self.warp_size < 0 or self.context_padding < -1 or not 2 * self.region_padding < self.region_size:
@@ -194,9 +208,19 @@ class FastRCNN(nn.Module):
             sampling_ratio=config.sampling_ratio,
         )
         in_features = self.backbone.out_channels * pooled_bins(config.pool, config.output_size, config.levels)
-        self.head = FastRCNNHead(
-            pool, in_features, config.num_classes, config.fc6_dim, config.fc7_dim, config.dropout
-        )
+        self.head: nn.Module
+        if SPECS[config.backbone].head == "res5":  # ResNet C4: res5 is the per-RoI head
+            from rcnn_cli.models.res5_head import Res5Head
+            from rcnn_cli.models.resnet import res5, res5_channels
+
+            C5 = res5_channels(config.backbone)
+            self.head = Res5Head(
+                pool, res5(config.backbone), self.backbone.out_channels, C5, config.num_classes
+            )
+        else:
+            self.head = FastRCNNHead(
+                pool, in_features, config.num_classes, config.fc6_dim, config.fc7_dim, config.dropout
+            )
         self.register_state_dict_post_hook(_drop_head_prefix)
         self.register_load_state_dict_pre_hook(_add_head_prefix)
 

@@ -57,7 +57,7 @@ def svd_ranks_of(head: nn.Module) -> dict[str, int]:
     Sequential(Linear(v->t), Linear(t->u))."""
     ranks: dict[str, int] = {}
     for name in FC_LAYERS:
-        layer = getattr(head, name)
+        layer = getattr(head, name, None)  # a res5 head (ResNet C4) has no fc layers
         if isinstance(layer, nn.Sequential):
             ranks[name] = int(layer[0].out_features)
     return ranks

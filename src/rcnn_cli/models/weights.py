@@ -1,5 +1,9 @@
 """Pretrained weights from a local torchvision-layout state dict (``--weights vgg16.pth``).
 
+ResNet-18/50 (``torchvision.models.resnet18().state_dict()``): ``conv1``, ``bn1``, ``layer1`` …
+``layer3`` map onto the backbone, ``layer4`` onto the head's ``res5``; ``fc`` (ImageNet's classifier)
+and BatchNorm's ``num_batches_tracked`` are skipped (our BatchNorm is frozen).
+
 Keys ``features.N.*`` map onto the backbone's ``features.N.*``; ``classifier.0`` and ``classifier.3``
 (the ImageNet fc6 and fc7) onto our ``fc6`` and ``fc7``, as the paper initializes them (§2.2).
 ``classifier.6`` (the 1000-way ImageNet classifier) is replaced by ``cls_score`` and is skipped.
@@ -47,13 +51,43 @@ def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
     return {k.removeprefix("module."): v for k, v in obj.items()}
 
 
-def _target_name(key: str) -> str | None:
+#: ResNet (C4): the stages up to res4 are the backbone; res5 (``layer4``) is the head's ``res5``.
+RESNET_TRUNK = ("conv1.", "bn1.", "layer1.", "layer2.", "layer3.")
+#: ResNet's ImageNet classifier, and BatchNorm's counter (our BatchNorm is frozen: it has none).
+RESNET_SKIPPED = ("fc.",)
+
+
+def _target_name(key: str, resnet: bool = False) -> str | None:
+    if resnet:
+        if key.startswith(RESNET_TRUNK):
+            return "backbone." + key
+        if key.startswith("layer4."):
+            return "res5." + key[len("layer4.") :]
+        return None
     if key.startswith("features."):
         return "backbone." + key
     for src, dst in CLASSIFIER_MAP.items():
         if key.startswith(src + "."):
             return dst + key[len(src) :]
     return None
+
+
+def _skipped(key: str, resnet: bool, load_fc: bool) -> bool:
+    if resnet:
+        return key.startswith(RESNET_SKIPPED) or key.endswith(".num_batches_tracked")
+    return key.startswith(SKIPPED_PREFIXES) or (not load_fc and key.startswith(FC_PREFIXES))
+
+
+def _required(name: str, resnet: bool) -> str | None:
+    """The file's key that our state-dict entry ``name`` must come from, or None when it may stay as
+    initialized (fc6/fc7 of the VGG-style networks, the detector's own layers)."""
+    if resnet:
+        if name.startswith("backbone."):
+            return name.removeprefix("backbone.")
+        if name.startswith("res5."):
+            return "layer4." + name.removeprefix("res5.")
+        return None
+    return name.removeprefix("backbone.") if name.startswith("backbone.features.") else None
 
 
 def _pooling_mismatch(model: FastRCNN, key: str, theirs: torch.Size, ours: torch.Size) -> str | None:
@@ -84,18 +118,21 @@ def load_torchvision_weights(model: FastRCNN, path: str | Path, load_fc: bool = 
     key, missing key and shape mismatch; an fc6 that does not fit the pooling alone gets a line of its
     own saying so and what to do.
     """
+    from rcnn_cli.models.specs import SPECS
+
     path = Path(path)
     source = _read_state_dict(path)
     ours = model.state_dict()
+    resnet = SPECS[model.config.backbone].head == "res5"
     problems: list[str] = []
     updates: dict[str, torch.Tensor] = {}
     skipped: list[str] = []
     pooling: str | None = None  # the ImageNet fc6 meets SPP pooling: said on its own
     for key, value in source.items():
-        if key.startswith(SKIPPED_PREFIXES) or (not load_fc and key.startswith(FC_PREFIXES)):
+        if _skipped(key, resnet, load_fc):
             skipped.append(key)
             continue
-        target = _target_name(key)
+        target = _target_name(key, resnet)
         if target is None or target not in ours:
             problems.append(f"unexpected key {key}")
         elif tuple(ours[target].shape) != tuple(value.shape):
@@ -109,10 +146,9 @@ def load_torchvision_weights(model: FastRCNN, path: str | Path, load_fc: bool = 
         else:
             updates[target] = value
     for name in ours:
-        if name.startswith("backbone.features.") and name not in updates:
-            key = name.removeprefix("backbone.")
-            if key not in source:
-                problems.append(f"missing key {key}")
+        key = _required(name, resnet)
+        if key is not None and name not in updates and key not in source:
+            problems.append(f"missing key {key}")
     if pooling is not None and not problems:
         raise DataError(path, pooling)
     if pooling is not None:

@@ -66,6 +66,8 @@ class RunSpec:
     method: str = "fast_rcnn"
     warp_size: int = 0
     context_padding: int = -1
+    #: RoI pooling's output side (None: the backbone's: 7, 14 for ResNet's C4 head, 6 for S and M)
+    output_size: int | None = None
 
 
 #: Below this share of training boxes with an anchor at IoU >= 0.5, training says so (BCCD: 97% with
@@ -161,6 +163,8 @@ def build_trainer(
         overrides.update(warp_size=spec.warp_size, context_padding=spec.context_padding)
     if spec.fc_dims:
         overrides.update(fc6_dim=spec.fc_dims[0], fc7_dim=spec.fc_dims[1])
+    if spec.output_size is not None:
+        overrides.update(output_size=spec.output_size)
     if spec.features:
         source = FeatureSource(spec.features, records)
         if source.params["backbone"] != spec.backbone:

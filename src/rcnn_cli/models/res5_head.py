@@ -1,0 +1,55 @@
+"""The per-RoI head of ResNet's C4 Faster R-CNN (He et al. 2016, appendix A): RoI pooling to 14×14 on
+res4's map, res5 (stride 2: 7×7), a global average, then the sibling ``cls_score`` and ``bbox_pred``
+of Fast R-CNN. It has no fc6/fc7: what acts on them (truncated SVD, R-CNN's and SPPnet's SVMs on fc7)
+does not apply, and the commands say so.
+
+The same interface as :class:`rcnn_cli.models.heads.FastRCNNHead` (``pool``, :meth:`pool_rois`,
+:meth:`forward_pooled`, ``loss``, :meth:`scores_and_boxes`), so that training, detection and export
+use it unchanged. Shapes: R RoIs, K classes, C4 and C5 the widths of res4 and res5.
+"""
+
+from __future__ import annotations
+
+from torch import Tensor, nn
+
+from rcnn_cli.models.heads import FastRCNNHead, init_predictors
+
+
+class Res5Head(nn.Module):
+    """``pool`` (14×14) -> ``res5`` -> mean over the 7×7 cells -> ``cls_score`` (K+1), ``bbox_pred``
+    (4·(K+1))."""
+
+    def __init__(
+        self, pool: nn.Module, res5: nn.Module, channels: int, out_channels: int, num_classes: int
+    ) -> None:
+        """``channels``: C4, the pooled map's width; ``out_channels``: C5, res5's."""
+        super().__init__()
+        self.pool = pool
+        self.channels = int(channels)
+        self.res5 = res5
+        self.cls_score = nn.Linear(out_channels, num_classes + 1)
+        self.bbox_pred = nn.Linear(out_channels, 4 * (num_classes + 1))
+        init_predictors(self.cls_score, self.bbox_pred)
+
+    @property
+    def num_classes(self) -> int:
+        return self.cls_score.out_features - 1
+
+    def forward(self, features: Tensor, rois: Tensor) -> tuple[Tensor, Tensor]:
+        """features Tensor[N, C4, H', W'], rois Tensor[R, 5] -> (logits Tensor[R, K+1], deltas
+        Tensor[R, 4·(K+1)])."""
+        return self.forward_pooled(self.pool_rois(features, rois))
+
+    def pool_rois(self, features: Tensor, rois: Tensor) -> Tensor:
+        """The RoI-pooled 14×14 grids, flattened: Tensor[R, C4·196] (FastRCNNHead's layout)."""
+        return self.pool(features, rois.to(features.dtype)).flatten(1)
+
+    def forward_pooled(self, pooled: Tensor) -> tuple[Tensor, Tensor]:
+        """pooled Tensor[R, C4·S²] (S = 14) -> (logits, deltas)."""
+        side = round((pooled.shape[1] // self.channels) ** 0.5)
+        grid = pooled.unflatten(1, (self.channels, side, side))  # Tensor[R, C4, S, S]
+        x = self.res5(grid).mean(dim=(2, 3))  # Tensor[R, C5]
+        return self.cls_score(x), self.bbox_pred(x)
+
+    loss = staticmethod(FastRCNNHead.loss)
+    scores_and_boxes = staticmethod(FastRCNNHead.scores_and_boxes)
