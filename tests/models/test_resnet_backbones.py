@@ -1,7 +1,9 @@
-"""ResNet-18/50 in the C4 design: the trunk's stride and shapes, res5 as the per-RoI head, frozen
-BatchNorm against torch's own BatchNorm in eval mode, torchvision's state-dict layout (recorded once
-from torchvision 0.29.1 into tests/models/data/torchvision_layouts.json) loading key by key, a file that
-does not fit refused with every mismatch listed, and what does not apply refused in one line."""
+"""ResNet-18/50 and MobileNetV3-Large in the C4 design: the trunk's stride and shapes, the last stage
+(res5; MobileNet's features 13-16) as the per-RoI head, frozen BatchNorm against torch's own BatchNorm
+in eval mode, torchvision's state-dict layout (recorded once from torchvision 0.29.1 into
+tests/models/data/torchvision_layouts.json) loading key by key, a file that does not fit refused with
+every mismatch listed, a few training steps that fit a minibatch, and what does not apply refused in
+one line."""
 
 from __future__ import annotations
 
@@ -17,8 +19,18 @@ from rcnn_cli.models.resnet import FrozenBatchNorm2d
 from rcnn_cli.models.weights import load_torchvision_weights
 
 LAYOUTS = json.loads((Path(__file__).parent / "data" / "torchvision_layouts.json").read_text())
-NAMES = ("resnet18", "resnet50")
-WIDTHS = {"resnet18": (256, 512), "resnet50": (1024, 2048)}  # C4 (res4), C5 (res5)
+NAMES = ("resnet18", "resnet50", "mobilenet_v3_large")
+#: C4 (the trunk's width), C5 (the head stage's).
+WIDTHS = {"resnet18": (256, 512), "resnet50": (1024, 2048), "mobilenet_v3_large": (112, 960)}
+
+
+def our_key(name: str, key: str) -> str:
+    """Where torchvision's ``key`` goes in our model's state dict (written out, not the loader's code)."""
+    if name == "mobilenet_v3_large":
+        index, rest = key.removeprefix("features.").split(".", 1)
+        return f"backbone.{key}" if int(index) < 13 else f"stage.{int(index) - 13}.{rest}"
+    return "stage." + key.removeprefix("layer4.") if key.startswith("layer4.") else "backbone." + key
+
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -39,7 +51,7 @@ def layout_state_dict(name: str, seed: int = 0) -> dict[str, torch.Tensor]:
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_trunk_stride_and_res5_head_shapes(name: str) -> None:
+def test_trunk_stride_and_stage_head_shapes(name: str) -> None:
     model = FastRCNN(default_config(name, 3)).eval()
     c4, c5 = WIDTHS[name]
     assert model.backbone.stride == 16 and model.backbone.out_channels == c4
@@ -49,7 +61,7 @@ def test_trunk_stride_and_res5_head_shapes(name: str) -> None:
         rois = torch.tensor([[0.0, 0, 0, 224, 160], [0, 30, 20, 90, 100]])
         pooled = model.head.pool(features, rois)
         assert pooled.shape == (2, c4, 14, 14)
-        assert model.head.res5(pooled).shape == (2, c5, 7, 7)  # res5's stride 2
+        assert model.head.stage(pooled).shape == (2, c5, 7, 7)  # the stage's stride 2
         logits, deltas = model(torch.randn(1, 3, 160, 224), rois)
     assert logits.shape == (2, 4) and deltas.shape == (2, 16)
     assert not hasattr(model.head, "fc6")
@@ -76,14 +88,14 @@ def test_torchvision_layout_loads_key_by_key(tmp_path: Path, name: str) -> None:
     model = FastRCNN(default_config(name, 3))
     loaded = load_torchvision_weights(model, tmp_path / f"{name}.pth")
     skipped = set(loaded.skipped)
-    assert skipped == {k for k in source if k.startswith("fc.") or k.endswith("num_batches_tracked")}
+    classifier = ("fc.", "classifier.")
+    assert skipped == {k for k in source if k.startswith(classifier) or k.endswith("num_batches_tracked")}
     assert len(loaded.loaded) + len(skipped) == len(source)
     state = model.state_dict()
     for key, value in source.items():
         if key in skipped:
             continue
-        ours = ("res5." + key.removeprefix("layer4.")) if key.startswith("layer4.") else "backbone." + key
-        torch.testing.assert_close(state[ours], value, rtol=0, atol=0, msg=key)
+        torch.testing.assert_close(state[our_key(name, key)], value, rtol=0, atol=0, msg=key)
 
 
 def test_a_file_that_does_not_fit_is_refused_with_every_mismatch(tmp_path: Path) -> None:
@@ -113,7 +125,7 @@ def test_what_does_not_apply_is_refused_in_one_line() -> None:
 
     with pytest.raises(RcnnError, match="resnet50 has no fc7 for R-CNN's and SPPnet's SVMs"):
         default_config("resnet50", 2, method="rcnn")
-    with pytest.raises(RcnnError, match="res5 takes a square RoI grid"):
+    with pytest.raises(RcnnError, match="its head stage takes a square RoI grid"):
         default_config("resnet18", 2, pool="spp")
     head = FastRCNN(default_config("resnet18", 2)).head
     for call in (lambda: fraction_ranks(head), lambda: compress_layers(head, {"fc6": 8})):
@@ -130,7 +142,11 @@ def test_the_recorded_layout_says_where_it_came_from() -> None:
 STEPS = {"resnet18": 40, "resnet50": 20}
 
 
-@pytest.mark.parametrize("name", NAMES)
+# MobileNetV3 is left out: from scratch, with BatchNorm frozen at the identity, hard-swish halves its
+# small activations block after block and its head sees almost nothing (the loss moves by ~1e-3 a
+# step); giving the frozen BatchNorms the data's statistics instead makes SGD diverge. It is for the
+# ImageNet weights users load (--weights), whose statistics are its own.
+@pytest.mark.parametrize("name", ["resnet18", "resnet50"])
 def test_training_steps_fit_a_synthetic_minibatch(tmp_path: Path, name: str) -> None:
     """One minibatch of a synthetic-shapes image (its gt boxes, jittered copies of them, background
     boxes), 40 SGD steps of the multi-task loss through the frozen-BN trunk and res5: the loss falls to
@@ -160,8 +176,8 @@ def test_training_steps_fit_a_synthetic_minibatch(tmp_path: Path, name: str) -> 
     targets = encode_targets(boxes, matched) / 0.1  # ~ the paper's target std of 0.1
     rois = torch.cat([torch.zeros(len(boxes), 1), boxes * scale], dim=1)
     trainable = [p for p in model.parameters() if p.requires_grad]
-    frozen = model.backbone.conv1.weight.clone(), next(model.backbone.layer1.parameters()).clone()
-    res5_before = next(model.head.res5.parameters()).clone()
+    frozen = {n: p.clone() for n, p in model.backbone.named_parameters() if not p.requires_grad}
+    stage_before = next(model.head.stage.parameters()).clone()
     optimizer = torch.optim.SGD(trainable, lr=0.01, momentum=0.9)
     losses = []
     for _ in range(STEPS[name]):
@@ -173,7 +189,7 @@ def test_training_steps_fit_a_synthetic_minibatch(tmp_path: Path, name: str) -> 
         losses.append(float(loss))
     print(name, [round(v, 3) for v in losses])
     assert losses[-1] < 0.5 * losses[0], losses
-    assert torch.equal(model.backbone.conv1.weight, frozen[0]) and torch.equal(
-        next(model.backbone.layer1.parameters()), frozen[1]
+    assert frozen and all(
+        torch.equal(p, frozen[n]) for n, p in model.backbone.named_parameters() if n in frozen
     )
-    assert not torch.equal(next(model.head.res5.parameters()), res5_before)
+    assert not torch.equal(next(model.head.stage.parameters()), stage_before)

@@ -32,13 +32,14 @@ PAPER_DIVISORS: dict[str, int] = {"fc6": 4, "fc7": 16}
 
 
 def check_fc_head(head: nn.Module) -> None:
-    """Refuse, in one line, a head without fc6/fc7: ResNet's C4 head is res5 (convolutions) and a
-    global average; its only fully connected layers, cls_score and bbox_pred, have K+1 and 4(K+1)
-    outputs, too few for a low-rank factorization to save anything."""
+    """Refuse, in one line, a head without fc6/fc7: the C4 head (ResNet's res5, MobileNetV3's last
+    blocks) is convolutions and a global average; its only fully connected layers, cls_score and
+    bbox_pred, have K+1 and 4(K+1) outputs, too few for a low-rank factorization to save anything."""
     if not all(isinstance(getattr(head, name, None), nn.Module) for name in FC_LAYERS):
         raise RcnnError(
-            "truncated SVD factorizes fc6 and fc7, and this model has none: its per-RoI head is ResNet's "
-            "res5 (convolutions), whose only fc layers (cls_score, bbox_pred) are too small to gain from it"
+            "truncated SVD factorizes fc6 and fc7, and this model has none: its per-RoI head is its "
+            "backbone's last conv stage (ResNet's res5), whose only fc layers (cls_score, bbox_pred) are "
+            "too small to gain from it"
         )
 
 

@@ -13,6 +13,7 @@ vgg16              L (VGG16)               16      7x7 over 512 ch       4096 ->
 small              a CPU net (ours)        8       7x7 over 128 ch       512 -> 512
 resnet18           ResNet-18, C4           16      14x14 over 256 ch     res5 (512), avg
 resnet50           ResNet-50, C4           16      14x14 over 1024 ch    res5 (2048), avg
+mobilenet_v3_large MobileNetV3-L, C4-style 16      14x14 over 112 ch     features 13-16 (960), avg
 =================  ======================  ======  ====================  ==============
 
 ``small`` trains from scratch on a CPU in minutes: GroupNorm instead of BatchNorm because a
@@ -168,6 +169,14 @@ def resnet50() -> nn.Module:
     return resnet_c4("resnet50")
 
 
+def mobilenet_v3_large() -> nn.Module:
+    """MobileNetV3-Large features.0 … 12 (stride 16), frozen BatchNorm (:mod:`rcnn_cli.models.mobilenet`);
+    features.13 … 16 are the head."""
+    from rcnn_cli.models.mobilenet import MobileNetV3C4
+
+    return MobileNetV3C4()
+
+
 BUILDERS = {
     "caffenet": caffenet,
     "vgg_cnn_m_1024": vgg_cnn_m_1024,
@@ -175,6 +184,7 @@ BUILDERS = {
     "small": small,
     "resnet18": resnet18,
     "resnet50": resnet50,
+    "mobilenet_v3_large": mobilenet_v3_large,
 }
 
 

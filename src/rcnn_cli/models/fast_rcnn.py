@@ -103,19 +103,21 @@ class ModelConfig:
             raise RcnnError(f"rpn {self.rpn!r}: expected an RPN config")
         if self.method not in METHOD_KINDS:
             raise RcnnError(f"--method must be one of {', '.join(METHOD_KINDS)}; got {self.method!r}")
-        if SPECS[self.backbone].head == "res5":
+        if SPECS[self.backbone].head == "stage":
             if self.method != "fast_rcnn":
                 raise RcnnError(
                     f"--backbone {self.backbone} has no fc7 for R-CNN's and SPPnet's SVMs (its per-RoI head "
-                    "is res5): train it with --method fast-rcnn or faster-rcnn"
+                    "is its last conv stage): train it with --method fast-rcnn or faster-rcnn"
                 )
             if self.pool == "spp":
                 raise RcnnError(
-                    f"--backbone {self.backbone}: res5 takes a square RoI grid; use --pool roi or align"
+                    f"--backbone {self.backbone}: its head stage takes a square RoI grid; "
+                    "use --pool roi or align"
                 )
             if (self.fc6_dim, self.fc7_dim) != SPECS[self.backbone].fc_dims:
                 raise RcnnError(
-                    f"--fc-dims: --backbone {self.backbone} has no fc6/fc7 (its per-RoI head is res5)"
+                    f"--fc-dims: --backbone {self.backbone} has no fc6/fc7 "
+                    "(its per-RoI head is its last conv stage)"
                 )
         if self.method != "fast_rcnn" and self.rpn is not None:
             raise RcnnError(f"a {self.method} model reads proposals from a folder; it has no RPN")
@@ -209,14 +211,11 @@ class FastRCNN(nn.Module):
         )
         in_features = self.backbone.out_channels * pooled_bins(config.pool, config.output_size, config.levels)
         self.head: nn.Module
-        if SPECS[config.backbone].head == "res5":  # ResNet C4: res5 is the per-RoI head
-            from rcnn_cli.models.res5_head import Res5Head
-            from rcnn_cli.models.resnet import res5, res5_channels
+        if SPECS[config.backbone].head == "stage":  # C4: the network's last stage is the per-RoI head
+            from rcnn_cli.models.stage_head import StageHead, head_stage
 
-            C5 = res5_channels(config.backbone)
-            self.head = Res5Head(
-                pool, res5(config.backbone), self.backbone.out_channels, C5, config.num_classes
-            )
+            stage, width = head_stage(config.backbone)
+            self.head = StageHead(pool, stage, self.backbone.out_channels, width, config.num_classes)
         else:
             self.head = FastRCNNHead(
                 pool, in_features, config.num_classes, config.fc6_dim, config.fc7_dim, config.dropout

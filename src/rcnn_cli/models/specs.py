@@ -37,8 +37,9 @@ class BackboneSpec:
     fc_dims: tuple[int, int]
     frozen_below: str | None
     input_size: int
-    #: The per-RoI head: "fc" (fc6 -> fc7, the paper's), or "res5" (ResNet's C4 design: res5 and a
-    #: global average on a 14x14 RoI grid; ``fc_dims`` are then res5's output width, twice).
+    #: The per-RoI head: "fc" (fc6 -> fc7, the paper's), or "stage" (ResNet's C4 design: the network's
+    #: last stage, res5, and a global average on a 14x14 RoI grid; ``fc_dims`` are then that stage's
+    #: output width, twice).
     head: str = "fc"
 
 
@@ -47,6 +48,10 @@ SPECS: dict[str, BackboneSpec] = {
     "vgg_cnn_m_1024": BackboneSpec("vgg_cnn_m_1024", 16, 512, 6, (4096, 1024), "conv2", 224),
     "vgg16": BackboneSpec("vgg16", 16, 512, 7, (4096, 4096), "conv3_1", 224),
     "small": BackboneSpec("small", 8, 128, 7, (512, 512), None, 64),
-    "resnet18": BackboneSpec("resnet18", 16, 256, 14, (512, 512), "layer2", 224, head="res5"),
-    "resnet50": BackboneSpec("resnet50", 16, 1024, 14, (2048, 2048), "layer2", 224, head="res5"),
+    "resnet18": BackboneSpec("resnet18", 16, 256, 14, (512, 512), "layer2", 224, head="stage"),
+    "resnet50": BackboneSpec("resnet50", 16, 1024, 14, (2048, 2048), "layer2", 224, head="stage"),
+    # features.0-3 (stride 4) fixed by default, as ResNet's conv1 and res2.
+    "mobilenet_v3_large": BackboneSpec(
+        "mobilenet_v3_large", 16, 112, 14, (960, 960), "features.4", 224, head="stage"
+    ),
 }

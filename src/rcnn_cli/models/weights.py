@@ -1,8 +1,10 @@
 """Pretrained weights from a local torchvision-layout state dict (``--weights vgg16.pth``).
 
 ResNet-18/50 (``torchvision.models.resnet18().state_dict()``): ``conv1``, ``bn1``, ``layer1`` …
-``layer3`` map onto the backbone, ``layer4`` onto the head's ``res5``; ``fc`` (ImageNet's classifier)
-and BatchNorm's ``num_batches_tracked`` are skipped (our BatchNorm is frozen).
+``layer3`` map onto the backbone, ``layer4`` onto the head's ``stage``; MobileNetV3-Large:
+``features.0`` … ``12`` onto the backbone, ``features.13`` … ``16`` onto ``stage.0`` … ``3``. Their
+ImageNet classifiers (``fc``, ``classifier``) and BatchNorm's ``num_batches_tracked`` are skipped (our
+BatchNorm is frozen).
 
 Keys ``features.N.*`` map onto the backbone's ``features.N.*``; ``classifier.0`` and ``classifier.3``
 (the ImageNet fc6 and fc7) onto our ``fc6`` and ``fc7``, as the paper initializes them (§2.2).
@@ -51,19 +53,33 @@ def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
     return {k.removeprefix("module."): v for k, v in obj.items()}
 
 
-#: ResNet (C4): the stages up to res4 are the backbone; res5 (``layer4``) is the head's ``res5``.
+#: ResNet (C4): the stages up to res4 are the backbone; res5 (``layer4``) is the head's ``stage``.
 RESNET_TRUNK = ("conv1.", "bn1.", "layer1.", "layer2.", "layer3.")
-#: ResNet's ImageNet classifier, and BatchNorm's counter (our BatchNorm is frozen: it has none).
-RESNET_SKIPPED = ("fc.",)
+#: The ImageNet classifiers of ResNet (``fc``) and MobileNetV3 (``classifier``): never loaded.
+STAGE_SKIPPED = ("fc.", "classifier.")
 
 
-def _target_name(key: str, resnet: bool = False) -> str | None:
-    if resnet:
+def _layout(backbone: str) -> str:
+    """How ``backbone``'s torchvision keys map: "vgg" (features + classifier), "resnet", "mobilenet"."""
+    if backbone.startswith("resnet"):
+        return "resnet"
+    return "mobilenet" if backbone.startswith("mobilenet") else "vgg"
+
+
+def _target_name(key: str, layout: str = "vgg") -> str | None:
+    if layout == "resnet":
         if key.startswith(RESNET_TRUNK):
             return "backbone." + key
-        if key.startswith("layer4."):
-            return "res5." + key[len("layer4.") :]
-        return None
+        return "stage." + key.removeprefix("layer4.") if key.startswith("layer4.") else None
+    if layout == "mobilenet":
+        from rcnn_cli.models.mobilenet import HEAD_START
+
+        index, _, rest = key.removeprefix("features.").partition(".")
+        if not key.startswith("features.") or not index.isdigit() or not rest:
+            return None
+        if int(index) < HEAD_START:
+            return "backbone." + key
+        return f"stage.{int(index) - HEAD_START}.{rest}"
     if key.startswith("features."):
         return "backbone." + key
     for src, dst in CLASSIFIER_MAP.items():
@@ -72,20 +88,27 @@ def _target_name(key: str, resnet: bool = False) -> str | None:
     return None
 
 
-def _skipped(key: str, resnet: bool, load_fc: bool) -> bool:
-    if resnet:
-        return key.startswith(RESNET_SKIPPED) or key.endswith(".num_batches_tracked")
+def _skipped(key: str, layout: str, load_fc: bool) -> bool:
+    if layout != "vgg":  # frozen BatchNorm keeps no counter
+        return key.startswith(STAGE_SKIPPED) or key.endswith(".num_batches_tracked")
     return key.startswith(SKIPPED_PREFIXES) or (not load_fc and key.startswith(FC_PREFIXES))
 
 
-def _required(name: str, resnet: bool) -> str | None:
+def _required(name: str, layout: str) -> str | None:
     """The file's key that our state-dict entry ``name`` must come from, or None when it may stay as
     initialized (fc6/fc7 of the VGG-style networks, the detector's own layers)."""
-    if resnet:
+    if layout == "resnet":
         if name.startswith("backbone."):
             return name.removeprefix("backbone.")
-        if name.startswith("res5."):
-            return "layer4." + name.removeprefix("res5.")
+        return "layer4." + name.removeprefix("stage.") if name.startswith("stage.") else None
+    if layout == "mobilenet":
+        from rcnn_cli.models.mobilenet import HEAD_START
+
+        if name.startswith("backbone."):
+            return name.removeprefix("backbone.")
+        if name.startswith("stage."):
+            index, _, rest = name.removeprefix("stage.").partition(".")
+            return f"features.{int(index) + HEAD_START}.{rest}"
         return None
     return name.removeprefix("backbone.") if name.startswith("backbone.features.") else None
 
@@ -123,16 +146,16 @@ def load_torchvision_weights(model: FastRCNN, path: str | Path, load_fc: bool = 
     path = Path(path)
     source = _read_state_dict(path)
     ours = model.state_dict()
-    resnet = SPECS[model.config.backbone].head == "res5"
+    layout = _layout(model.config.backbone) if SPECS[model.config.backbone].head == "stage" else "vgg"
     problems: list[str] = []
     updates: dict[str, torch.Tensor] = {}
     skipped: list[str] = []
     pooling: str | None = None  # the ImageNet fc6 meets SPP pooling: said on its own
     for key, value in source.items():
-        if _skipped(key, resnet, load_fc):
+        if _skipped(key, layout, load_fc):
             skipped.append(key)
             continue
-        target = _target_name(key, resnet)
+        target = _target_name(key, layout)
         if target is None or target not in ours:
             problems.append(f"unexpected key {key}")
         elif tuple(ours[target].shape) != tuple(value.shape):
@@ -146,7 +169,7 @@ def load_torchvision_weights(model: FastRCNN, path: str | Path, load_fc: bool = 
         else:
             updates[target] = value
     for name in ours:
-        key = _required(name, resnet)
+        key = _required(name, layout)
         if key is not None and name not in updates and key not in source:
             problems.append(f"missing key {key}")
     if pooling is not None and not problems:

@@ -1,7 +1,8 @@
 """The per-RoI head of ResNet's C4 Faster R-CNN (He et al. 2016, appendix A): RoI pooling to 14×14 on
-res4's map, res5 (stride 2: 7×7), a global average, then the sibling ``cls_score`` and ``bbox_pred``
-of Fast R-CNN. It has no fc6/fc7: what acts on them (truncated SVD, R-CNN's and SPPnet's SVMs on fc7)
-does not apply, and the commands say so.
+res4's map, the network's last stage (``stage``: ResNet's res5, or MobileNetV3's stride-32 blocks; its
+stride 2 gives 7×7), a global average, then the sibling ``cls_score`` and ``bbox_pred`` of Fast R-CNN.
+It has no fc6/fc7: what acts on them (truncated SVD, R-CNN's and SPPnet's SVMs on fc7) does not apply,
+and the commands say so.
 
 The same interface as :class:`rcnn_cli.models.heads.FastRCNNHead` (``pool``, :meth:`pool_rois`,
 :meth:`forward_pooled`, ``loss``, :meth:`scores_and_boxes`), so that training, detection and export
@@ -15,18 +16,18 @@ from torch import Tensor, nn
 from rcnn_cli.models.heads import FastRCNNHead, init_predictors
 
 
-class Res5Head(nn.Module):
-    """``pool`` (14×14) -> ``res5`` -> mean over the 7×7 cells -> ``cls_score`` (K+1), ``bbox_pred``
+class StageHead(nn.Module):
+    """``pool`` (14×14) -> ``stage`` -> mean over the 7×7 cells -> ``cls_score`` (K+1), ``bbox_pred``
     (4·(K+1))."""
 
     def __init__(
-        self, pool: nn.Module, res5: nn.Module, channels: int, out_channels: int, num_classes: int
+        self, pool: nn.Module, stage: nn.Module, channels: int, out_channels: int, num_classes: int
     ) -> None:
-        """``channels``: C4, the pooled map's width; ``out_channels``: C5, res5's."""
+        """``channels``: C4, the pooled map's width; ``out_channels``: C5, the stage's."""
         super().__init__()
         self.pool = pool
         self.channels = int(channels)
-        self.res5 = res5
+        self.stage = stage
         self.cls_score = nn.Linear(out_channels, num_classes + 1)
         self.bbox_pred = nn.Linear(out_channels, 4 * (num_classes + 1))
         init_predictors(self.cls_score, self.bbox_pred)
@@ -48,8 +49,20 @@ class Res5Head(nn.Module):
         """pooled Tensor[R, C4·S²] (S = 14) -> (logits, deltas)."""
         side = round((pooled.shape[1] // self.channels) ** 0.5)
         grid = pooled.unflatten(1, (self.channels, side, side))  # Tensor[R, C4, S, S]
-        x = self.res5(grid).mean(dim=(2, 3))  # Tensor[R, C5]
+        x = self.stage(grid).mean(dim=(2, 3))  # Tensor[R, C5]
         return self.cls_score(x), self.bbox_pred(x)
 
     loss = staticmethod(FastRCNNHead.loss)
     scores_and_boxes = staticmethod(FastRCNNHead.scores_and_boxes)
+
+
+def head_stage(backbone: str) -> tuple[nn.Module, int]:
+    """The per-RoI stage of a C4 ``backbone`` and its output width C5: ResNet's res5 (torchvision's
+    ``layer4``), or MobileNetV3-Large's features.13 … 16."""
+    if backbone == "mobilenet_v3_large":
+        from rcnn_cli.models.mobilenet import HEAD_CHANNELS, mobilenet_tail
+
+        return mobilenet_tail(), HEAD_CHANNELS
+    from rcnn_cli.models.resnet import res5, res5_channels
+
+    return res5(backbone), res5_channels(backbone)
