@@ -122,6 +122,8 @@ def test_other_settings_and_sppnet_alone_are_refused_in_one_line(compared: tuple
         cli, ["compare", "--dataset", str(data), "-o", "x", "--methods", "sppnet,rcnn"]
     )
     assert result.exit_code == 1 and "--methods sppnet needs fast too" in result.output, result.output
+    result = CliRunner().invoke(cli, ["compare", "--dataset", str(data), "-o", "x", "--backbone", "resnet18"])
+    assert result.exit_code == 1 and "has no fc7 for rcnn and sppnet's SVMs" in result.output, result.output
 
 
 def test_killed_with_sigkill_it_resumes(tmp_path: Path) -> None:

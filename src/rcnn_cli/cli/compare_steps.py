@@ -56,6 +56,14 @@ class CompareSettings:
             )
         if self.budget_s <= 0:
             raise RcnnError("--budget must be more than 0")
+        from rcnn_cli.models.specs import SPECS
+
+        svm_methods = [m for m in self.methods if m in ("rcnn", "sppnet")]
+        if self.backbone in SPECS and SPECS[self.backbone].head == "stage" and svm_methods:
+            raise RcnnError(
+                f"--backbone {self.backbone} has no fc7 for {' and '.join(svm_methods)}'s SVMs (its per-RoI "
+                "head is its last conv stage): compare --methods fast,faster with it"
+            )
 
     @property
     def ordered(self) -> tuple[str, ...]:
