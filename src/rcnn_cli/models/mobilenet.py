@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from rcnn_cli.models.resnet import FrozenBatchNorm2d
+from rcnn_cli.models.resnet import FrozenBatchNorm2d, freeze_before
 from rcnn_cli.models.specs import SPECS
 
 #: Table 1 of the paper, as torchvision builds it: (in, kernel, expanded, out, squeeze-excite,
@@ -129,19 +129,7 @@ class MobileNetV3C4(nn.Module):
 
     def freeze_below(self, layer: str | None) -> None:
         """Freeze features.0 … up to, not including, ``layer`` (``features.N``; None trains all)."""
-        for p in self.features.parameters():
-            p.requires_grad_(True)
-        if layer is None:
-            return
-        if layer not in self.layer_index:
-            from rcnn_cli.errors import RcnnError
-
-            raise RcnnError(
-                f"backbone {self.name} has no layer {layer!r}; its layers are features.0 ... features.12"
-            )
-        for module in list(self.features)[: self.layer_index[layer]]:
-            for p in module.parameters():
-                p.requires_grad_(False)
+        freeze_before(self, list(self.features), layer)
 
 
 def mobilenet_tail() -> nn.Sequential:

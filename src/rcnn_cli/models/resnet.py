@@ -124,26 +124,25 @@ class ResNetC4(nn.Module):
     def freeze_below(self, layer: str | None) -> None:
         """Freeze the stages before ``layer`` (conv1, layer1, layer2, layer3; None trains all): the
         C4 default keeps conv1 and res2 (layer1) fixed, as detectron's FREEZE_AT 2."""
-        stages = [
-            ("conv1", self.conv1),
-            ("layer1", self.layer1),
-            ("layer2", self.layer2),
-            ("layer3", self.layer3),
-        ]
-        for _, module in stages:
-            for p in module.parameters():
-                p.requires_grad_(True)
-        if layer is None:
-            return
-        if layer not in self.layer_index:
-            from rcnn_cli.errors import RcnnError
+        freeze_before(self, [self.conv1, self.layer1, self.layer2, self.layer3], layer)
 
-            raise RcnnError(
-                f"backbone {self.name} has no layer {layer!r}; its stages are: {', '.join(self.layer_index)}"
-            )
-        for _, module in stages[: self.layer_index[layer]]:
-            for p in module.parameters():
-                p.requires_grad_(False)
+
+def freeze_before(backbone: nn.Module, stages: list[nn.Module], layer: str | None) -> None:
+    """Make every parameter of ``stages`` trainable, then freeze those before ``layer`` (a key of
+    ``backbone.layer_index``, whose values index ``stages``); None leaves all trainable."""
+    for module in stages:
+        for p in module.parameters():
+            p.requires_grad_(True)
+    if layer is None:
+        return
+    if layer not in backbone.layer_index:
+        from rcnn_cli.errors import RcnnError
+
+        known = ", ".join(backbone.layer_index)
+        raise RcnnError(f"backbone {backbone.name} has no layer {layer!r}; its layers are: {known}")
+    for module in stages[: backbone.layer_index[layer]]:
+        for p in module.parameters():
+            p.requires_grad_(False)
 
 
 def res5(name: str) -> nn.Sequential:

@@ -70,20 +70,7 @@ def stage_times(results: dict[str, Any], path: Path) -> Path:
         widths = np.array([r["test_ms_per_image"][stage] for r in rows])
         test_axes.barh(y, widths, left=left, color=colour, label=stage, height=0.6)
         left += widths
-    for yi, total in zip(y, left, strict=True):
-        test_axes.annotate(
-            f"{total:,.0f} ms",
-            (total, yi),
-            xytext=(5, 0),
-            textcoords="offset points",
-            va="center",
-            fontsize=SMALL_SIZE,
-        )
-    test_axes.set_yticks(y, names, fontsize=LABEL_SIZE)
-    test_axes.invert_yaxis()
-    test_axes.set_xlim(0, max(left.max(initial=1.0), 1.0) * 1.18)
-    test_axes.set_xlabel("test time per image (ms)", fontsize=LABEL_SIZE)
-    test_axes.set_title("Where the test time goes", fontsize=TITLE_SIZE)
+    _finish_bars(test_axes, names, left, "{:,.0f} ms", "test time per image (ms)", "Where the test time goes")
     test_axes.legend(fontsize=SMALL_SIZE, ncols=5, loc="lower right", framealpha=0.9)
 
     left = np.zeros(len(rows))
@@ -115,21 +102,36 @@ def stage_times(results: dict[str, Any], path: Path) -> Path:
                     fontsize=SMALL_SIZE - 1.5,
                 )
         left += widths_a
-    for yi, total in zip(y, left, strict=True):
-        train_axes.annotate(
-            f"{total:.1f} min",
+    _finish_bars(
+        train_axes,
+        names,
+        left,
+        "{:.1f} min",
+        "training time (minutes), stage by stage",
+        "Where the training time goes",
+    )
+    return save_png(figure, path)
+
+
+def _finish_bars(
+    axes: Any, names: list[str], totals: np.ndarray, label: str, xlabel: str, title: str
+) -> None:
+    """Each stacked bar's total at its end (``label`` a format), the method names top to bottom, room
+    on the right for the totals."""
+    for yi, total in enumerate(totals):
+        axes.annotate(
+            label.format(total),
             (total, yi),
             xytext=(5, 0),
             textcoords="offset points",
             va="center",
             fontsize=SMALL_SIZE,
         )
-    train_axes.set_yticks(y, names, fontsize=LABEL_SIZE)
-    train_axes.invert_yaxis()
-    train_axes.set_xlim(0, max(left.max(initial=0.1), 0.1) * 1.18)
-    train_axes.set_xlabel("training time (minutes), stage by stage", fontsize=LABEL_SIZE)
-    train_axes.set_title("Where the training time goes", fontsize=TITLE_SIZE)
-    return save_png(figure, path)
+    axes.set_yticks(np.arange(len(names)), names, fontsize=LABEL_SIZE)
+    axes.invert_yaxis()
+    axes.set_xlim(0, max(float(totals.max(initial=0.0)), 1e-3) * 1.18)
+    axes.set_xlabel(xlabel, fontsize=LABEL_SIZE)
+    axes.set_title(title, fontsize=TITLE_SIZE)
 
 
 def precision_recall(results: dict[str, Any], path: Path) -> Path:
