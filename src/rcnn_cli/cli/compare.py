@@ -11,7 +11,7 @@ from pathlib import Path
 import click
 
 from rcnn_cli.cli.common import get_context, user_errors
-from rcnn_cli.cli.options import DurationType, backbone_option
+from rcnn_cli.cli.options import DurationType, backbone_option, image_root_option, max_pixels_option
 
 
 @click.command(
@@ -52,6 +52,8 @@ the Selective Search proposals, computed once, under report/runs/proposals/.
 @backbone_option
 @click.option("--max-proposals", type=click.IntRange(min=1), default=2000, show_default=True)
 @click.option("--train-option", "train_options", multiple=True, hidden=True)  # tests: e.g. --iters 2
+@max_pixels_option
+@image_root_option
 @user_errors
 def compare(
     dataset: str,
@@ -63,6 +65,8 @@ def compare(
     backbone: str,
     max_proposals: int,
     train_options: tuple[str, ...],
+    max_pixels: int,
+    image_root: Path | None,
 ) -> None:
     """Train and test R-CNN, SPPnet, Fast R-CNN and Faster R-CNN on the same data, and report what each
     step of the family bought: accuracy, training time, disk, test time."""
@@ -94,6 +98,9 @@ def compare(
         backbone=backbone,
         max_proposals=max_proposals,
         extra_train=extra,
+        image_options=(
+            ("--max-pixels", str(max_pixels)) + (("--image-root", str(image_root)) if image_root else ())
+        ),
     )
     check_settings(output, settings)
     steps = plan(settings, output)

@@ -44,6 +44,8 @@ class CompareSettings:
     backbone: str
     max_proposals: int = 2000
     extra_train: tuple[str, ...] = field(default_factory=tuple)  # more `rcnn train` options, for tests
+    #: --max-pixels and --image-root as given, passed on to every step (each reads the images)
+    image_options: tuple[str, ...] = field(default_factory=tuple)
 
     def __post_init__(self) -> None:
         unknown = [m for m in self.methods if m not in METHODS]
@@ -158,7 +160,10 @@ def plan(settings: CompareSettings, report: Path) -> list[Step]:
         args = ("propose", s.dataset, "--split", s.split_test, "--method", "rpn")
         args += ("--model", str(run / "train" / "model.pt"), "-o", str(out))
         steps.append(Step("faster-rpn-proposals", "faster", "propose", args, out))
-    return steps
+    return [
+        Step(step.name, step.method, step.stage, (*step.args, *s.image_options), step.output)
+        for step in steps
+    ]
 
 
 def check_settings(report: Path, settings: CompareSettings) -> None:
