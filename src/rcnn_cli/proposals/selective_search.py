@@ -10,8 +10,8 @@ image) gets priority i * RND with RND uniform in [0, 1]; all boxes are sorted by
 duplicates removed, and the first ``max_proposals`` kept.
 
 The per-pixel and per-merge work is in C++ (ops/cpu/selective_search_*.cpp), one thread
-per call; the texture bins are shared by all k in a colour space, and the segmentation
-by all similarity sets of a (colour space, k).
+per call; the texture bins and the segmentation's sorted edges are shared by all k in a
+colour space, and each segmentation by all similarity sets of a (colour space, k).
 """
 
 from __future__ import annotations
@@ -46,6 +46,23 @@ def felzenszwalb(image: np.ndarray, k: float, min_size: int, sigma: float = 0.8)
     """Felzenszwalb-Huttenlocher segmentation: uint8 [H, W, C] -> int32 labels [H, W] in 0..N-1."""
     labels = ops().felzenszwalb_segmentation(
         torch.from_numpy(np.ascontiguousarray(image)), k, min_size, sigma
+    )
+    return labels.numpy()
+
+
+def felzenszwalb_multi(
+    image: np.ndarray, ks: tuple[float, ...], min_sizes: tuple[int, ...], sigma: float = 0.8
+) -> np.ndarray:
+    """:func:`felzenszwalb` for several (k, min size) pairs at once: int32 labels [K, H, W].
+
+    The smoothing and the sorted edges, most of a segmentation's time, do not depend on k and
+    are computed once, so each extra k costs only its merging pass.
+    """
+    labels = ops().felzenszwalb_segmentations(
+        torch.from_numpy(np.ascontiguousarray(image)),
+        [float(k) for k in ks],
+        [int(m) for m in min_sizes],
+        sigma,
     )
     return labels.numpy()
 
@@ -135,8 +152,9 @@ class SelectiveSearch:
         for space in strategy["colour_spaces"]:
             converted = convert_colour(image, space)
             textures = texture_bins(converted)
-            for k in strategy["ks"]:
-                labels = felzenszwalb(converted, k, min_size=k, sigma=self.sigma)
+            # min size = k, as in the paper's code.
+            ks = tuple(strategy["ks"])
+            for labels in felzenszwalb_multi(converted, ks, tuple(int(k) for k in ks), sigma=self.sigma):
                 boxes, _ = hierarchical_grouping(labels, converted, textures, strategy["similarities"])
                 out.extend(boxes)
         return out
