@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from rcnn_cli.ops._extension import ops
+from rcnn_cli.ops.nms import nms
 from rcnn_cli.proposals.base import Proposals, finalize_boxes
 from rcnn_cli.proposals.colour_spaces import convert_colour
 from rcnn_cli.proposals.strategies import MODES, NEAR_DUPLICATE_IOU, SIMILARITY_TERMS
@@ -122,8 +123,6 @@ def suppress_near_duplicates(boxes: np.ndarray, iou: float, max_proposals: int) 
     survive, the best-ranked dropped boxes are taken back (at their places in the ranking), so
     that there are never fewer boxes than without the suppression.
     """
-    from rcnn_cli.ops.nms import nms
-
     n = len(boxes) if max_proposals <= 0 else min(len(boxes), 3 * max_proposals)
     if n == 0:
         return np.zeros(0, np.int64)
