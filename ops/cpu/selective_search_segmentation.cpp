@@ -92,20 +92,9 @@ std::vector<Edge> sorted_edges(const std::vector<float>& smooth, int64_t H, int6
   return sorted;
 }
 
-}  // namespace
-
-at::Tensor felzenszwalb_segmentation(const at::Tensor& image, double k, int64_t min_size, double sigma) {
-  TORCH_CHECK(image.dim() == 3, "felzenszwalb_segmentation: image must be uint8 [H, W, C]");
-  TORCH_CHECK(image.scalar_type() == at::kByte, "felzenszwalb_segmentation: image must be uint8");
-  TORCH_CHECK(image.device().is_cpu(), "felzenszwalb_segmentation: image must be on the CPU");
-  const at::Tensor img = image.contiguous();
-  const int64_t H = img.size(0), W = img.size(1), C = img.size(2);
-  TORCH_CHECK(H > 0 && W > 0 && C > 0, "felzenszwalb_segmentation: empty image");
-  TORCH_CHECK(H * W < (int64_t(1) << 31), "felzenszwalb_segmentation: image too large");
-
-  const std::vector<float> smooth = gaussian_smooth(img.data_ptr<uint8_t>(), H, W, C, sigma);
-  const std::vector<Edge> edges = sorted_edges(smooth, H, W, C);
-
+// One segmentation from the sorted edges: merge by the threshold k, absorb components smaller
+// than min_size, write consecutive labels 0..N-1 (raster order of each component's first pixel).
+void segment(const std::vector<Edge>& edges, int64_t H, int64_t W, double k, int64_t min_size, int32_t* out) {
   DisjointSet sets(H * W);
   std::vector<float> threshold(static_cast<size_t>(H * W), static_cast<float>(k));
   for (const Edge& e : edges) {
@@ -120,10 +109,6 @@ at::Tensor felzenszwalb_segmentation(const at::Tensor& image, double k, int64_t 
     int32_t a = sets.find(e.a), b = sets.find(e.b);
     if (a != b && (sets.size(a) < min_size || sets.size(b) < min_size)) sets.join(a, b);
   }
-
-  // Consecutive labels 0..N-1 in raster order of each component's first pixel.
-  at::Tensor labels = at::empty({H, W}, at::kInt);
-  int32_t* out = labels.data_ptr<int32_t>();
   std::vector<int32_t> label_of(static_cast<size_t>(H * W), -1);
   int32_t next = 0;
   for (int64_t p = 0; p < H * W; ++p) {
@@ -131,6 +116,41 @@ at::Tensor felzenszwalb_segmentation(const at::Tensor& image, double k, int64_t 
     if (label_of[r] < 0) label_of[r] = next++;
     out[p] = label_of[r];
   }
+}
+
+std::vector<Edge> checked_sorted_edges(const at::Tensor& image, double sigma, const char* name) {
+  TORCH_CHECK(image.dim() == 3, name, ": image must be uint8 [H, W, C]");
+  TORCH_CHECK(image.scalar_type() == at::kByte, name, ": image must be uint8");
+  TORCH_CHECK(image.device().is_cpu(), name, ": image must be on the CPU");
+  const at::Tensor img = image.contiguous();
+  const int64_t H = img.size(0), W = img.size(1), C = img.size(2);
+  TORCH_CHECK(H > 0 && W > 0 && C > 0, name, ": empty image");
+  TORCH_CHECK(H * W < (int64_t(1) << 31), name, ": image too large");
+  const std::vector<float> smooth = gaussian_smooth(img.data_ptr<uint8_t>(), H, W, C, sigma);
+  return sorted_edges(smooth, H, W, C);
+}
+
+}  // namespace
+
+at::Tensor felzenszwalb_segmentation(const at::Tensor& image, double k, int64_t min_size, double sigma) {
+  const std::vector<Edge> edges = checked_sorted_edges(image, sigma, "felzenszwalb_segmentation");
+  const int64_t H = image.size(0), W = image.size(1);
+  at::Tensor labels = at::empty({H, W}, at::kInt);
+  segment(edges, H, W, k, min_size, labels.data_ptr<int32_t>());
+  return labels;
+}
+
+// Several thresholds on one image: the smoothing and the sorted edges do not depend on k, so
+// they are computed once (they are most of a segmentation's time) and each (k, min_size) pair
+// only reruns the merging. Row i equals felzenszwalb_segmentation(image, ks[i], min_sizes[i], sigma).
+at::Tensor felzenszwalb_segmentations(const at::Tensor& image, at::ArrayRef<double> ks, at::IntArrayRef min_sizes,
+                                      double sigma) {
+  TORCH_CHECK(ks.size() == min_sizes.size() && !ks.empty(),
+              "felzenszwalb_segmentations: give one min_size per k, at least one k");
+  const std::vector<Edge> edges = checked_sorted_edges(image, sigma, "felzenszwalb_segmentations");
+  const int64_t H = image.size(0), W = image.size(1), K = static_cast<int64_t>(ks.size());
+  at::Tensor labels = at::empty({K, H, W}, at::kInt);
+  for (int64_t i = 0; i < K; ++i) segment(edges, H, W, ks[i], min_sizes[i], labels.data_ptr<int32_t>() + i * H * W);
   return labels;
 }
 
@@ -138,6 +158,9 @@ TORCH_LIBRARY_FRAGMENT(rcnn_cli, m) {
   // Felzenszwalb-Huttenlocher segmentation of uint8 [H, W, C] -> int32 labels [H, W], 0..N-1.
   m.def("felzenszwalb_segmentation(Tensor image, float k, int min_size, float sigma) -> Tensor",
         &felzenszwalb_segmentation);
+  // The same for several (k, min_size) pairs sharing the smoothing and the sorted edges: int32 [K, H, W].
+  m.def("felzenszwalb_segmentations(Tensor image, float[] ks, int[] min_sizes, float sigma) -> Tensor",
+        &felzenszwalb_segmentations);
 }
 
 }  // namespace rcnn_cli

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from rcnn_cli.proposals.colour_spaces import convert_colour
-from rcnn_cli.proposals.selective_search import felzenszwalb, texture_bins
+from rcnn_cli.proposals.selective_search import felzenszwalb, felzenszwalb_multi, texture_bins
 
 
 def test_two_flat_halves_give_two_regions_in_raster_order() -> None:
@@ -66,3 +66,16 @@ def test_colour_spaces_are_uint8() -> None:
         assert out.dtype == np.uint8 and out.shape == (5, 6, channels)
     grey = np.full((2, 2, 3), 90, np.uint8)
     assert (convert_colour(grey, "rgi") == [85, 85, 90]).all()
+
+
+def test_several_thresholds_at_once_equal_one_at_a_time() -> None:
+    # felzenszwalb_multi shares the smoothing and the sorted edges between thresholds: each row
+    # must be exactly the single-threshold segmentation.
+    rng = np.random.default_rng(3)
+    image = rng.normal(120, 30, size=(37, 51, 3)).clip(0, 255).astype(np.uint8)
+    image[5:20, 10:40] = (200, 40, 40)
+    ks, min_sizes = (20.0, 50.0, 200.0, 400.0), (5, 50, 200, 10)
+    labels = felzenszwalb_multi(image, ks, min_sizes, sigma=0.8)
+    assert labels.dtype == np.int32 and labels.shape == (4, 37, 51)
+    for row, k, m in zip(labels, ks, min_sizes, strict=True):
+        np.testing.assert_array_equal(row, felzenszwalb(image, k=k, min_size=m, sigma=0.8))

@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from rcnn_cli.proposals.selective_search import SelectiveSearch, rank_hierarchies
-from rcnn_cli.proposals.strategies import strategies
+from rcnn_cli.proposals.base import finalize_boxes
+from rcnn_cli.proposals.selective_search import SelectiveSearch, rank_hierarchies, suppress_near_duplicates
+from rcnn_cli.proposals.strategies import PAPER_FAST_KS, strategies
 
 
 def _scene(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -45,10 +46,59 @@ def test_modes_give_in_bounds_unique_ranked_boxes(mode: str) -> None:
     assert (_iou(objects, b).max(axis=1) == 1.0).all()
 
 
-def test_strategy_counts_follow_the_paper() -> None:
+def test_strategy_counts() -> None:
+    # single and quality are the paper's; fast adds k = 200 to the paper's k = 50, 100 (issue 16:
+    # 2 colour spaces x 3 k x 2 similarity sets; the paper's 8 are SelectiveSearch(ks=PAPER_FAST_KS)).
     assert len(strategies("single")) == 1
-    assert len(strategies("fast")) == 8
+    assert len(strategies("fast")) == 12
     assert len(strategies("quality")) == 80
+    assert SelectiveSearch(mode="fast").params()["ks"] == [50, 100, 200]
+    assert SelectiveSearch(mode="fast", ks=PAPER_FAST_KS).params()["ks"] == [50, 100]
+
+
+def test_near_duplicates_are_dropped_in_rank_order() -> None:
+    boxes = np.array(
+        [[0, 0, 100, 100], [1, 0, 100, 100], [50, 50, 90, 90], [0, 0, 99, 101], [0, 0, 50, 50]], np.float32
+    )
+    # Boxes 1 and 3 overlap box 0 by IoU 0.99: dropped; 2 and 4 are other boxes.
+    np.testing.assert_array_equal(suppress_near_duplicates(boxes, 0.9, 0), [0, 2, 4])
+    np.testing.assert_array_equal(suppress_near_duplicates(boxes, 0.9, 2), [0, 2])
+    # Too few distinct boxes for the cap: the best-ranked dropped ones come back, at their ranks.
+    np.testing.assert_array_equal(suppress_near_duplicates(boxes, 0.9, 4), [0, 1, 2, 4])
+    np.testing.assert_array_equal(suppress_near_duplicates(boxes, 1.0, 0), [0, 1, 2, 3, 4])
+    assert len(suppress_near_duplicates(boxes[:0], 0.9, 10)) == 0
+
+
+def test_selective_search_keeps_no_near_duplicates_under_the_cap() -> None:
+    image, objects = _scene(2)
+    plain = SelectiveSearch(mode="fast", max_proposals=0, near_duplicate_iou=None).propose(image)
+    p = SelectiveSearch(mode="fast", max_proposals=0, near_duplicate_iou=0.8).propose(image)
+    assert 0 < len(p) < len(plain)
+    iou = _iou(p.boxes, p.boxes)
+    np.fill_diagonal(iou, 0)
+    assert iou.max() <= 0.8
+    # What is kept is the better-ranked copy: a subsequence of the plain ranking, same scores.
+    rows = {tuple(b): i for i, b in enumerate(plain.boxes.tolist())}
+    index = [rows[tuple(b)] for b in p.boxes.tolist()]
+    assert index == sorted(index)
+    np.testing.assert_array_equal(p.scores, plain.scores[index])
+    # An exact box that went was overlapped by more than 0.8 by a kept one, which then overlaps
+    # the object by more than 0.8 too.
+    assert (_iou(objects, plain.boxes).max(axis=1) == 1.0).all()
+    assert (_iou(objects, p.boxes).max(axis=1) > 0.8).all()
+    # A cap above what survives is still filled.
+    full = SelectiveSearch(mode="fast", max_proposals=len(p) + 5, near_duplicate_iou=0.8).propose(image)
+    assert len(full) == len(p) + 5
+
+
+def test_without_near_duplicate_suppression_only_exact_duplicates_go() -> None:
+    image, _ = _scene(3)
+    method = SelectiveSearch(mode="fast", max_proposals=0, near_duplicate_iou=None)
+    boxes, priorities = rank_hierarchies(method.hierarchies(image), np.random.default_rng(method.seed))
+    boxes = boxes.astype(np.float32)
+    boxes[:, 2:] += 1.0
+    expected = finalize_boxes(boxes, -priorities, 128, 96, 0.0, 0)
+    np.testing.assert_array_equal(method.propose(image).boxes, expected.boxes)
 
 
 def test_max_proposals_min_size_and_seed() -> None:
@@ -79,6 +129,10 @@ def test_ranking_by_hierarchy_position_times_random() -> None:
     assert boxes.tolist() == [[0, 0, 2, 2], [0, 0, 9, 9], [1, 1, 2, 2], [5, 5, 6, 6], [0, 0, 1, 1]]
 
 
-def test_unknown_mode_is_refused() -> None:
+def test_unknown_mode_and_bad_options_are_refused() -> None:
     with pytest.raises(ValueError, match="mode"):
         SelectiveSearch(mode="fastest")
+    with pytest.raises(ValueError, match="ks"):
+        SelectiveSearch(ks=())
+    with pytest.raises(ValueError, match="near_duplicate_iou"):
+        SelectiveSearch(near_duplicate_iou=0.0)

@@ -252,7 +252,7 @@ def mode_option(flag: str) -> Callable[[F], F]:
         type=click.Choice(SELECTIVE_SEARCH_MODES),
         default="fast",
         show_default=True,
-        help="Selective Search strategies: 1, 8 or 80 (colour spaces x k x similarity sets).",
+        help="Selective Search strategies: 1, 12 or 80 (colour spaces x k x similarity sets).",
     )
 
 

@@ -59,7 +59,7 @@ METHODS: dict[str, MethodEntry] = {
 ON_THE_FLY_METHODS: tuple[str, ...] = tuple(
     n for n, e in METHODS.items() if not e.imports_boxes and not e.needs_model
 )
-#: Selective Search modes (``--mode``): 1, 8 or 80 strategies.
+#: Selective Search modes (``--mode``): 1, 12 or 80 strategies.
 SELECTIVE_SEARCH_MODES: tuple[str, ...] = tuple(MODES)
 
 
