@@ -313,3 +313,12 @@ def read_manifest(folder: str | os.PathLike[str], kind: str, max_version: int | 
 def _jsonable(obj: Any) -> Any:
     """Plain JSON types (tuples become lists, paths strings) so comparisons survive a round trip."""
     return json.loads(json.dumps(obj, default=str))
+
+
+def folder_bytes(path: str | os.PathLike[str]) -> int:
+    """Bytes on disk of every file under ``path`` (a stage's cache, a run's artifacts); a file's own
+    size; 0 when it does not exist."""
+    path = Path(path)
+    if path.is_file():
+        return path.stat().st_size
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) if path.is_dir() else 0

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
+from rcnn_cli.models.freezing import freeze_before
 from rcnn_cli.models.specs import SPECS, BackboneSpec
 
 
@@ -52,18 +53,7 @@ class Backbone(nn.Module):
         ``None`` trains every layer. Frozen layers get ``requires_grad = False`` so that the
         optimizer never sees them and backward stops there (the saving the paper measures).
         """
-        for p in self.features.parameters():
-            p.requires_grad_(True)
-        if layer is None:
-            return
-        if layer not in self.layer_index:
-            from rcnn_cli.errors import RcnnError
-
-            known = ", ".join(self.layer_index)
-            raise RcnnError(f"backbone {self.name} has no layer {layer!r}; its conv layers are: {known}")
-        for module in list(self.features)[: self.layer_index[layer]]:
-            for p in module.parameters():
-                p.requires_grad_(False)
+        freeze_before(self, list(self.features), layer)
 
 
 def _conv(cin: int, cout: int, k: int, stride: int = 1, pad: int = 0, groups: int = 1) -> nn.Conv2d:

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from rcnn_cli.models.resnet import FrozenBatchNorm2d, freeze_before
+from rcnn_cli.models.freezing import freeze_before
+from rcnn_cli.models.resnet import FrozenBatchNorm2d
 from rcnn_cli.models.specs import SPECS
 
 #: Table 1 of the paper, as torchvision builds it: (in, kernel, expanded, out, squeeze-excite,

@@ -15,6 +15,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from rcnn_cli.models.freezing import freeze_before
 from rcnn_cli.models.specs import SPECS, BackboneSpec
 
 
@@ -125,24 +126,6 @@ class ResNetC4(nn.Module):
         """Freeze the stages before ``layer`` (conv1, layer1, layer2, layer3; None trains all): the
         C4 default keeps conv1 and res2 (layer1) fixed, as detectron's FREEZE_AT 2."""
         freeze_before(self, [self.conv1, self.layer1, self.layer2, self.layer3], layer)
-
-
-def freeze_before(backbone: nn.Module, stages: list[nn.Module], layer: str | None) -> None:
-    """Make every parameter of ``stages`` trainable, then freeze those before ``layer`` (a key of
-    ``backbone.layer_index``, whose values index ``stages``); None leaves all trainable."""
-    for module in stages:
-        for p in module.parameters():
-            p.requires_grad_(True)
-    if layer is None:
-        return
-    if layer not in backbone.layer_index:
-        from rcnn_cli.errors import RcnnError
-
-        known = ", ".join(backbone.layer_index)
-        raise RcnnError(f"backbone {backbone.name} has no layer {layer!r}; its layers are: {known}")
-    for module in stages[: backbone.layer_index[layer]]:
-        for p in module.parameters():
-            p.requires_grad_(False)
 
 
 def res5(name: str) -> nn.Sequential:

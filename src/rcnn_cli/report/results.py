@@ -14,6 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from rcnn_cli.artifacts import folder_bytes
+
 #: Display names, in the family's historical order (also the report's row order).
 NAMES = {"rcnn": "R-CNN", "sppnet": "SPPnet", "fast": "Fast R-CNN", "faster": "Faster R-CNN"}
 ORDER = ("rcnn", "sppnet", "fast", "faster")
@@ -35,13 +37,6 @@ STAGE_GROUPS = {
     "head": ("fc6", "fc7", "head", "svm", "bbox_regression"),
     "nms": ("nms",),
 }
-
-
-def folder_bytes(path: Path) -> int:
-    """Bytes of the files under ``path`` (0 when it does not exist)."""
-    if path.is_file():
-        return path.stat().st_size
-    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) if path.is_dir() else 0
 
 
 def _read_json(path: Path) -> Any:

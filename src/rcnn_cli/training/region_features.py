@@ -28,6 +28,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from rcnn_cli.artifacts import folder_bytes
 from rcnn_cli.boxes import box_iou
 from rcnn_cli.models.rcnn import RCNN
 
@@ -49,11 +50,6 @@ def cache_path(folder: Path, image_id: str) -> Path:
     from rcnn_cli.artifacts import safe_stem
 
     return folder / f"{safe_stem(image_id)}.npz"
-
-
-def folder_bytes(folder: Path) -> int:
-    """Bytes on disk of every file under ``folder`` (the disk a stage's cache uses)."""
-    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
 
 
 @torch.no_grad()

@@ -28,11 +28,11 @@ from typing import Any
 
 import torch
 
+from rcnn_cli.artifacts import folder_bytes
 from rcnn_cli.errors import RcnnError
 from rcnn_cli.rcnn.bbox_regression import BoxRegressionConfig
 from rcnn_cli.rcnn.svm import SVMConfig
 from rcnn_cli.training.config import TrainConfig
-from rcnn_cli.training.region_features import folder_bytes
 from rcnn_cli.training.setup import RunSpec, build_trainer
 
 Log = Callable[[str], None]
