@@ -100,11 +100,17 @@ class InvertedResidual(nn.Module):
         return out + x if self.residual else out
 
 
-def all_features() -> list[nn.Module]:
-    """features.0 … features.16 of MobileNetV3-Large."""
-    layers: list[nn.Module] = [conv_norm(3, 16, 3, 2, act=nn.Hardswish())]
-    layers += [InvertedResidual(*config) for config in BLOCKS]
-    layers.append(conv_norm(160, HEAD_CHANNELS, 1, act=nn.Hardswish()))
+def features_part(start: int, stop: int) -> list[nn.Module]:
+    """features.start … features.stop-1 of MobileNetV3-Large (0 the stem, 1-15 :data:`BLOCKS`, 16 the
+    1×1 conv to 960), only those built."""
+    layers: list[nn.Module] = []
+    for index in range(start, stop):
+        if index == 0:
+            layers.append(conv_norm(3, 16, 3, 2, act=nn.Hardswish()))
+        elif index <= len(BLOCKS):
+            layers.append(InvertedResidual(*BLOCKS[index - 1]))
+        else:
+            layers.append(conv_norm(160, HEAD_CHANNELS, 1, act=nn.Hardswish()))
     return layers
 
 
@@ -117,7 +123,7 @@ class MobileNetV3C4(nn.Module):
         super().__init__()
         spec = SPECS["mobilenet_v3_large"]
         self.spec, self.name, self.stride, self.out_channels = spec, spec.name, spec.stride, spec.out_channels
-        self.features = nn.Sequential(*all_features()[:HEAD_START])
+        self.features = nn.Sequential(*features_part(0, HEAD_START))
         self.layer_index = {f"features.{i}": i for i in range(HEAD_START)}
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
@@ -135,4 +141,4 @@ class MobileNetV3C4(nn.Module):
 
 def mobilenet_tail() -> nn.Sequential:
     """features.13 … features.16, the per-RoI head's stage: Tensor[R, 112, 14, 14] -> Tensor[R, 960, 7, 7]."""
-    return nn.Sequential(*all_features()[HEAD_START:])
+    return nn.Sequential(*features_part(HEAD_START, len(BLOCKS) + 2))
