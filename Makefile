@@ -48,16 +48,17 @@ format: install
 	$(VENV)/bin/ruff check --fix src tests bench setup.py
 	$(VENV)/bin/ruff format src tests bench setup.py
 
-# The torchvision peer for bench/peer_torchvision.py (docs/BENCHMARKS.md): a venv of its own, so that
-# torchvision never reaches the package's environment. rcnn_cli is not installed there.
+# The peers of bench/ (bench/README.md): torch 2.14.1 + torchvision 0.29.1, opencv-contrib and our
+# package built against that torch, in a venv of its own so that torchvision never reaches .venv.
+# Rebuilt when the package changes. Settings and why: scripts/install_peers.sh.
 PEERS       := .venv-peers
 PEERS_STAMP := $(PEERS)/.installed
+PY_SOURCES  := $(shell find src -name '*.py' 2>/dev/null)
 
 peers: $(PEERS_STAMP)
 
-$(PEERS_STAMP):
-	test -x $(PEERS)/bin/python || $(PYTHON) -m venv $(PEERS)
-	$(PEERS)/bin/python -m pip install -q "torch==2.14.1" "torchvision==0.29.1" numpy pillow
+$(PEERS_STAMP): pyproject.toml setup.py scripts/install_peers.sh $(OPS_SOURCES) $(PY_SOURCES)
+	PYTHON=$(PYTHON) bash scripts/install_peers.sh
 	touch $(PEERS_STAMP)
 
 # On a GPU machine with a CUDA torch (the lent H200: no registry, so the wheels it lacks travel in

@@ -1,6 +1,6 @@
 """Peer for side-by-side benchmarks: torchvision's Faster R-CNN (MobileNetV3-Large FPN) from scratch.
 
-Runs in its own venv (``make peers``: torch 2.14.1, torchvision 0.29.1, numpy, pillow); it does not
+Runs in the peers' venv (``make peers``: torch 2.14.1, torchvision 0.29.1; bench/README.md); it does not
 import rcnn_cli, and rcnn_cli never imports torchvision. It reads a PASCAL VOC folder with its own
 minimal code, trains ``fasterrcnn_mobilenet_v3_large_fpn(weights=None, weights_backbone=None)`` for a
 wall-clock budget, saves the model, detects on a test split one image at a time (timed), and writes

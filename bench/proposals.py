@@ -3,8 +3,8 @@
 All methods run on the same images in this one process, single-threaded, interleaved image by
 image, and are scored against the dataset's ground truth (recall@0.5, recall@0.7, ABO, MABO,
 boxes/img, s/img). OpenCV-contrib is used when ``cv2.ximgproc`` is importable; the project
-depends on the plain headless OpenCV, so run this from an environment where the contrib build
-shadows it (see docs/BENCHMARKS.md ## proposals for the exact commands).
+depends on the plain headless OpenCV, so run this from ``.venv-peers`` (``make peers``, where the
+contrib build takes its place; bench/README.md).
 
 Image size changes what Selective Search finds (its segmentation threshold k is a region size
 in pixels), so every image is also resized to each ``--sizes`` shorter side (the ground-truth
