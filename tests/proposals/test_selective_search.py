@@ -6,7 +6,12 @@ import numpy as np
 import pytest
 
 from rcnn_cli.proposals.base import finalize_boxes
-from rcnn_cli.proposals.selective_search import SelectiveSearch, rank_hierarchies, suppress_near_duplicates
+from rcnn_cli.proposals.selective_search import (
+    SelectiveSearch,
+    demoted_scores,
+    rank_hierarchies,
+    suppress_near_duplicates,
+)
 from rcnn_cli.proposals.strategies import PAPER_FAST_KS, strategies
 
 
@@ -63,8 +68,10 @@ def test_near_duplicates_are_dropped_in_rank_order() -> None:
     # Boxes 1 and 3 overlap box 0 by IoU 0.99: dropped; 2 and 4 are other boxes.
     np.testing.assert_array_equal(suppress_near_duplicates(boxes, 0.9, 0), [0, 2, 4])
     np.testing.assert_array_equal(suppress_near_duplicates(boxes, 0.9, 2), [0, 2])
-    # Too few distinct boxes for the cap: the best-ranked dropped ones come back, at their ranks.
-    np.testing.assert_array_equal(suppress_near_duplicates(boxes, 0.9, 4), [0, 1, 2, 4])
+    # Too few distinct boxes for the cap: the best-ranked dropped ones come back, after the kept
+    # ones, so that the first boxes stay distinct.
+    np.testing.assert_array_equal(suppress_near_duplicates(boxes, 0.9, 4), [0, 2, 4, 1])
+    np.testing.assert_array_equal(suppress_near_duplicates(boxes, 0.9, 5), [0, 2, 4, 1, 3])
     np.testing.assert_array_equal(suppress_near_duplicates(boxes, 1.0, 0), [0, 1, 2, 3, 4])
     assert len(suppress_near_duplicates(boxes[:0], 0.9, 10)) == 0
 
@@ -86,9 +93,26 @@ def test_selective_search_keeps_no_near_duplicates_under_the_cap() -> None:
     # the object by more than 0.8 too.
     assert (_iou(objects, plain.boxes).max(axis=1) == 1.0).all()
     assert (_iou(objects, p.boxes).max(axis=1) > 0.8).all()
-    # A cap above what survives is still filled.
+    # A cap above what survives is still filled: the distinct boxes first, as without a cap, then
+    # the best-ranked near-duplicates, with scores that keep the whole file descending.
     full = SelectiveSearch(mode="fast", max_proposals=len(p) + 5, near_duplicate_iou=0.8).propose(image)
     assert len(full) == len(p) + 5
+    np.testing.assert_array_equal(full.boxes[: len(p)], p.boxes)
+    np.testing.assert_array_equal(full.scores[: len(p)], p.scores)
+    assert (np.diff(full.scores) < 0).all()
+    back = [rows[tuple(b)] for b in full.boxes[len(p) :].tolist()]
+    assert back == sorted(back) and not set(back) & set(index)
+
+
+def test_demoted_scores_put_the_taken_back_run_below_the_kept_one() -> None:
+    kept_then_back = np.array([-1.0, -2.0, -5.0, -1.5, -3.0], np.float32)
+    out = demoted_scores(kept_then_back)
+    assert (np.diff(out) < 0).all()
+    np.testing.assert_array_equal(out[:3], kept_then_back[:3])
+    # The taken-back run keeps its own gaps (-1.5 -> -3.0).
+    np.testing.assert_allclose(out[3] - out[4], 1.5)
+    already = np.array([-1.0, -2.0, -3.0], np.float32)
+    np.testing.assert_array_equal(demoted_scores(already), already)
 
 
 def test_without_near_duplicate_suppression_only_exact_duplicates_go() -> None:
