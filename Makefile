@@ -13,7 +13,7 @@ TORCH  ?= torch==2.13.0
 # Reinstall (rebuild the extension) when packaging or any kernel source changes.
 OPS_SOURCES := $(shell find ops -name '*.cpp' -o -name '*.cu' -o -name '*.h' -o -name '*.cuh' 2>/dev/null)
 
-.PHONY: install test test-fast demo lint format bench clean peers gpu-check check-cuda-build
+.PHONY: install test test-fast demo lint format bench clean peers gpu-check gpu-wheels check-cuda-build
 
 install: $(STAMP)
 
@@ -65,6 +65,17 @@ $(PEERS_STAMP): pyproject.toml setup.py scripts/install_peers.sh $(OPS_SOURCES) 
 # .whl/) it builds the CUDA kernels, runs the CUDA tests and the benchmarks; here it is a dry run.
 gpu-check:
 	PYTHON=$(if $(wildcard $(PY)),$(PY),python3) bash scripts/gpu_check.sh
+
+# The wheels the lent H200 lacks (Python 3.12, no registry there), fetched here into .whl/ (git-ignored),
+# for run(command="bash scripts/gpu_check.sh", carry=[".whl"]). pycocotools is a binary wheel for that
+# Python; selectivesearch (pure Python, sdist only) is built here.
+gpu-wheels:
+	mkdir -p .whl
+	$(PYTHON) -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+	    --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
+	    -d .whl "pycocotools>=2.0.7"
+	$(PYTHON) -m pip wheel -q --no-deps -w .whl "selectivesearch>=0.4"
+	ls .whl
 
 # The extension compiled whole against a CUDA torch (2.14.1, CUDA 13) for sm_90 without a GPU, in a
 # throw-away venv under build/check-cuda, then imported and tests/ops run against it (on the CPU).
