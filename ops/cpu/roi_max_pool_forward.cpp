@@ -15,6 +15,7 @@
 
 #include "arg_checks.h"
 #include "cpu/bin_max.h"
+#include "cpu/huge_pages.h"
 #include "cpu/nested_grids.h"
 #include "cpu/roi_max_pool.h"
 #include "roi_pool_math.h"
@@ -150,6 +151,8 @@ std::tuple<at::Tensor, at::Tensor> roi_max_pool_forward(
   at::Tensor argmax =
       with_argmax ? at::empty({num_rois, channels * plan.num_bins}, input.options().dtype(at::kInt)) : at::Tensor();
   if (output.numel() == 0) return {output, argmax};
+  advise_huge_pages(output.data_ptr(), output.nbytes());
+  if (with_argmax) advise_huge_pages(argmax.data_ptr(), argmax.nbytes());
 
   // Channels-last makes the innermost max run over contiguous channels; for a
   // channels-last input this is free.
