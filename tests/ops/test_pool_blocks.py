@@ -66,7 +66,9 @@ def test_roi_pool_argmax_picks_the_first_maximum(channels):
 def test_max_pool_backward_matches_reference_gradient(channels, num_rois, threads):
     """3 RoIs take the one-task backward, 300 x 69 channels the parallel one; same gradient."""
     x, rois = _inputs(channels, torch.float64, num_rois=num_rois)
-    grad = torch.randn(num_rois, channels, 3, 3, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    grad = torch.randn(
+        num_rois, channels, 3, 3, generator=torch.Generator().manual_seed(1), dtype=torch.float64
+    )
     ours = x.clone().requires_grad_()
     ref = x.clone().requires_grad_()
     previous = torch.get_num_threads()
