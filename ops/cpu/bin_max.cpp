@@ -30,9 +30,9 @@ template <typename T, bool kArgmax>
   V m[kVectors];
   I mi[kVectors];
   for (int64_t j = 0; j < kVectors; ++j) {
-    m[j] = load_vector<V>(maxval + j * L);
+    load_vector(&m[j], maxval + j * L);
     if constexpr (kArgmax && sizeof(T) == 4) {
-      mi[j] = load_vector<I>(maxidx + j * L);
+      load_vector(&mi[j], maxidx + j * L);
     } else if constexpr (kArgmax) {
       for (int64_t l = 0; l < L; ++l) mi[j][l] = maxidx[j * L + l];  // int32 -> int64 lanes
     }
@@ -43,7 +43,8 @@ template <typename T, bool kArgmax>
     for (int64_t w = bin.wstart; w < bin.wend; ++w, pixel += stride, ++index) {
       const I index_v = I{} + index;
       for (int64_t j = 0; j < kVectors; ++j) {
-        const V v = load_vector<V>(pixel + j * L);
+        V v;
+        load_vector(&v, pixel + j * L);
         const I greater = v > m[j];
         m[j] = greater ? v : m[j];
         if constexpr (kArgmax) mi[j] = greater ? index_v : mi[j];
@@ -114,6 +115,57 @@ RCNN_CLI_VECTOR_CLONES
 void bin_max_values(
     const double* map, int64_t width, int64_t stride, const Bin& bin, double* maxval, int64_t block) {
   block_max<double, false>(map, width, stride, bin, maxval, nullptr, block);
+}
+
+}  // namespace rcnn_cli::cpu
+
+namespace rcnn_cli::cpu {
+
+namespace {
+
+using V8 = Simd<float>::I;  // eight 32-bit lanes
+
+// Rows r[0..8) of 8 lanes -> their transpose, in place (the unpack/shuffle/permute of AVX).
+[[gnu::always_inline]] inline void transpose8(V8* r) {
+  V8 t[8], u[8];
+  for (int i = 0; i < 8; i += 2) {
+    t[i] = __builtin_shufflevector(r[i], r[i + 1], 0, 8, 1, 9, 4, 12, 5, 13);
+    t[i + 1] = __builtin_shufflevector(r[i], r[i + 1], 2, 10, 3, 11, 6, 14, 7, 15);
+  }
+  for (int i = 0; i < 8; i += 4) {
+    u[i] = __builtin_shufflevector(t[i], t[i + 2], 0, 1, 8, 9, 4, 5, 12, 13);
+    u[i + 1] = __builtin_shufflevector(t[i], t[i + 2], 2, 3, 10, 11, 6, 7, 14, 15);
+    u[i + 2] = __builtin_shufflevector(t[i + 1], t[i + 3], 0, 1, 8, 9, 4, 5, 12, 13);
+    u[i + 3] = __builtin_shufflevector(t[i + 1], t[i + 3], 2, 3, 10, 11, 6, 7, 14, 15);
+  }
+  for (int i = 0; i < 4; ++i) {
+    r[i] = __builtin_shufflevector(u[i], u[i + 4], 0, 1, 2, 3, 8, 9, 10, 11);
+    r[i + 4] = __builtin_shufflevector(u[i], u[i + 4], 4, 5, 6, 7, 12, 13, 14, 15);
+  }
+}
+
+}  // namespace
+
+RCNN_CLI_VECTOR_CLONES
+void store_channel_major_32(const void* tile_bytes, int64_t tile_stride, int64_t bins, int64_t block, void* out_bytes) {
+  const auto* tile = static_cast<const int32_t*>(tile_bytes);
+  auto* out = static_cast<int32_t*>(out_bytes);
+  int64_t c0 = 0;
+  for (; c0 + 8 <= block; c0 += 8) {
+    int64_t j0 = 0;
+    for (; j0 + 8 <= bins; j0 += 8) {
+      V8 r[8];
+      for (int i = 0; i < 8; ++i) load_vector(&r[i], tile + (j0 + i) * tile_stride + c0);
+      transpose8(r);
+      for (int i = 0; i < 8; ++i) store_vector(out + (c0 + i) * bins + j0, r[i]);
+    }
+    for (; j0 < bins; ++j0) {
+      for (int64_t c = c0; c < c0 + 8; ++c) out[c * bins + j0] = tile[j0 * tile_stride + c];
+    }
+  }
+  for (int64_t c = c0; c < block; ++c) {
+    for (int64_t j = 0; j < bins; ++j) out[c * bins + j] = tile[j * tile_stride + c];
+  }
 }
 
 }  // namespace rcnn_cli::cpu

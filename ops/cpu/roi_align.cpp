@@ -109,8 +109,12 @@ template <typename T, int64_t G>
       const T* p4 = map + s->pos4 * stride + from;
       const V w1 = V{} + s->w1, w2 = V{} + s->w2, w3 = V{} + s->w3, w4 = V{} + s->w4;
       for (int64_t j = 0; j < kVectors; ++j) {
-        acc[j] += w1 * load_vector<V>(p1 + j * L) + w2 * load_vector<V>(p2 + j * L) +
-            w3 * load_vector<V>(p3 + j * L) + w4 * load_vector<V>(p4 + j * L);
+        V v1, v2, v3, v4;
+        load_vector(&v1, p1 + j * L);
+        load_vector(&v2, p2 + j * L);
+        load_vector(&v3, p3 + j * L);
+        load_vector(&v4, p4 + j * L);
+        acc[j] += w1 * v1 + w2 * v2 + w3 * v3 + w4 * v4;
       }
     }
     for (int64_t j = 0; j < kVectors; ++j) store_vector(sum + from + j * L, acc[j]);

@@ -37,12 +37,12 @@ struct Simd<double> {
   static constexpr int64_t kLanes = 4;
 };
 
-// Unaligned load and store (memcpy compiles to one vmovups).
+// Unaligned load and store (memcpy compiles to one vmovups). The load writes through a
+// pointer rather than returning the vector: a function returning a 256-bit vector has another
+// ABI in the "default" clone, which GCC warns about (-Wpsabi) even when it is inlined.
 template <typename V, typename T>
-[[gnu::always_inline]] inline V load_vector(const T* p) {
-  V v;
-  __builtin_memcpy(&v, p, sizeof(V));
-  return v;
+[[gnu::always_inline]] inline void load_vector(V* v, const T* p) {
+  __builtin_memcpy(v, p, sizeof(V));
 }
 
 template <typename V, typename T>
