@@ -45,8 +45,12 @@ void roi_bins(const T* box, T spatial_scale, const GridPlan& plan, int64_t heigh
 // sequentially.
 template <typename U>
 void store_channel_major(const U* tile, int64_t grid_bins, int64_t block, U* out) {
-  for (int64_t c = 0; c < block; ++c) {
-    for (int64_t j = 0; j < grid_bins; ++j) out[c * grid_bins + j] = tile[j * kChannelBlock + c];
+  if constexpr (sizeof(U) == 4) {
+    store_channel_major_32(tile, kChannelBlock, grid_bins, block, out);  // float, int32: vector transposes
+  } else {
+    for (int64_t c = 0; c < block; ++c) {
+      for (int64_t j = 0; j < grid_bins; ++j) out[c * grid_bins + j] = tile[j * kChannelBlock + c];
+    }
   }
 }
 
