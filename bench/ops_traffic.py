@@ -73,4 +73,4 @@ def nms_bytes(num_boxes: int, num_kept: int, itemsize: int = 4) -> int:
 def traffic_note(num_bytes: int, ms: float, bandwidth: float) -> str:
     """'X MB, Y GB/s = Z% of copy': the achieved traffic of a kernel that moved num_bytes in ms."""
     rate = num_bytes / (ms * 1e-3)
-    return f"{num_bytes / 1e6:.0f} MB, {rate / 1e9:.2f} GB/s = {100 * rate / bandwidth:.0f}% of copy"
+    return f"{num_bytes / 1e6:.3g} MB, {rate / 1e9:.3g} GB/s = {100 * rate / bandwidth:.2g}% of copy"
