@@ -6,7 +6,9 @@ RoI pooling; SPPnet pyramid (6, 3, 2, 1); NMS of 6000 boxes (RPN pre-NMS top-N).
 
     .venv/bin/python bench/ops.py [--threads 2] [--repeat 5] [--device cpu|cuda]
 
-Prints best-of-N times and ratios; ratio > 1 means ours is faster. On CPU the baseline
+Prints best-of-N times and ratios; ratio > 1 means ours is faster. Each kernel row also
+prints its minimum memory traffic (bench/ops_traffic.py) as bytes/time against the copy
+bandwidth measured at the start, so that the distance to the memory limit is visible. On CPU the baseline
 is a per-RoI ``adaptive_max_pool2d`` loop over the rounded RoI crop, the way RoI
 pooling is usually written in plain PyTorch.
 """
@@ -20,6 +22,7 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
+from ops_traffic import copy_bandwidth, max_pool_bytes, nms_bytes, roi_align_bytes, traffic_note
 from rcnn_cli.ops import nms, roi_align, roi_pool, spp_pool
 
 IMAGE_HEIGHT, IMAGE_WIDTH = 600, 800
@@ -128,10 +131,16 @@ def main() -> None:
     threads = torch.get_num_threads()
     print(f"device={device} threads={threads} features={tuple(features.shape)} torch={torch.__version__}")
     print(f"torchvision: {'yes' if tv else 'not importable, columns omitted'}")
+    bandwidth = copy_bandwidth(device)
+    print(f"copy bandwidth: {bandwidth / 1e9:.2f} GB/s (256 MB float32 copy_, read + write, best of 5)")
+    shape = tuple(features.shape)
 
     rows: list[tuple[str, float, str]] = []
 
-    def row(name: str, ms: float, note: str = "") -> None:
+    def row(name: str, ms: float, note: str = "", traffic: int = 0) -> None:
+        """One line; traffic > 0: the row's minimum bytes, printed as achieved GB/s against the copy."""
+        if traffic:
+            note = f"{note}{'; ' if note else ''}{traffic_note(traffic, ms, bandwidth)}"
         rows.append((name, ms, note))
         print(f"{name:<48} {ms:10.2f} ms  {note}", flush=True)
 
@@ -154,7 +163,10 @@ def main() -> None:
         }
         t = interleaved(fns, args.repeat, device)
         ours = t["roi_pool"]
-        row(f"roi_pool 7x7 fwd+bwd, {num} RoIs", ours)
+        pool_bytes = max_pool_bytes(shape, num, 49)
+        spp_bytes = max_pool_bytes(shape, num, sum(lv * lv for lv in LEVELS))
+        align_bytes = roi_align_bytes(shape, num, 49)
+        row(f"roi_pool 7x7 fwd+bwd, {num} RoIs", ours, traffic=pool_bytes)
         if device == "cpu":
             # The loop takes seconds at 2000 RoIs: there, time it once without warm-up.
             loop_fn = forward_backward(lambda x, r=rois: loop_roi_pool(x, r, 7), features)
@@ -165,22 +177,27 @@ def main() -> None:
                 f"  torchvision roi_pool fwd+bwd, {num} RoIs",
                 t["tv_roi_pool"],
                 f"ours {t['tv_roi_pool'] / ours:.2f}x faster",
+                pool_bytes,
             )
         row(
             f"spp_pool {LEVELS} fwd+bwd, {num} RoIs",
             t["spp_pool"],
             f"{t['spp_pool'] / ours:.2f}x one 7x7 roi_pool",
+            spp_bytes,
         )
         row(
             f"  4 separate roi_pool calls + cat, {num} RoIs",
             t["per_level"],
             f"spp {t['per_level'] / t['spp_pool']:.2f}x faster",
         )
-        row(f"roi_align 7x7 sr=2 fwd+bwd, {num} RoIs", t["roi_align"])
+        row(f"roi_align 7x7 sr=2 fwd+bwd, {num} RoIs", t["roi_align"], traffic=align_bytes)
         if tv:
             ratio = t["tv_roi_align"] / t["roi_align"]
             row(
-                f"  torchvision roi_align fwd+bwd, {num} RoIs", t["tv_roi_align"], f"ours {ratio:.2f}x faster"
+                f"  torchvision roi_align fwd+bwd, {num} RoIs",
+                t["tv_roi_align"],
+                f"ours {ratio:.2f}x faster",
+                align_bytes,
             )
 
     # Test time: forward only, no gradient, as in `rcnn detect`. On the CPU the wrappers then skip the
@@ -206,23 +223,29 @@ def main() -> None:
         "roi_pool 7x7 inference forward, 2000 RoIs",
         t["roi_pool"],
         "identical outputs" if same else "OUTPUTS DIFFER",
+        max_pool_bytes(shape, 2000, 49, backward=False),
     )
     row(
         "  the same with argmax (training op)",
         t["roi_pool_argmax"],
         f"inference {t['roi_pool_argmax'] / t['roi_pool']:.2f}x faster",
+        max_pool_bytes(shape, 2000, 49, backward=False) + 2000 * shape[1] * 49 * 4,
     )
     if tv:
         row(
             "  torchvision roi_pool forward",
             t["tv_roi_pool"],
             f"ours {t['tv_roi_pool'] / t['roi_pool']:.2f}x faster",
+            max_pool_bytes(shape, 2000, 49, backward=False) + 2000 * shape[1] * 49 * 4,
         )
-    row(f"spp_pool {LEVELS} inference forward, 2000 RoIs", t["spp_pool"])
+    spp_bins = sum(lv * lv for lv in LEVELS)
+    spp_values = max_pool_bytes(shape, 2000, spp_bins, backward=False)
+    row(f"spp_pool {LEVELS} inference forward, 2000 RoIs", t["spp_pool"], traffic=spp_values)
     row(
         "  the same with argmax (training op)",
         t["spp_pool_argmax"],
         f"inference {t['spp_pool_argmax'] / t['spp_pool']:.2f}x faster",
+        spp_values + 2000 * shape[1] * spp_bins * 4,
     )
 
     boxes = proposals(6000, 1, g)[:, 1:].to(device)
@@ -231,12 +254,18 @@ def main() -> None:
     if tv:
         fns["tv"] = lambda: tv.nms(boxes, scores, 0.7)
     t = interleaved(fns, args.repeat, device)
-    row("nms 6000 boxes, IoU 0.7", t["ours"], f"{len(nms(boxes, scores, 0.7))} kept")
+    kept = len(nms(boxes, scores, 0.7))
+    row("nms 6000 boxes, IoU 0.7", t["ours"], f"{kept} kept", nms_bytes(6000, kept))
     row(
         "  PyTorch greedy loop over an IoU matrix", t["greedy"], f"ours {t['greedy'] / t['ours']:.1f}x faster"
     )
     if tv:
-        row("  torchvision nms 6000 boxes", t["tv"], f"ours {t['tv'] / t['ours']:.2f}x faster")
+        row(
+            "  torchvision nms 6000 boxes",
+            t["tv"],
+            f"ours {t['tv'] / t['ours']:.2f}x faster",
+            nms_bytes(6000, kept),
+        )
 
 
 if __name__ == "__main__":

@@ -28,3 +28,12 @@ void bin_max_values(
     const double* map, int64_t width, int64_t stride, const Bin& bin, double* maxval, int64_t block);
 
 }  // namespace rcnn_cli::cpu
+
+namespace rcnn_cli::cpu {
+
+// out[c * bins + j] = tile[j * tile_stride + c] for c < block, j < bins: a bin-major tile of
+// 32-bit values (float maxima or int32 argmax, moved as bits) into the channel-major output,
+// in 8x8 vector transposes. The forward's scalar transposition cost as much as the maxima.
+void store_channel_major_32(const void* tile, int64_t tile_stride, int64_t bins, int64_t block, void* out);
+
+}  // namespace rcnn_cli::cpu

@@ -15,6 +15,7 @@
 
 #include "arg_checks.h"
 #include "cpu/bin_max.h"
+#include "cpu/huge_pages.h"
 #include "cpu/nested_grids.h"
 #include "cpu/roi_max_pool.h"
 #include "roi_pool_math.h"
@@ -44,8 +45,12 @@ void roi_bins(const T* box, T spatial_scale, const GridPlan& plan, int64_t heigh
 // sequentially.
 template <typename U>
 void store_channel_major(const U* tile, int64_t grid_bins, int64_t block, U* out) {
-  for (int64_t c = 0; c < block; ++c) {
-    for (int64_t j = 0; j < grid_bins; ++j) out[c * grid_bins + j] = tile[j * kChannelBlock + c];
+  if constexpr (sizeof(U) == 4) {
+    store_channel_major_32(tile, kChannelBlock, grid_bins, block, out);  // float, int32: vector transposes
+  } else {
+    for (int64_t c = 0; c < block; ++c) {
+      for (int64_t j = 0; j < grid_bins; ++j) out[c * grid_bins + j] = tile[j * kChannelBlock + c];
+    }
   }
 }
 
@@ -150,6 +155,8 @@ std::tuple<at::Tensor, at::Tensor> roi_max_pool_forward(
   at::Tensor argmax =
       with_argmax ? at::empty({num_rois, channels * plan.num_bins}, input.options().dtype(at::kInt)) : at::Tensor();
   if (output.numel() == 0) return {output, argmax};
+  advise_huge_pages(output.data_ptr(), output.nbytes());
+  if (with_argmax) advise_huge_pages(argmax.data_ptr(), argmax.nbytes());
 
   // Channels-last makes the innermost max run over contiguous channels; for a
   // channels-last input this is free.
