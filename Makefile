@@ -57,7 +57,7 @@ PY_SOURCES  := $(shell find src -name '*.py' 2>/dev/null)
 
 peers: $(PEERS_STAMP)
 
-$(PEERS_STAMP): pyproject.toml setup.py scripts/install_peers.sh $(OPS_SOURCES) $(PY_SOURCES)
+$(PEERS_STAMP): pyproject.toml setup.py scripts/install_peers.sh scripts/copy_worktree.sh $(OPS_SOURCES) $(PY_SOURCES)
 	PYTHON=$(PYTHON) bash scripts/install_peers.sh
 	touch $(PEERS_STAMP)
 

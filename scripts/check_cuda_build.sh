@@ -42,12 +42,7 @@ pip install -q "$CUDA_TORCH" "setuptools>=77" wheel ninja
 
 step "copy of the working tree (tracked and untracked, not ignored) -> $SRC"
 # Its own tree and build/ folder: the CUDA objects never mix with the CPU build's in the checkout.
-# Files keep their times (cp -p), so that ninja recompiles only what changed since the last run.
-mkdir -p "$SRC"
-find "$SRC" -mindepth 1 -maxdepth 1 ! -name build -exec rm -rf {} +
-git ls-files -z --cached --others --exclude-standard |
-    while IFS= read -r -d '' f; do if [ -e "$f" ]; then printf '%s\0' "$f"; fi; done |
-    xargs -0 cp -p --parents -t "$SRC"
+bash scripts/copy_worktree.sh "$SRC"
 
 step "wheel with CUDA kernels (FORCE_CUDA=1, TORCH_CUDA_ARCH_LIST=$TORCH_CUDA_ARCH_LIST, CUDA_HOME=$CUDA_HOME)"
 rm -rf "$WORK/dist"

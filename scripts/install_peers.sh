@@ -38,11 +38,7 @@ mapfile -t deps <<<"$deps"
 pip install -q "${deps[@]}"
 
 echo "peers: rcnn_cli built against torch 2.14.1 from a copy in $WORK/src"
-mkdir -p "$WORK/src"
-find "$WORK/src" -mindepth 1 -maxdepth 1 ! -name build -exec rm -rf {} +
-git ls-files -z --cached --others --exclude-standard |
-    while IFS= read -r -d '' f; do if [ -e "$f" ]; then printf '%s\0' "$f"; fi; done |
-    xargs -0 cp -p --parents -t "$WORK/src"
+bash scripts/copy_worktree.sh "$WORK/src"
 rm -rf "$WORK/dist"
 if ! FORCE_CUDA=0 "$PY" -m pip wheel --no-build-isolation --no-deps -w "$WORK/dist" "$WORK/src" >"$WORK/build.log" 2>&1; then
     tail -n 40 "$WORK/build.log"

@@ -33,3 +33,16 @@ def test_it_installs_every_dependency_but_torch_and_plain_opencv() -> None:
     assert "torch" not in names and "opencv-python-headless" not in names
     assert sorted(out) == sorted(d for d in declared if not d.startswith(("torch", "opencv-python-headless")))
     assert "opencv-contrib-python-headless" in SCRIPT.read_text()
+
+
+def test_copy_worktree_copies_the_tree_and_keeps_only_the_old_build(tmp_path: Path) -> None:
+    dest = tmp_path / "copy"
+    (dest / "build").mkdir(parents=True)
+    (dest / "build" / "object.o").write_text("kept: ninja's objects")
+    (dest / "stale.py").write_text("a file the tree no longer has")
+    subprocess.run(["bash", str(ROOT / "scripts" / "copy_worktree.sh"), str(dest)], cwd=ROOT, check=True)
+    assert (dest / "setup.py").read_bytes() == (ROOT / "setup.py").read_bytes()
+    assert (dest / "ops" / "bindings.cpp").is_file()
+    assert (dest / "build" / "object.o").is_file()
+    assert not (dest / "stale.py").exists()
+    assert not (dest / ".venv").exists()  # ignored paths stay behind
