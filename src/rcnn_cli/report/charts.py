@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from matplotlib.transforms import Bbox
 
 from rcnn_cli.pictures.figure import (
     LABEL_SIZE,
@@ -39,14 +40,66 @@ def accuracy_vs_time(results: dict[str, Any], path: Path) -> Path:
     for row in results["methods"]:
         x, y = row["test_ms_per_image"]["total"], row["voc07_map"] or 0.0
         axes.scatter([x], [y], s=140, color=METHOD_COLOURS[row["method"]], zorder=3, label=row["name"])
-        axes.annotate(row["name"], (x, y), textcoords="offset points", xytext=(9, 6), fontsize=SMALL_SIZE)
     axes.set_xscale("log")
     axes.set_xlabel("test time per image (ms, log scale; proposals included)", fontsize=LABEL_SIZE)
     axes.set_ylabel("VOC07 mAP (%)", fontsize=LABEL_SIZE)
     axes.set_title("Accuracy against test time", fontsize=TITLE_SIZE)
     axes.grid(True, which="both", alpha=0.3)
     _pad_limits(axes, results)
+    _label_points(figure, axes, results["methods"])
     return save_png(figure, path)
+
+
+# Where a point's name may go, in points from the point, tried in turn: methods with close time
+# and mAP (SPPnet and Fast R-CNN often are) would otherwise write their names over each other.
+LABEL_OFFSETS = (
+    (9, 6, "left", "bottom"),
+    (9, -6, "left", "top"),
+    (-9, 6, "right", "bottom"),
+    (-9, -6, "right", "top"),
+    (0, 14, "center", "bottom"),
+    (0, -14, "center", "top"),
+)
+
+
+def _label_points(figure: Any, axes: Any, rows: list[dict[str, Any]]) -> None:
+    """Each method's name beside its point, at the first of :data:`LABEL_OFFSETS` where it covers
+    no name already placed and no other point (measured on the drawn figure), else at the first
+    offset. Points are labelled from the highest mAP down, so that of two close points the upper
+    name goes above and the lower one below."""
+    renderer = figure.canvas.get_renderer()
+    radius = renderer.points_to_pixels(7.0)  # the markers are 140 pt² (~12 pt across), and a margin
+    points = {id(row): (row["test_ms_per_image"]["total"], row["voc07_map"] or 0.0) for row in rows}
+    markers = {
+        key: Bbox.from_extents(px - radius, py - radius, px + radius, py + radius)
+        for key, (px, py) in ((k, axes.transData.transform(xy)) for k, xy in points.items())
+    }
+    placed: list[Any] = []
+    for row in sorted(rows, key=lambda r: -(r["voc07_map"] or 0.0)):
+        obstacles = placed + [box for key, box in markers.items() if key != id(row)]
+
+        def draw(offset: tuple[int, int, str, str], row: dict[str, Any] = row) -> Any:
+            dx, dy, ha, va = offset
+            return axes.annotate(
+                row["name"],
+                points[id(row)],
+                textcoords="offset points",
+                xytext=(dx, dy),
+                ha=ha,
+                va=va,
+                fontsize=SMALL_SIZE,
+            )
+
+        for offset in LABEL_OFFSETS:
+            text = draw(offset)
+            box = text.get_window_extent(renderer)
+            if not any(box.overlaps(other) for other in obstacles):
+                break
+            text.remove()
+        else:
+            text = draw(LABEL_OFFSETS[0])  # nowhere free: the usual place
+            box = text.get_window_extent(renderer)
+        placed.append(box)
 
 
 def _pad_limits(axes: Any, results: dict[str, Any]) -> None:
@@ -75,6 +128,7 @@ def stage_times(results: dict[str, Any], path: Path) -> Path:
 
     left = np.zeros(len(rows))
     longest = max((len(r["training_stages"]) for r in rows), default=1)
+    segments: list[tuple[np.ndarray, np.ndarray, list[str]]] = []
     for index in range(longest):
         widths, labels = [], []
         for r in rows:
@@ -91,16 +145,7 @@ def stage_times(results: dict[str, Any], path: Path) -> Path:
             height=0.6,
             edgecolor="white",
         )
-        for yi, x0, w, label in zip(y, left, widths_a, labels, strict=True):
-            if w > 0.06 * max(left.max(initial=0) + widths_a.max(initial=0), 1e-9):
-                train_axes.text(
-                    x0 + w / 2,
-                    yi,
-                    re.sub(r"^\d+-", "", label),  # "2-region-features" -> "region-features"
-                    ha="center",
-                    va="center",
-                    fontsize=SMALL_SIZE - 1.5,
-                )
+        segments.append((left.copy(), widths_a, labels))
         left += widths_a
     _finish_bars(
         train_axes,
@@ -110,7 +155,37 @@ def stage_times(results: dict[str, Any], path: Path) -> Path:
         "training time (minutes), stage by stage",
         "Where the training time goes",
     )
+    _label_segments(figure, train_axes, y, segments)
     return save_png(figure, path)
+
+
+def _label_segments(
+    figure: Any, axes: Any, y: np.ndarray, segments: list[tuple[np.ndarray, np.ndarray, list[str]]]
+) -> None:
+    """Each training stage's name inside its bar segment where it fits (measured on the drawn
+    figure, the axis limits set); the names that do not fit go in one line under their bar."""
+    renderer = figure.canvas.get_renderer()
+    left_out: dict[int, list[str]] = {}
+    for lefts, widths, labels in segments:
+        for row, (x0, w, label) in enumerate(zip(lefts, widths, labels, strict=True)):
+            if w <= 0 or not label:
+                continue
+            name = re.sub(r"^\d+-", "", label)  # "2-region-features" -> "region-features"
+            text = axes.text(x0 + w / 2, y[row], name, ha="center", va="center", fontsize=SMALL_SIZE - 1.5)
+            inside = axes.transData.transform([(x0, 0), (x0 + w, 0)])
+            if text.get_window_extent(renderer).width > (inside[1][0] - inside[0][0]) - 4:
+                text.remove()
+                left_out.setdefault(row, []).append(f"{name} {w:.1f}")
+    for row, names in left_out.items():
+        axes.text(
+            0,
+            y[row] + 0.42,
+            "also: " + ", ".join(names) + " (min)",
+            ha="left",
+            va="center",
+            fontsize=SMALL_SIZE - 2,
+            color="0.3",
+        )
 
 
 def _finish_bars(
