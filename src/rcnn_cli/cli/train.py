@@ -117,6 +117,13 @@ Examples:
 )
 @click.option("--no-flip", is_flag=True, help="No horizontal flips.")
 @click.option(
+    "--color-jitter",
+    type=float,
+    default=0.0,
+    show_default=True,
+    help="Random brightness, contrast and saturation factors in [1-x, 1+x] per training image.",
+)
+@click.option(
     "--fc-dims",
     type=IntListType(length=2),
     default=None,
@@ -302,6 +309,7 @@ def train_config(opts: dict[str, Any], stage: str) -> Any:
             bg_threshold_hi=opts["bg_threshold_hi"],
         ),
         flip=not opts["no_flip"],
+        color_jitter=opts["color_jitter"],
         lam=opts["lam"],
         cls_only=opts["cls_only"],
         target_norm=opts["target_norm"] or ("empirical" if stage == "fast_rcnn" else "fixed"),

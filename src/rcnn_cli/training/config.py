@@ -43,7 +43,7 @@ PAPER_RECIPE = Recipe(iters=40000, lr=0.001, lr_steps=(30000,), warmup_iters=0)
 #: The small backbone, trained from scratch on a CPU: a higher lr after a short warm-up, 3k iterations.
 SMALL_RECIPE = Recipe(iters=3000, lr=0.01, lr_steps=(2250,), warmup_iters=100)
 #: Backbones with a recipe of their own; every other backbone gets the paper's.
-RECIPES: dict[str, Recipe] = {"small": SMALL_RECIPE}
+RECIPES: dict[str, Recipe] = {"small": SMALL_RECIPE, "small_context": SMALL_RECIPE}
 #: With --iters but no --lr-steps, the lr drops at this fraction of the run (the paper's 30k of 40k).
 LR_STEP_FRACTION = 0.75
 
@@ -65,6 +65,9 @@ class TrainConfig:
     sampler: Sampler = "hierarchical"
     sampling: SamplerConfig = field(default_factory=SamplerConfig)
     flip: bool = True
+    #: photometric jitter: brightness, contrast and saturation factors in [1 - this, 1 + this]
+    #: (rcnn_cli.training.photometric); 0 leaves the pixels as they are
+    color_jitter: float = 0.0
     lam: float = 1.0
     cls_only: bool = False
     target_norm: TargetNorm = "empirical"
@@ -104,6 +107,8 @@ class TrainConfig:
             raise RcnnError(f"--time-limit must be > 0 minutes, got {self.time_limit_s / 60:g}")
         if self.budget_s is not None and not self.budget_s > 0:
             raise RcnnError(f"--budget must be more than 0 seconds, got {self.budget_s:g}")
+        if not 0 <= self.color_jitter < 1:
+            raise RcnnError(f"--color-jitter must be in [0, 1), got {self.color_jitter}")
         if not 0 <= self.momentum < 1:
             raise RcnnError(f"--momentum must be in [0, 1), got {self.momentum}")
         if not 0 < self.lr_gamma <= 1:

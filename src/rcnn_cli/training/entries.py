@@ -11,6 +11,7 @@ from torch import Tensor
 
 from rcnn_cli.models.preprocess import prepare_image
 from rcnn_cli.training.config import TrainConfig
+from rcnn_cli.training.photometric import ColorJitter
 from rcnn_cli.training.targets import Matches, TargetNormalization, encode_targets, match_proposals
 
 
@@ -32,13 +33,15 @@ class ImageSource:
         self.scales, self.max_size = scales, max_size
         self.pixel_mean, self.pixel_std = pixel_mean, pixel_std
 
-    def get(self, record: Any, scale: int, flip: bool) -> tuple[Tensor, float]:
-        """-> (Tensor[3, h, w] normalized image, im_scale)."""
+    def get(
+        self, record: Any, scale: int, flip: bool, color: ColorJitter | None = None
+    ) -> tuple[Tensor, float]:
+        """-> (Tensor[3, h, w] normalized image, im_scale), mirrored when ``flip``, jittered by ``color``."""
         from rcnn_cli.data import read_record
 
-        return prepare_image(
-            read_record(record), scale, self.max_size, self.pixel_mean, self.pixel_std, flip=flip
-        )
+        rgb = read_record(record)
+        rgb = color.apply(rgb) if color is not None else rgb
+        return prepare_image(rgb, scale, self.max_size, self.pixel_mean, self.pixel_std, flip=flip)
 
 
 def prepare_entries(records: list, proposals: dict[str, Tensor]) -> list[ImageEntry]:

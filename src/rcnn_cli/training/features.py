@@ -191,9 +191,10 @@ class FeatureSource:
             raise ArtifactError(f"{path}: not the backbone weights 'rcnn extract' writes (no state_dict)")
         return state
 
-    def get(self, record: Any, scale: int, flip: bool) -> tuple[Tensor, float]:
+    def get(self, record: Any, scale: int, flip: bool, color: Any = None) -> tuple[Tensor, float]:
         """-> (Tensor[C, h, w] float32 map, im_scale) of the image at ``scale`` (any value, in a
-        single-scale folder: the one it holds), mirrored with ``flip``."""
+        single-scale folder: the one it holds), mirrored with ``flip``. ``color`` jitter cannot apply to
+        cached maps: training from a features folder turns it off (rcnn_cli.training.setup)."""
         if not self.uses_pyramid:
             return self._read(record, [(map_key(None, flip), "im_scale")])[0]
         if scale not in self.scales:

@@ -30,7 +30,8 @@ from rcnn_cli.training import distributed
 from rcnn_cli.training.config import TrainConfig
 from rcnn_cli.training.entries import ImageEntry, ImageSource
 from rcnn_cli.training.metrics import LossSums
-from rcnn_cli.training.minibatch import draw_scale_and_flip, plan_minibatch
+from rcnn_cli.training.minibatch import draw_color, draw_scale_and_flip, plan_minibatch
+from rcnn_cli.training.photometric import ColorJitter
 from rcnn_cli.training.sampling import ImageOrder, sample_rois
 from rcnn_cli.training.step import IterationStep
 from rcnn_cli.training.targets import TargetNormalization, encode_targets, match_proposals
@@ -39,12 +40,14 @@ from rcnn_cli.training.targets import TargetNormalization, encode_targets, match
 @dataclass(frozen=True)
 class JointSample:
     """One image of a joint minibatch: its record, the shorter side it is read at, whether it is
-    mirrored, and ``count``, the RoIs the detection head samples from its proposals."""
+    mirrored, ``count``, the RoIs the detection head samples from its proposals, and its ``color``
+    jitter (None: none)."""
 
     record: Any
     scale: int
     flip: bool
     count: int
+    color: ColorJitter | None = None
 
 
 def plan_joint_minibatch(
@@ -59,7 +62,8 @@ def plan_joint_minibatch(
     samples = []
     for index, count in plan_minibatch(order, config).images:
         scale, flip = draw_scale_and_flip(config, scales, generator)
-        samples.append(JointSample(entries[index].record, scale, flip, count))
+        color = draw_color(config, generator)
+        samples.append(JointSample(entries[index].record, scale, flip, count, color))
     return samples
 
 
@@ -160,7 +164,7 @@ class JointStep(IterationStep):
         iteration: int,
     ) -> None:
         record = sample.record
-        inputs, im_scale = self.source.get(record, sample.scale, sample.flip)
+        inputs, im_scale = self.source.get(record, sample.scale, sample.flip, sample.color)
         gt = torch.from_numpy(record.boxes).float()
         if sample.flip and gt.numel():
             gt = flip_boxes(gt, record.width)

@@ -1,7 +1,8 @@
 """What one training iteration reads: the minibatch plan of the configured sampler, then each image's
-RoIs, labels u and normalized box targets v (paper §2.3), flipped with probability 0.5.
+RoIs, labels u and normalized box targets v (paper §2.3), flipped with probability 0.5, with random
+brightness, contrast and saturation when ``--color-jitter`` is set.
 
-Every draw comes from the trainer's seeded generator, in a fixed order (scale, flip, RoIs per image),
+Every draw comes from the trainer's seeded generator, in a fixed order (scale, flip, colour, RoIs per image),
 so a resumed run samples what the uninterrupted one would have.
 """
 
@@ -16,6 +17,7 @@ from torch import Tensor
 from rcnn_cli.boxes import flip_boxes
 from rcnn_cli.training.config import TrainConfig
 from rcnn_cli.training.entries import ImageEntry
+from rcnn_cli.training.photometric import ColorJitter
 from rcnn_cli.training.sampling import (
     ImageOrder,
     MinibatchPlan,
@@ -30,7 +32,7 @@ from rcnn_cli.training.targets import TargetNormalization, encode_targets
 class ImageSample:
     """One image's share of a minibatch: S RoIs ``boxes`` Tensor[S, 4] in original pixels (mirrored
     when ``flip``), labels u Tensor[S] (0 = background), normalized targets v Tensor[S, 4] (zero for
-    background), and the shorter side ``scale`` the image is read at."""
+    background), the shorter side ``scale`` the image is read at and its ``color`` jitter (None: none)."""
 
     record: Any
     scale: int
@@ -38,6 +40,7 @@ class ImageSample:
     boxes: Tensor
     labels: Tensor
     targets: Tensor
+    color: ColorJitter | None = None
 
 
 def plan_minibatch(order: ImageOrder, config: TrainConfig) -> MinibatchPlan:
@@ -59,6 +62,12 @@ def draw_scale_and_flip(
     return scale, flip
 
 
+def draw_color(config: TrainConfig, generator: torch.Generator) -> ColorJitter | None:
+    """One image's photometric jitter (``config.color_jitter``), drawn right after its scale and flip;
+    nothing is drawn when it is 0."""
+    return ColorJitter.draw(config.color_jitter, generator)
+
+
 def sample_image(
     entry: ImageEntry,
     count: int,
@@ -71,6 +80,7 @@ def sample_image(
     of ``scales``, flipped with probability 0.5 when ``config.flip``."""
     g = generator
     scale, flip = draw_scale_and_flip(config, scales, g)
+    color = draw_color(config, g)
     record = entry.record
     sample = sample_rois(
         entry.matches.max_iou, entry.matches.gt_label, count, config.sampling, g, has_gt=record.num_boxes > 0
@@ -85,7 +95,7 @@ def sample_image(
     if fg.any():
         raw = encode_targets(boxes[fg], gt[entry.matches.gt_index[sample.index[fg]]])
         targets[fg] = normalization.normalize(raw, sample.labels[fg])
-    return ImageSample(record, scale, flip, boxes, sample.labels, targets)
+    return ImageSample(record, scale, flip, boxes, sample.labels, targets, color)
 
 
 def sample_minibatch(

@@ -181,6 +181,9 @@ def build_trainer(
         if config.flip and not source.has_flips:
             log("note: the features were extracted without flips; training without flipping")
             config = dataclasses.replace(config, flip=False)
+        if config.color_jitter > 0:  # the pixels were consumed when the maps were extracted
+            log("note: --color-jitter does not apply to cached features; training without it")
+            config = dataclasses.replace(config, color_jitter=0.0)
     else:
         overrides.update(scales=spec.scales, max_size=spec.max_size)
     model_config = default_config(spec.backbone, dataset.num_classes, **overrides)

@@ -136,7 +136,7 @@ class IterationStep:
             pyramid = self.source.pyramid(sample.record, sample.flip)
             maps = [fmap[None].to(self.device) for fmap, _ in pyramid]
             return maps, [im_scale for _, im_scale in pyramid], sample.boxes.to(self.device)
-        inputs, im_scale = self.source.get(sample.record, sample.scale, sample.flip)
+        inputs, im_scale = self.source.get(sample.record, sample.scale, sample.flip, sample.color)
         rois = torch.cat([torch.zeros(len(sample.boxes), 1), sample.boxes * im_scale], dim=1)
         return inputs[None].to(self.device), rois.to(self.device)
 

@@ -18,6 +18,7 @@ from rcnn_cli.models.preprocess import normalize_image
 from rcnn_cli.models.rcnn import window_rois
 from rcnn_cli.rcnn.warp import warp_regions
 from rcnn_cli.training.minibatch import ImageSample
+from rcnn_cli.training.photometric import ColorJitter
 from rcnn_cli.training.step import IterationStep
 
 
@@ -31,11 +32,15 @@ class WarpSource:
         self.scales = scales
         self.pixel_mean, self.pixel_std = pixel_mean, pixel_std
 
-    def get(self, record: Any, scale: int, flip: bool) -> tuple[Tensor, float]:
-        """-> (Tensor[3, H, W] normalized, mirrored when ``flip``; 1.0)."""
+    def get(
+        self, record: Any, scale: int, flip: bool, color: ColorJitter | None = None
+    ) -> tuple[Tensor, float]:
+        """-> (Tensor[3, H, W] normalized, mirrored when ``flip``, jittered by ``color``; 1.0)."""
         from rcnn_cli.data import read_record
 
-        image = normalize_image(read_record(record), self.pixel_mean, self.pixel_std, flip=flip)
+        rgb = read_record(record)
+        rgb = color.apply(rgb) if color is not None else rgb
+        image = normalize_image(rgb, self.pixel_mean, self.pixel_std, flip=flip)
         return image, 1.0
 
 
@@ -46,7 +51,7 @@ class WarpedRegionStep(IterationStep):
         """(windows Tensor[S, 3, size, size], rois Tensor[S, 5]): each window is an image of its own,
         and its RoI the whole window."""
         cfg = self.model.config
-        image, _ = self.source.get(sample.record, sample.scale, sample.flip)
+        image, _ = self.source.get(sample.record, sample.scale, sample.flip, sample.color)
         size = cfg.region_size
         windows = warp_regions(image, sample.boxes, size, cfg.region_padding)
         return windows.to(self.device), window_rois(len(windows), size, self.device)
