@@ -80,6 +80,20 @@ Output: DIR/detections.json (COCO results), DIR/per_image/<id>.json, DIR/picture
     show_default=True,
     help="At most this many per image.",
 )
+@click.option(
+    "--box-voting",
+    type=click.FloatRange(0, 1),
+    default=0.0,
+    show_default=True,
+    help="Replace each kept box by the score-weighted mean of its class's boxes at IoU >= this (0: off).",
+)
+@click.option(
+    "--refine",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Passes of iterative localization: the head again on its own refined boxes.",
+)
 @proposal_layer_options(test_time=True)
 @svd_rank_options
 @click.option(
@@ -112,6 +126,8 @@ def detect(
     nms_threshold: float,
     score_threshold: float,
     max_detections: int,
+    box_voting: float,
+    refine: int,
     svd_rank: int | None,
     svd_ranks: dict[str, int] | None,
     timing: bool,
@@ -145,7 +161,8 @@ def detect(
         scale=scale,
         max_size=max_size,
         max_proposals=max_proposals,
-        postprocess=PostprocessConfig(score_threshold, nms_threshold, max_detections),
+        postprocess=PostprocessConfig(score_threshold, nms_threshold, max_detections, box_voting),
+        refine=refine,
     )
     spec = dataset_spec if dataset_spec else (images[0] if len(images) == 1 else list(images))
     dataset = open_dataset(spec, split, max_pixels=max_pixels, image_root=image_root)

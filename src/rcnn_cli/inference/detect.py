@@ -17,19 +17,25 @@ import torch
 from torch import nn
 
 from rcnn_cli.errors import RcnnError
-from rcnn_cli.inference.postprocess import ImageDetections, PostprocessConfig, postprocess_detections
+from rcnn_cli.inference.postprocess import ImageDetections, PostprocessConfig, select_detections
 from rcnn_cli.inference.timing import StageTimer
 
 
 @dataclass(frozen=True)
 class DetectConfig:
     """Test-time settings, checked when built. ``scale``/``max_size`` None: the model's own (first)
-    training scale. ``max_proposals``: the first (best) proposals used per image, 0 uses all."""
+    training scale. ``max_proposals``: the first (best) proposals used per image, 0 uses all.
+
+    ``refine``: passes of iterative localization (Gidaris & Komodakis, ICCV 2015, §5) after the first:
+    each RoI that scores above the score threshold in some class is moved to its best class's refined
+    box and goes through the head again; the (score, box) pairs of every pass then go to NMS together.
+    """
 
     scale: int | None = None
     max_size: int | None = None
     max_proposals: int = 2000
     postprocess: PostprocessConfig = field(default_factory=PostprocessConfig)
+    refine: int = 0
 
     def __post_init__(self) -> None:
         for option, value in (("--scale", self.scale), ("--max-size", self.max_size)):
@@ -37,6 +43,8 @@ class DetectConfig:
                 raise RcnnError(f"{option} {value}: must be >= 1 pixel")
         if self.max_proposals < 0:
             raise RcnnError(f"--max-proposals {self.max_proposals}: must be >= 0 (0 uses all)")
+        if self.refine < 0:
+            raise RcnnError(f"--refine {self.refine}: must be >= 0")
 
 
 class Detector:
@@ -104,13 +112,40 @@ class Detector:
             return detect_regions(self, rgb, boxes)
         with self.timer.stage("preprocess"):
             boxes = boxes.to(self.device)  # once: the RoIs and the box decoding both use it there
-            image, rois = self.network_inputs(rgb, boxes)
+            image, _ = self.network_inputs(rgb, boxes)
         with self.timer.stage("conv"):
             features = self.model.features(image)
-        with self.timer.timed_head(self.model.head):
-            logits, deltas = self.model.head(features, rois)
+        from rcnn_cli.models.preprocess import image_scale_factor
+
+        im_scale = image_scale_factor(height, width, self.scale, self.max_size)  # as network_inputs's
+        scores, refined = self.head_passes(features, boxes, im_scale, height, width)
         with self.timer.stage("nms"):
-            return postprocess_detections(logits, deltas, boxes, height, width, self.config.postprocess)
+            return select_detections(scores, refined, self.config.postprocess)
+
+    def head_passes(
+        self, features: torch.Tensor, boxes: torch.Tensor, im_scale: float, height: int, width: int
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The head on ``boxes`` Tensor[R, 4] (original pixels; ``im_scale`` takes them to the map's
+        image), then ``config.refine`` more passes on the refined boxes of the RoIs still in play ->
+        (scores Tensor[M, K], boxes Tensor[M, K, 4]) of every pass, M >= R, in original pixels."""
+        head, threshold = self.model.head, self.config.postprocess.score_threshold
+        all_scores, all_boxes = [], []
+        for step in range(self.config.refine + 1):
+            rois = torch.cat([boxes.new_zeros(len(boxes), 1), boxes * im_scale], dim=1)
+            with self.timer.timed_head(head):
+                logits, deltas = head(features, rois)
+            scores, refined = type(head).scores_and_boxes(logits, deltas, boxes, height, width)
+            all_scores.append(scores)
+            all_boxes.append(refined)
+            if step == self.config.refine:
+                break
+            best, label = scores.max(dim=1)
+            moved = refined[torch.arange(len(boxes), device=boxes.device), label]
+            live = (best > threshold) & (moved[:, 2] > moved[:, 0]) & (moved[:, 3] > moved[:, 1])
+            if not live.any():
+                break
+            boxes = moved[live]
+        return torch.cat(all_scores), torch.cat(all_boxes)
 
     def _detect_with_rpn(self, rgb: np.ndarray) -> ImageDetections:
         """Faster R-CNN: conv layers once; the RPN's proposals (its test-time numbers, capped by
@@ -136,11 +171,9 @@ class Detector:
             boxes = scaled / im_scale  # original pixels, where the detections are decoded
         if len(boxes) == 0:
             return _no_detections(self.device)
-        rois = torch.cat([scaled.new_zeros(len(scaled), 1), scaled], dim=1)
-        with self.timer.timed_head(self.model.head):
-            logits, deltas = self.model.head(features, rois)
+        scores, refined = self.head_passes(features, boxes, im_scale, height, width)
         with self.timer.stage("nms"):
-            return postprocess_detections(logits, deltas, boxes, height, width, self.config.postprocess)
+            return select_detections(scores, refined, self.config.postprocess)
 
 
 def _no_detections(device: torch.device) -> ImageDetections:

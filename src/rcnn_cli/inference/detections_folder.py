@@ -76,6 +76,10 @@ def detection_params(
     from rcnn_cli.artifacts import file_digest
 
     post = detector.config.postprocess
+    # box_voting only when on: a folder written before the option existed still resumes.
+    voting = {"box_voting": post.box_voting} if post.box_voting > 0 else {}
+    if detector.config.refine > 0:
+        voting["refine"] = detector.config.refine
     return {
         "model": file_digest(model_path),
         "svd_ranks": dict(svd_ranks),
@@ -86,6 +90,7 @@ def detection_params(
         "score_threshold": post.score_threshold,
         "max_detections": post.max_detections,
         "proposals": proposals,
+        **voting,
     }
 
 

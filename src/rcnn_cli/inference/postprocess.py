@@ -7,7 +7,10 @@ For each RoI r the network gives class logits [K+1] and class-specific box delta
 3. (RoI, class) pairs with p_k > score_threshold (0.05) are kept;
 4. non-maximum suppression per class at IoU 0.3 (``batched_nms``: boxes of different classes never
    suppress each other);
-5. the ``max_detections`` (100) highest scores over all classes are kept.
+5. the ``max_detections`` (100) highest scores over all classes are kept;
+6. with ``box_voting`` > 0 (Gidaris & Komodakis, ICCV 2015, §5), each kept box is replaced by the
+   score-weighted mean of the boxes of its class from step 3 that overlap it at IoU >= ``box_voting``
+   (itself included): the boxes NMS took out still vote on where the object is.
 
 Shape shorthand: R RoIs of one image, K classes without background, D detections.
 """
@@ -30,6 +33,7 @@ class PostprocessConfig:
     score_threshold: float = 0.05
     nms_threshold: float = 0.3
     max_detections: int = 100
+    box_voting: float = 0.0  # the IoU of the voters; 0: off (the paper's)
 
     def __post_init__(self) -> None:
         # ``not a <= x`` rather than ``x < a``: NaN fails every comparison and must be refused too.
@@ -37,6 +41,8 @@ class PostprocessConfig:
             raise RcnnError(f"--score-threshold {self.score_threshold}: must be in [0, 1)")
         if not 0.0 <= self.nms_threshold <= 1.0:
             raise RcnnError(f"--nms {self.nms_threshold}: must be in [0, 1]")
+        if not 0.0 <= self.box_voting <= 1.0:
+            raise RcnnError(f"--box-voting {self.box_voting}: must be in [0, 1]")
         if self.max_detections < 1:
             raise RcnnError(f"--max-detections {self.max_detections}: must be >= 1")
 
@@ -67,7 +73,25 @@ def select_detections(scores: Tensor, boxes: Tensor, config: PostprocessConfig) 
     boxes, scores, labels = boxes[nonempty], scores[nonempty], labels[nonempty]
     keep = batched_nms(boxes, scores, labels, config.nms_threshold)  # decreasing score
     keep = keep[: config.max_detections]
-    return ImageDetections(boxes=boxes[keep], scores=scores[keep], labels=labels[keep].to(torch.int64))
+    kept = boxes[keep]
+    if config.box_voting > 0 and keep.numel():
+        kept = vote_boxes(kept, labels[keep], boxes, scores, labels, config.box_voting)
+    return ImageDetections(boxes=kept, scores=scores[keep], labels=labels[keep].to(torch.int64))
+
+
+def vote_boxes(
+    kept: Tensor, kept_labels: Tensor, boxes: Tensor, scores: Tensor, labels: Tensor, iou: float
+) -> Tensor:
+    """kept [D, 4] with labels [D]; the candidates ``boxes`` [M, 4], ``scores`` [M], ``labels`` [M]
+    -> [D, 4]: each kept box as the score-weighted mean of the candidates of its label at IoU >= ``iou``."""
+    from rcnn_cli.boxes import box_iou
+
+    overlap = box_iou(kept, boxes)  # [D, M]
+    voters = (overlap >= iou) & (kept_labels[:, None] == labels[None, :])
+    weights = voters.to(scores.dtype) * scores[None, :]
+    voted = weights @ boxes / weights.sum(dim=1, keepdim=True)
+    # A kept box always votes for itself (IoU 1), so the sum is > 0; the guard is for iou > 1 - eps.
+    return torch.where(voters.any(dim=1, keepdim=True), voted, kept)
 
 
 def postprocess_detections(
