@@ -11,6 +11,7 @@ caffenet           S (CaffeNet/AlexNet)    16      6x6 over 256 ch       4096 ->
 vgg_cnn_m_1024     M (VGG_CNN_M_1024)      16      6x6 over 512 ch       4096 -> 1024
 vgg16              L (VGG16)               16      7x7 over 512 ch       4096 -> 4096
 small              a CPU net (ours)        8       7x7 over 128 ch       512 -> 512
+small_context      small + dilated blocks  8       7x7 over 128 ch       512 -> 512
 resnet18           ResNet-18, C4           16      14x14 over 256 ch     res5 (512), avg
 resnet50           ResNet-50, C4           16      14x14 over 1024 ch    res5 (2048), avg
 mobilenet_v3_large MobileNetV3-L, C4-style 16      14x14 over 112 ch     features 13-16 (960), avg
@@ -18,6 +19,8 @@ mobilenet_v3_large MobileNetV3-L, C4-style 16      14x14 over 112 ch     feature
 
 ``small`` trains from scratch on a CPU in minutes: GroupNorm instead of BatchNorm because a
 minibatch holds only N = 2 images, and stride 8 so that small objects still cover a few cells.
+``small_context`` adds three dilated residual blocks: a ~300 px receptive field for objects that fill
+a photo (docs/BENCHMARKS.md, "A recipe for natural photos").
 """
 
 from __future__ import annotations
@@ -145,6 +148,42 @@ def small() -> Backbone:
     return backbone
 
 
+class DilatedResidual(nn.Module):
+    """relu(x + GroupNorm(conv3x3_dilated(x))): a context block that widens the receptive field by
+    ``2 * dilation * stride`` pixels at no loss of resolution; the identity path keeps a deep stack
+    trainable from scratch."""
+
+    def __init__(self, channels: int, dilation: int) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(channels, channels, 3, padding=dilation, dilation=dilation, bias=False)
+        self.norm = nn.GroupNorm(8, channels)
+        nn.init.zeros_(self.norm.weight)  # each block starts as the identity: the stack trains as small does
+
+    def forward(self, x: Tensor) -> Tensor:
+        """x: Tensor[N, C, h, w] -> Tensor[N, C, h, w]."""
+        return (x + self.norm(self.conv(x))).relu_()
+
+
+def small_context() -> Backbone:
+    """``small`` with three dilated residual blocks (dilation 2, 4, 8) on its stride-8 map.
+
+    The receptive field grows from ~70 to ~330 px: an RoI cell of a large object (a raccoon filling
+    the photo) sees the object's extent, not a patch of its fur, while the stride and the cost of the
+    RoI layers stay those of ``small``.
+    """
+    base = small()
+    layers = list(base.features)
+    names = dict(base.layer_index)
+    for i, dilation in enumerate((2, 4, 8), start=7):
+        names[f"conv{i}"] = len(layers)
+        layers.append(DilatedResidual(128, dilation))
+    backbone = Backbone(SPECS["small_context"], layers, names)
+    for m in backbone.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+    return backbone
+
+
 def resnet18() -> nn.Module:
     """ResNet-18 conv1 … res4, frozen BatchNorm (:mod:`rcnn_cli.models.resnet`); res5 is the head."""
     from rcnn_cli.models.resnet import resnet_c4
@@ -172,6 +211,7 @@ BUILDERS = {
     "vgg_cnn_m_1024": vgg_cnn_m_1024,
     "vgg16": vgg16,
     "small": small,
+    "small_context": small_context,
     "resnet18": resnet18,
     "resnet50": resnet50,
     "mobilenet_v3_large": mobilenet_v3_large,

@@ -170,6 +170,7 @@ BACKBONE_DEFAULTS: dict[str, dict[str, Any]] = {
     "vgg_cnn_m_1024": {},
     "vgg16": {},
     "small": {"scales": (400,), "max_size": 700, "dropout": 0.25},
+    "small_context": {"scales": (400,), "max_size": 700, "dropout": 0.25},
 }
 
 

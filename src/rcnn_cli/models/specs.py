@@ -48,6 +48,7 @@ SPECS: dict[str, BackboneSpec] = {
     "vgg_cnn_m_1024": BackboneSpec("vgg_cnn_m_1024", 16, 512, 6, (4096, 1024), "conv2", 224),
     "vgg16": BackboneSpec("vgg16", 16, 512, 7, (4096, 4096), "conv3_1", 224),
     "small": BackboneSpec("small", 8, 128, 7, (512, 512), None, 64),
+    "small_context": BackboneSpec("small_context", 8, 128, 7, (512, 512), None, 64),
     "resnet18": BackboneSpec("resnet18", 16, 256, 14, (512, 512), "layer2", 224, head="stage"),
     "resnet50": BackboneSpec("resnet50", 16, 1024, 14, (2048, 2048), "layer2", 224, head="stage"),
     # features.0-3 (stride 4) fixed by default, as ResNet's conv1 and res2.

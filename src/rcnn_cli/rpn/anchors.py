@@ -34,7 +34,10 @@ PAPER_RATIOS: tuple[float, ...] = (0.5, 1.0, 2.0)
 #: 600) at stride 8: a 512² anchor is larger than the image, crosses its border everywhere and is never
 #: trained, and 256² fits only near the centre; its objects are smaller too, and stride 8 places small
 #: anchors densely enough to cover them. So it gets the paper's scales / 4: 32², 64², 128².
-BACKBONE_SCALES: dict[str, tuple[float, ...]] = {"small": (32.0, 64.0, 128.0)}
+BACKBONE_SCALES: dict[str, tuple[float, ...]] = {
+    "small": (32.0, 64.0, 128.0),
+    "small_context": (32.0, 64.0, 128.0),
+}
 
 
 def _positive_numbers(values: Sequence[float], option: str) -> tuple[float, ...]:
