@@ -110,14 +110,14 @@ class Detector:
             from rcnn_cli.inference.region_detect import detect_regions
 
             return detect_regions(self, rgb, boxes)
+        from rcnn_cli.models.preprocess import prepare_image
+
         with self.timer.stage("preprocess"):
             boxes = boxes.to(self.device)  # once: the RoIs and the box decoding both use it there
-            image, _ = self.network_inputs(rgb, boxes)
+            image, im_scale = prepare_image(rgb, self.scale, self.max_size, self.pixel_mean, self.pixel_std)
+            image = image.to(self.device)[None]
         with self.timer.stage("conv"):
             features = self.model.features(image)
-        from rcnn_cli.models.preprocess import image_scale_factor
-
-        im_scale = image_scale_factor(height, width, self.scale, self.max_size)  # as network_inputs's
         scores, refined = self.head_passes(features, boxes, im_scale, height, width)
         with self.timer.stage("nms"):
             return select_detections(scores, refined, self.config.postprocess)

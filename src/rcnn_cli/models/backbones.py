@@ -157,6 +157,7 @@ class DilatedResidual(nn.Module):
         super().__init__()
         self.conv = nn.Conv2d(channels, channels, 3, padding=dilation, dilation=dilation, bias=False)
         self.norm = nn.GroupNorm(8, channels)
+        nn.init.kaiming_normal_(self.conv.weight, mode="fan_out", nonlinearity="relu")  # as small's convs
         nn.init.zeros_(self.norm.weight)  # each block starts as the identity: the stack trains as small does
 
     def forward(self, x: Tensor) -> Tensor:
@@ -167,7 +168,7 @@ class DilatedResidual(nn.Module):
 def small_context() -> Backbone:
     """``small`` with three dilated residual blocks (dilation 2, 4, 8) on its stride-8 map.
 
-    The receptive field grows from ~70 to ~330 px: an RoI cell of a large object (a raccoon filling
+    The receptive field grows from 71 to 295 px: an RoI cell of a large object (a raccoon filling
     the photo) sees the object's extent, not a patch of its fur, while the stride and the cost of the
     RoI layers stay those of ``small``.
     """
@@ -176,12 +177,8 @@ def small_context() -> Backbone:
     names = dict(base.layer_index)
     for i, dilation in enumerate((2, 4, 8), start=7):
         names[f"conv{i}"] = len(layers)
-        layers.append(DilatedResidual(128, dilation))
-    backbone = Backbone(SPECS["small_context"], layers, names)
-    for m in backbone.modules():
-        if isinstance(m, nn.Conv2d):
-            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-    return backbone
+        layers.append(DilatedResidual(base.out_channels, dilation))
+    return Backbone(SPECS["small_context"], layers, names)
 
 
 def resnet18() -> nn.Module:
