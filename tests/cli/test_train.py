@@ -50,8 +50,8 @@ def test_errors_are_one_line(data, tmp_path) -> None:
     result = runner.invoke(cli, bad)
     assert result.exit_code == 1 and result.output.startswith("Error: ") and "missing" in result.output
     assert "Traceback" not in result.output
-    result = runner.invoke(cli, [*args(data, tmp_path / "r"), "--freeze-below", "conv9"])
-    assert result.exit_code == 1 and "no layer 'conv9'" in result.output
+    result = runner.invoke(cli, [*args(data, tmp_path / "r"), "--freeze-below", "conv99"])
+    assert result.exit_code == 1 and "no layer 'conv99'" in result.output
     result = runner.invoke(cli, [*args(data, tmp_path / "r"), "--weights", str(tmp_path / "nope.pth")])
     assert result.exit_code == 1 and "nope.pth: weights file not found" in result.output
     result = runner.invoke(cli, [*args(data, tmp_path / "r"), "--amp"])

@@ -64,6 +64,7 @@ def test_short_joint_training_proposes_and_detects_synthetic_shapes(tmp_path) ->
         out_dir=str(tmp_path / "run"),
         scales=(192,),
         max_size=400,
+        backbone="small",  # the lighter CPU net; the Fast R-CNN test above trains the default
         fc_dims=(128, 128),
         rpn=RPNSpec(anchor_scales="auto"),
     )

@@ -39,6 +39,7 @@ def region_spec(root: Path, out: str, method: str, **changes) -> RunSpec:
         split="trainval",
         proposals=str(root / "props"),
         out_dir=str(root / out),
+        backbone="small",  # the lighter CPU net: the methods, not the backbone, are under test
         fc_dims=(128, 128),
         method=method,
         **changes,

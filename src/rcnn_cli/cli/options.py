@@ -16,13 +16,14 @@ from typing import Any, NamedTuple, TypeVar
 import click
 
 from rcnn_cli.errors import RcnnError
-from rcnn_cli.models.specs import SPECS
+from rcnn_cli.models.specs import DEFAULT_BACKBONE, SPECS
 from rcnn_cli.proposals.registry import ON_THE_FLY_METHODS, SELECTIVE_SEARCH_MODES, ProposalSettings
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-#: Backbones by the Fast R-CNN paper's names (S, M, L) plus ``small``, the default.
-BACKBONES: tuple[str, ...] = ("small", *(name for name in SPECS if name != "small"))
+#: Backbones by the Fast R-CNN paper's names (S, M, L), the torchvision layouts and our CPU nets, the
+#: default first.
+BACKBONES: tuple[str, ...] = (DEFAULT_BACKBONE, *(name for name in SPECS if name != DEFAULT_BACKBONE))
 
 
 class IntListType(click.ParamType):
@@ -239,9 +240,11 @@ def backbone_option(func: F) -> F:
     return click.option(
         "--backbone",
         type=click.Choice(BACKBONES),
-        default="small",
+        default=DEFAULT_BACKBONE,
         show_default=True,
-        help="small: a CPU net trained from scratch; the others are the paper's S, M, L.",
+        help="small_context, small: CPU nets trained from scratch (small_context: small with a wider "
+        "receptive field, the default); caffenet, vgg_cnn_m_1024, vgg16: the paper's S, M, L; resnet18, "
+        "resnet50, mobilenet_v3_large: for torchvision ImageNet weights (--weights).",
     )(func)
 
 

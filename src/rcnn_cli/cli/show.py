@@ -20,6 +20,7 @@ from rcnn_cli.cli.options import (
     proposal_options,
     proposal_source,
 )
+from rcnn_cli.models.specs import DEFAULT_BACKBONE
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -208,7 +209,7 @@ def _backbone_option(func: F) -> F:
         "--backbone",
         type=click.Choice(BACKBONES),
         default=None,
-        help="Stride and scale of this backbone [default: the --model's, else small].",
+        help="Stride and scale of this backbone [default: the --model's, else small_context, the default].",
     )(func)
 
 
@@ -217,7 +218,7 @@ def _model_backbone(model: Path | None, backbone: str | None) -> str:
 
     if model is not None and backbone is not None:
         raise RcnnError("--backbone and --model: the model has its own backbone; give one of them")
-    return backbone or "small"
+    return backbone or DEFAULT_BACKBONE
 
 
 @show.command(
@@ -437,7 +438,7 @@ def warp(
     from rcnn_cli.pictures.warp import warp_picture
 
     config = default_config(
-        backbone or "small",
+        backbone or DEFAULT_BACKBONE,
         1,
         method="rcnn",
         warp_size=warp_size or 0,

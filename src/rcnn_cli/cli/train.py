@@ -29,7 +29,7 @@ from rcnn_cli.training.config import (
     TrainConfig,
 )
 
-PAPER, SMALL = PAPER_RECIPE, SMALL_RECIPE  # for the option help: [the paper's; small's]
+PAPER, SMALL = PAPER_RECIPE, SMALL_RECIPE  # for the option help: [the paper's; small and small_context's]
 
 
 @click.command(
@@ -110,10 +110,16 @@ Examples:
 )
 @click.option("--bg-threshold-hi", type=float, default=0.5, show_default=True)
 @click.option(
-    "--scales", type=IntListType(), default=None, help="Shorter side(s), comma-separated [600; small: 400]."
+    "--scales",
+    type=IntListType(),
+    default=None,
+    help="Shorter side(s), comma-separated [600; small nets: 400].",
 )
 @click.option(
-    "--max-size", type=click.IntRange(min=1), default=None, help="Cap on the longer side [1000; small: 700]."
+    "--max-size",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Cap on the longer side [1000; small nets: 700].",
 )
 @click.option("--no-flip", is_flag=True, help="No horizontal flips.")
 @click.option(
@@ -129,20 +135,24 @@ Examples:
     default=None,
     help="fc6,fc7 sizes (e.g. 512,512) to change the head.",
 )
-@click.option("--iters", type=int, default=None, help=f"Iterations [{PAPER.iters}; small: {SMALL.iters}].")
-@click.option("--lr", type=float, default=None, help=f"Base learning rate [{PAPER.lr}; small: {SMALL.lr}].")
+@click.option(
+    "--iters", type=int, default=None, help=f"Iterations [{PAPER.iters}; small nets: {SMALL.iters}]."
+)
+@click.option(
+    "--lr", type=float, default=None, help=f"Base learning rate [{PAPER.lr}; small nets: {SMALL.lr}]."
+)
 @click.option(
     "--lr-steps",
     type=IntListType(),
     default=None,
-    help=f"Iterations where lr drops x0.1 [{PAPER.lr_steps[0]}; small: {SMALL.lr_steps[0]}; "
+    help=f"Iterations where lr drops x0.1 [{PAPER.lr_steps[0]}; small nets: {SMALL.lr_steps[0]}; "
     f"with --iters: {LR_STEP_FRACTION:.0%} of it].",
 )
 @click.option(
     "--warmup",
     type=int,
     default=None,
-    help=f"Linear lr warm-up iterations [{PAPER.warmup_iters}; small: {SMALL.warmup_iters}].",
+    help=f"Linear lr warm-up iterations [{PAPER.warmup_iters}; small nets: {SMALL.warmup_iters}].",
 )
 @click.option(
     "--optimizer",

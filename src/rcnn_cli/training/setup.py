@@ -21,7 +21,7 @@ from rcnn_cli.errors import ArtifactError, RcnnError
 from rcnn_cli.models.checkpoint import load_parts
 from rcnn_cli.models.fast_rcnn import ModelConfig, default_config
 from rcnn_cli.models.faster_rcnn import build_model, with_rpn
-from rcnn_cli.models.specs import PoolKind
+from rcnn_cli.models.specs import DEFAULT_BACKBONE, PoolKind
 from rcnn_cli.models.weights import load_torchvision_weights
 from rcnn_cli.rpn.anchors import AnchorConfig, anchor_coverage, auto_anchor_scales
 from rcnn_cli.rpn.proposal_layer import ProposalLayerConfig
@@ -44,7 +44,7 @@ class RunSpec:
     split: str | None
     proposals: str | None
     out_dir: str
-    backbone: str = "small"
+    backbone: str = DEFAULT_BACKBONE
     pool: PoolKind = "roi"
     weights: str | None = None
     #: False (``--weights-fc skip``): only the conv layers of ``weights``; fc6 and fc7 train from scratch
