@@ -64,12 +64,13 @@ def main() -> None:
             best[name][1] = min(best[name][1], time.perf_counter() - start)
     print(f"{args.height}x{args.width}, {torch.get_num_threads()} thread(s), best of {args.repeat}")
     header = ("backbone", "train s/it", "test ms/img", "train vs small", "test vs small")
-    print(f"{header[0]:10s} {header[1]:>10s} {header[2]:>12s} {header[3]:>15s} {header[4]:>14s}")
+    width = max(len(header[0]), *(len(name) for name in best))  # names line up with their numbers
+    print(f"{header[0]:{width}s} {header[1]:>10s} {header[2]:>12s} {header[3]:>15s} {header[4]:>14s}")
     base = best.get("small")
     for name, (train_s, test_s) in best.items():
         train_ratio = f"{train_s / base[0]:.1f}x" if base else "-"
         test_ratio = f"{test_s / base[1]:.1f}x" if base else "-"
-        print(f"{name:10s} {train_s:10.3f} {1000 * test_s:12.0f} {train_ratio:>15s} {test_ratio:>14s}")
+        print(f"{name:{width}s} {train_s:10.3f} {1000 * test_s:12.0f} {train_ratio:>15s} {test_ratio:>14s}")
 
 
 if __name__ == "__main__":
