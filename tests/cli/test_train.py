@@ -41,6 +41,13 @@ def test_train_then_resume(data, tmp_path) -> None:
     assert {"loss", "loss_cls", "loss_loc", "accuracy", "fg", "bg", "images_per_s"} <= set(rows[0])
     model = torch.load(tmp_path / "run" / "model.pt", weights_only=True)
     assert model["meta"]["iterations"] == 4 and model["config"]["fc6_dim"] == 32
+    # No --backbone: the CPU net with the wider receptive field (docs/BENCHMARKS.md, "A recipe for
+    # natural photos"), with its dilated blocks in the saved weights.
+    assert model["config"]["backbone"] == "small_context"
+    blocks = [
+        k for k in model["state_dict"] if k.startswith("backbone.features.") and k.endswith(".conv.weight")
+    ]
+    assert len(blocks) == 3, blocks
 
 
 def test_errors_are_one_line(data, tmp_path) -> None:
