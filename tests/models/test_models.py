@@ -19,6 +19,7 @@ from rcnn_cli.models import (
     save_checkpoint,
 )
 from rcnn_cli.models.low_rank import apply_low_rank_structure
+from rcnn_cli.models.preprocess import normalize_image
 
 ROIS = torch.tensor([[0, 0, 0, 40, 30], [0, 10, 5, 60, 60], [1, 5, 5, 20, 50]], dtype=torch.float32)
 
@@ -178,6 +179,18 @@ def test_prepare_image_scales_and_normalizes() -> None:
     assert flipped[0, 0, -1] > flipped[0, 0, 0]
     blob = images_to_blob([torch.ones(3, 4, 5), torch.ones(3, 6, 3)])
     assert blob.shape == (2, 3, 6, 5) and blob[0, 0, 5, 0] == 0 and blob[1, 0, 0, 4] == 0
+
+
+@pytest.mark.filterwarnings("error::UserWarning")
+def test_normalize_image_takes_a_read_only_array() -> None:
+    # Decoded images can arrive read-only (np.frombuffer, memory maps); torch.from_numpy warns on
+    # those, so the normalization must copy them, and leave the caller's array untouched.
+    rgb = np.arange(2 * 3 * 3, dtype=np.uint8).reshape(2, 3, 3)
+    frozen = rgb.copy()
+    frozen.flags.writeable = False
+    x = normalize_image(frozen, pixel_mean=(0.0, 0.0, 0.0), pixel_std=(1.0, 1.0, 1.0))
+    torch.testing.assert_close(x, torch.from_numpy(rgb).permute(2, 0, 1).float() / 255.0)
+    np.testing.assert_array_equal(frozen, rgb)
 
 
 def test_state_dict_keeps_the_checkpoint_layout() -> None:

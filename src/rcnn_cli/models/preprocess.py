@@ -55,7 +55,10 @@ def normalize_image(
     regions from the original image); mirrored when ``flip``."""
     if flip:
         rgb = rgb[:, ::-1]
-    x = torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1).float().div_(255.0)
+    # np.require copies only what torch.from_numpy cannot share: a view with strides (the flip)
+    # or a read-only buffer (a decoded cache, a memory map), which torch warns about.
+    x = torch.from_numpy(np.require(rgb, requirements=["C", "W"])).permute(2, 0, 1)
+    x = x.float().div_(255.0)
     mean = torch.tensor(pixel_mean, dtype=torch.float32)[:, None, None]
     std = torch.tensor(pixel_std, dtype=torch.float32)[:, None, None]
     return (x - mean) / std
