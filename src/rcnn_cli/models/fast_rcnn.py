@@ -216,7 +216,9 @@ class FastRCNN(nn.Module):
             from rcnn_cli.models.stage_head import StageHead, head_stage
 
             stage, width = head_stage(config.backbone)
-            self.head = StageHead(pool, stage, self.backbone.out_channels, width, config.num_classes)
+            self.head = StageHead(
+                pool, stage, self.backbone.out_channels, width, config.num_classes, config.output_size
+            )
         else:
             self.head = FastRCNNHead(
                 pool, in_features, config.num_classes, config.fc6_dim, config.fc7_dim, config.dropout

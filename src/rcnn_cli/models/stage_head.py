@@ -21,12 +21,22 @@ class StageHead(nn.Module):
     (4·(K+1))."""
 
     def __init__(
-        self, pool: nn.Module, stage: nn.Module, channels: int, out_channels: int, num_classes: int
+        self,
+        pool: nn.Module,
+        stage: nn.Module,
+        channels: int,
+        out_channels: int,
+        num_classes: int,
+        output_size: int = 14,
     ) -> None:
-        """``channels``: C4, the pooled map's width; ``out_channels``: C5, the stage's."""
+        """``channels``: C4, the pooled map's width; ``out_channels``: C5, the stage's; ``output_size``:
+        S, the side of ``pool``'s grid."""
         super().__init__()
         self.pool = pool
         self.channels = int(channels)
+        # A Python int, not read off the pooled tensor's shape: a traced export (TorchScript) would
+        # turn that arithmetic into tensors.
+        self.output_size = int(output_size)
         self.stage = stage
         self.cls_score = nn.Linear(out_channels, num_classes + 1)
         self.bbox_pred = nn.Linear(out_channels, 4 * (num_classes + 1))
@@ -46,8 +56,8 @@ class StageHead(nn.Module):
         return self.pool(features, rois.to(features.dtype)).flatten(1)
 
     def forward_pooled(self, pooled: Tensor) -> tuple[Tensor, Tensor]:
-        """pooled Tensor[R, C4·S²] (S = 14) -> (logits, deltas)."""
-        side = round((pooled.shape[1] // self.channels) ** 0.5)
+        """pooled Tensor[R, C4·S²] (S = ``output_size``, 14 by default) -> (logits, deltas)."""
+        side = self.output_size
         grid = pooled.unflatten(1, (self.channels, side, side))  # Tensor[R, C4, S, S]
         x = self.stage(grid).mean(dim=(2, 3))  # Tensor[R, C5]
         return self.cls_score(x), self.bbox_pred(x)
