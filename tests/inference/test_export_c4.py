@@ -51,8 +51,13 @@ def run_torchscript(path: Path, inputs: dict[str, np.ndarray]) -> list[np.ndarra
         return [t.numpy() for t in module(*(torch.from_numpy(inputs[n]) for n in names))]
 
 
-@pytest.mark.parametrize("name", ["resnet18", "mobilenet_v3_large"])
-@pytest.mark.parametrize("kind", ["onnx", "torchscript"])
+# ONNX export takes ~15 s a model on one thread, so only MobileNetV3 goes through it (its hard-swish
+# and squeeze-excitation are the ops ResNet does not have); both go through TorchScript, whose tracing
+# the head's grid arithmetic once broke.
+@pytest.mark.parametrize(
+    "name,kind",
+    [("mobilenet_v3_large", "onnx"), ("resnet18", "torchscript"), ("mobilenet_v3_large", "torchscript")],
+)
 def test_a_c4_model_exports_and_matches(tmp_path: Path, name: str, kind: str) -> None:
     if kind == "onnx":
         pytest.importorskip("onnx")
