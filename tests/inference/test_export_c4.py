@@ -8,13 +8,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 
 from rcnn_cli.inference.export import export_model
 from rcnn_cli.models import FastRCNN, default_config, load_checkpoint, save_checkpoint
-from support.export import assert_matches, cases
+from support.export import assert_matches, cases, needs_onnx, run_exported
 from support.inference import CLASS_NAMES
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -38,19 +37,6 @@ def c4_checkpoint(path: Path, name: str) -> Path:
     return path
 
 
-def run_onnx(path: Path, inputs: dict[str, np.ndarray]) -> list[np.ndarray]:
-    ort = pytest.importorskip("onnxruntime")
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    return session.run(["scores", "boxes"], inputs)
-
-
-def run_torchscript(path: Path, inputs: dict[str, np.ndarray]) -> list[np.ndarray]:
-    module = torch.jit.load(str(path))
-    names = ("image", "proposals", "image_size", "im_scale")
-    with torch.no_grad():
-        return [t.numpy() for t in module(*(torch.from_numpy(inputs[n]) for n in names))]
-
-
 # ONNX export takes ~15 s a model on one thread, so only MobileNetV3 goes through it (its hard-swish
 # and squeeze-excitation are the ops ResNet does not have); both go through TorchScript, whose tracing
 # the head's grid arithmetic once broke.
@@ -60,17 +46,14 @@ def run_torchscript(path: Path, inputs: dict[str, np.ndarray]) -> list[np.ndarra
 )
 def test_a_c4_model_exports_and_matches(tmp_path: Path, name: str, kind: str) -> None:
     if kind == "onnx":
-        pytest.importorskip("onnx")
-        pytest.importorskip("onnxscript")
-        pytest.importorskip("onnxruntime")
+        needs_onnx()
     checkpoint = c4_checkpoint(tmp_path / "model.pt", name)
     model, _meta = load_checkpoint(checkpoint)
     assert not hasattr(model.head, "fc6") and hasattr(model.head, "stage")
     suffix = ".onnx" if kind == "onnx" else ".ts"
     result = export_model(checkpoint, tmp_path / f"model{suffix}", kind)
-    run = run_onnx if kind == "onnx" else run_torchscript
     seen = set()
     for case in list(cases(model))[:4]:  # the first image at both sizes and both counts
-        assert_matches(run(result.path, case.inputs), case)
+        assert_matches(run_exported(result.path, kind, case.inputs), case)
         seen.add((case.inputs["image"].shape[2:], len(case.inputs["proposals"])))
     assert len(seen) == 4

@@ -14,27 +14,16 @@ import torch
 
 from rcnn_cli.inference.export import METADATA_KEY, export_model
 from rcnn_cli.models import load_checkpoint
-from support.export import ROI_COUNTS, assert_matches, region_cases, region_checkpoint
+from support.export import (
+    ROI_COUNTS,
+    assert_matches,
+    needs_onnx,
+    region_cases,
+    region_checkpoint,
+    run_exported,
+)
 
 pytestmark = pytest.mark.usefixtures("one_thread")
-
-NAMES = ("image", "proposals", "image_size", "im_scale")
-
-
-def run(path: Path, fmt: str, inputs: dict[str, np.ndarray]) -> list[np.ndarray]:
-    if fmt == "onnx":
-        import onnxruntime
-
-        session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-        return session.run(["scores", "boxes"], {n: inputs[n] for n in NAMES})
-    module = torch.jit.load(str(path))
-    with torch.no_grad():
-        return [t.numpy() for t in module(*(torch.from_numpy(inputs[n]) for n in NAMES))]
-
-
-def needs_onnx() -> None:
-    for name in ("onnx", "onnxscript", "onnxruntime"):
-        pytest.importorskip(name)
 
 
 @pytest.fixture(scope="module", params=["rcnn", "sppnet"])
@@ -57,7 +46,7 @@ def check_cases(checkpoint: Path, exported: Path, fmt: str) -> None:
     model, _meta = load_checkpoint(checkpoint)
     counts, sizes, spread = set(), set(), []
     for case in region_cases(model):
-        assert_matches(run(exported, fmt, case.inputs), case)
+        assert_matches(run_exported(exported, fmt, case.inputs), case)
         counts.add(len(case.inputs["proposals"]))
         sizes.add(case.inputs["image"].shape[2:])
         spread.append(case.scores)
@@ -101,8 +90,8 @@ def test_one_and_no_proposals(exported_onnx: tuple[Path, Path]) -> None:
     checkpoint, exported = exported_onnx
     model, _meta = load_checkpoint(checkpoint)
     case = next(region_cases(model))
-    scores, boxes = run(exported, "onnx", {**case.inputs, "proposals": case.inputs["proposals"][:1]})
+    scores, boxes = run_exported(exported, "onnx", {**case.inputs, "proposals": case.inputs["proposals"][:1]})
     np.testing.assert_allclose(scores, case.scores[:1], atol=1e-5)
     np.testing.assert_allclose(boxes, case.boxes[:1], atol=1e-3)
-    scores, boxes = run(exported, "onnx", {**case.inputs, "proposals": np.zeros((0, 4), np.float32)})
+    scores, boxes = run_exported(exported, "onnx", {**case.inputs, "proposals": np.zeros((0, 4), np.float32)})
     assert scores.shape == (0, 2) and boxes.shape == (0, 2, 4)

@@ -78,6 +78,31 @@ def cases(model: torch.nn.Module) -> Iterator[Case]:
                 yield Case(f"{name}@{scale}x{count}", inputs, scores, boxes)
 
 
+#: The exported Fast R-CNN network's inputs, in its argument order.
+INPUT_NAMES = ("image", "proposals", "image_size", "im_scale")
+
+
+def needs_onnx() -> None:
+    """Skip the calling test unless the ONNX exporter and runtime are installed."""
+    import pytest
+
+    for name in ("onnx", "onnxscript", "onnxruntime"):
+        pytest.importorskip(name)
+
+
+def run_exported(path: Path, fmt: str, inputs: dict[str, np.ndarray]) -> list[np.ndarray]:
+    """[scores, boxes] of the exported file at ``path`` (``fmt`` onnx: onnxruntime on the CPU;
+    torchscript: the loaded module) for one case's ``inputs``."""
+    if fmt == "onnx":
+        import onnxruntime
+
+        session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        return session.run(["scores", "boxes"], {n: inputs[n] for n in INPUT_NAMES})
+    module = torch.jit.load(str(path))
+    with torch.no_grad():
+        return [t.numpy() for t in module(*(torch.from_numpy(inputs[n]) for n in INPUT_NAMES))]
+
+
 def assert_matches(got: list[np.ndarray], case: Case) -> tuple[float, float]:
     """``got`` = [scores, boxes] within the stated tolerances of ``case``; the max differences."""
     scores, boxes = got
