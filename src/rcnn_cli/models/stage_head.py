@@ -27,7 +27,7 @@ class StageHead(nn.Module):
         channels: int,
         out_channels: int,
         num_classes: int,
-        output_size: int = 14,
+        output_size: int,
     ) -> None:
         """``channels``: C4, the pooled map's width; ``out_channels``: C5, the stage's; ``output_size``:
         S, the side of ``pool``'s grid."""
@@ -56,7 +56,7 @@ class StageHead(nn.Module):
         return self.pool(features, rois.to(features.dtype)).flatten(1)
 
     def forward_pooled(self, pooled: Tensor) -> tuple[Tensor, Tensor]:
-        """pooled Tensor[R, C4·S²] (S = ``output_size``, 14 by default) -> (logits, deltas)."""
+        """pooled Tensor[R, C4·S²] (S = ``output_size``: 14 in the C4 design) -> (logits, deltas)."""
         side = self.output_size
         grid = pooled.unflatten(1, (self.channels, side, side))  # Tensor[R, C4, S, S]
         x = self.stage(grid).mean(dim=(2, 3))  # Tensor[R, C5]
