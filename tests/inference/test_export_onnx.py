@@ -14,19 +14,14 @@ import torch
 
 pytest.importorskip("onnx")
 pytest.importorskip("onnxscript")
-ort = pytest.importorskip("onnxruntime")
+pytest.importorskip("onnxruntime")
 
-from rcnn_cli.inference.export import METADATA_KEY, export_model  # noqa: E402
-from rcnn_cli.models import load_checkpoint  # noqa: E402
-from support.export import ROI_COUNTS, assert_matches, cases, svd_checkpoint  # noqa: E402
-from support.inference import CLASS_NAMES, small_checkpoint  # noqa: E402
+from rcnn_cli.inference.export import METADATA_KEY, export_model
+from rcnn_cli.models import load_checkpoint
+from support.export import ROI_COUNTS, assert_matches, cases, run_exported, svd_checkpoint
+from support.inference import CLASS_NAMES, small_checkpoint
 
 pytestmark = pytest.mark.usefixtures("one_thread")
-
-
-def run(path: Path, inputs: dict[str, np.ndarray]) -> list[np.ndarray]:
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    return session.run(["scores", "boxes"], inputs)
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +43,7 @@ def test_scores_and_boxes_match_at_two_sizes_and_two_roi_counts(exported: tuple[
     model, _meta = load_checkpoint(checkpoint)
     seen = set()
     for case in cases(model):
-        assert_matches(run(onnx_path, case.inputs), case)
+        assert_matches(run_exported(onnx_path, "onnx", case.inputs), case)
         seen.add((case.inputs["image"].shape[2:], len(case.inputs["proposals"])))
     assert len({size for size, _ in seen}) == 2 and {count for _, count in seen} == set(ROI_COUNTS)
 
@@ -80,11 +75,11 @@ def test_one_and_no_proposals(exported: tuple[Path, Path]) -> None:
     model, _meta = load_checkpoint(checkpoint)
     case = next(cases(model))
     one = {**case.inputs, "proposals": case.inputs["proposals"][:1]}
-    scores, boxes = run(onnx_path, one)
+    scores, boxes = run_exported(onnx_path, "onnx", one)
     np.testing.assert_allclose(scores, case.scores[:1], atol=1e-5)
     np.testing.assert_allclose(boxes, case.boxes[:1], atol=1e-3)
     none = {**case.inputs, "proposals": np.zeros((0, 4), np.float32)}
-    scores, boxes = run(onnx_path, none)
+    scores, boxes = run_exported(onnx_path, "onnx", none)
     assert scores.shape == (0, 2) and boxes.shape == (0, 2, 4)
 
 
@@ -94,7 +89,7 @@ def test_a_truncated_svd_model_exports_and_matches(tmp_path: Path) -> None:
     assert meta["svd_ranks"] == {"fc6": 8, "fc7": 4} and isinstance(model.head.fc6, torch.nn.Sequential)
     result = export_model(svd, tmp_path / "model_svd.onnx", "onnx")
     for case in list(cases(model))[:4]:  # both sizes, both counts
-        assert_matches(run(result.path, case.inputs), case)
+        assert_matches(run_exported(result.path, "onnx", case.inputs), case)
 
 
 @pytest.mark.parametrize("pool", ["spp", "align"])
@@ -119,4 +114,4 @@ def test_spp_and_roi_align_models_export_and_match(tmp_path: Path, pool: str) ->
         assert "RoiAlign" in kinds
     model, _meta = load_checkpoint(tmp_path / "model.pt")
     for case in list(cases(model))[:4]:
-        assert_matches(run(result.path, case.inputs), case)
+        assert_matches(run_exported(result.path, "onnx", case.inputs), case)

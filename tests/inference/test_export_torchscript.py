@@ -9,24 +9,16 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 
 import rcnn_cli
 from rcnn_cli.inference.export import METADATA_KEY, export_model
 from rcnn_cli.models import load_checkpoint
-from support.export import ROI_COUNTS, assert_matches, cases, svd_checkpoint
+from support.export import ROI_COUNTS, assert_matches, cases, run_exported, svd_checkpoint
 from support.inference import CLASS_NAMES, small_checkpoint
 
 pytestmark = pytest.mark.usefixtures("one_thread")
-
-
-def run(path: Path, inputs: dict[str, np.ndarray]) -> list[np.ndarray]:
-    module = torch.jit.load(str(path))
-    names = ("image", "proposals", "image_size", "im_scale")
-    with torch.no_grad():
-        return [t.numpy() for t in module(*(torch.from_numpy(inputs[n]) for n in names))]
 
 
 def test_scores_and_boxes_match_at_two_sizes_and_two_roi_counts(tmp_path: Path) -> None:
@@ -35,7 +27,7 @@ def test_scores_and_boxes_match_at_two_sizes_and_two_roi_counts(tmp_path: Path) 
     model, _meta = load_checkpoint(checkpoint)
     counts = set()
     for case in cases(model):
-        assert_matches(run(result.path, case.inputs), case)
+        assert_matches(run_exported(result.path, "torchscript", case.inputs), case)
         counts.add(len(case.inputs["proposals"]))
     assert counts == set(ROI_COUNTS)
     extra = {METADATA_KEY: ""}
@@ -48,7 +40,7 @@ def test_a_truncated_svd_model_exports_and_matches(tmp_path: Path) -> None:
     result = export_model(svd, tmp_path / "model_svd.ts", "torchscript")
     model, _meta = load_checkpoint(svd)
     for case in list(cases(model))[:4]:
-        assert_matches(run(result.path, case.inputs), case)
+        assert_matches(run_exported(result.path, "torchscript", case.inputs), case)
 
 
 def test_it_loads_and_runs_with_only_the_compiled_kernels_imported(tmp_path: Path) -> None:
