@@ -89,6 +89,56 @@ def test_a_budget_fits_the_schedule_and_ends_with_the_lr_stepped(
     assert model["meta"]["train_config"]["iters"] == 38 and model["meta"]["budget"]["fitted"]["iters"] == 38
 
 
+class IterationClock:
+    """A wall clock that moves only in training steps: ``slow`` seconds for each of the first ``until``
+    iterations, ``fast`` after them (reading it takes no time)."""
+
+    def __init__(self, slow: float, fast: float, until: int) -> None:
+        self.slow, self.fast, self.until = slow, fast, until
+        self.now = 0.0
+        self.steps = 0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def step(self) -> None:
+        self.steps += 1
+        self.now += self.slow if self.steps <= self.until else self.fast
+
+
+def test_a_budget_times_the_speed_again_and_fits_the_request_anew(
+    data: Path, tmp_path: Path, monkeypatch
+) -> None:
+    """The first 23 iterations take 2 s, the rest 1 s. First fit: 2 s/iteration, 46 s spent of 200 s;
+    95%, 190 s, leaves 144: 95 iterations (x0.475: lr step 71.25 -> 71, warm-up 4.75 -> 5). Timed again
+    at max(10% of 95, 23 + 20) = 43: iterations 24-43 took 20 s, 1 s/iteration, 66 s spent, 124 left:
+    167 of the 200 asked for (x0.835: lr step 125.25 -> 125, warm-up 8.35 -> 8), 190 s in all."""
+    clock = IterationClock(slow=2.0, fast=1.0, until=23)
+    step = Trainer.train_step
+
+    def timed_step(self: Trainer):
+        clock.step()
+        return step(self)
+
+    monkeypatch.setattr(Trainer, "clock", staticmethod(clock))
+    monkeypatch.setattr(Trainer, "train_step", timed_step)
+    run = tmp_path / "run"
+    result = CliRunner().invoke(cli, args(data, run, "--budget", "200s"))
+    assert result.exit_code == 0, result.output
+    first_fit = "--budget 200s: 2 s/iteration; schedule scaled x0.475 to fit: 95 of 200 iterations"
+    assert first_fit in result.output
+    assert (
+        "--budget 200s: timed again over iterations 24-43, 1 s/iteration; schedule scaled x0.835 to fit: "
+        "167 of 200 iterations, lr step at 125, warm-up 8" in result.output
+    )
+    lrs = [row["lr"] for row in rows(run)]
+    assert len(lrs) == 167 and clock.now == 190.0
+    assert lrs[124] == pytest.approx(LR) and lrs[125] == pytest.approx(LR * 0.1) == lrs[-1]
+    model = torch.load(run / "model.pt", weights_only=True)
+    assert model["meta"]["budget"]["retimed_over"] == [23, 43]
+    assert model["meta"]["budget"]["requested"] == {"iters": 200, "lr_steps": [150], "warmup_iters": 10}
+
+
 def test_a_budget_run_stopped_early_resumes_its_fitted_schedule(
     data: Path, tmp_path: Path, monkeypatch
 ) -> None:

@@ -16,6 +16,7 @@ from rcnn_cli.training.budget import (
     fit_schedule,
     format_duration,
     parse_duration,
+    retime_iteration,
 )
 from rcnn_cli.training.config import SMALL_RECIPE, TrainConfig
 
@@ -100,3 +101,23 @@ def test_the_alternating_schedule_gives_each_step_the_budget_left_over_the_steps
     assert _share(TrainConfig.for_backbone("small", budget_s=720.0)).budget_s == 720.0
     assert _time_left(time.monotonic() + 720.0, 1) == pytest.approx(180.0, abs=1.0)
     assert _time_left(time.monotonic() + 100.0, 4) == pytest.approx(100.0, abs=1.0)  # the last: all
+
+
+def test_the_speed_is_timed_again_at_a_tenth_of_the_run_and_only_before_its_lr_step() -> None:
+    assert retime_iteration(SMALL, SKIPPED + MEASURED) == 300  # 10% of 3000, past 23 + 20
+    assert retime_iteration(Schedule(200, (150,), 10), 23) == 43  # 10% is 20: 20 more after 23
+    assert retime_iteration(Schedule(38, (29,), 2), 23) is None  # 43 is past the lr step at 29
+    assert retime_iteration(Schedule(50, (), 0), 23) == 43
+    assert retime_iteration(Schedule(43, (), 0), 23) is None  # the run's end: nothing left to fit
+
+
+def test_a_fit_made_again_says_where_it_was_timed_and_round_trips() -> None:
+    again = BudgetFit(200.0, 1.0, Schedule(200, (150,), 10), Schedule(167, (125,), 8), (23, 43))
+    assert again.describe() == (
+        "--budget 200s: timed again over iterations 24-43, 1 s/iteration; schedule scaled x0.835 to fit: "
+        "167 of 200 iterations, lr step at 125, warm-up 8"
+    )
+    assert BudgetFit.from_dict(again.to_dict()) == again
+    first = BudgetFit(200.0, 2.0, Schedule(200, (150,), 10), Schedule(95, (71,), 5))
+    assert "retimed_over" not in first.to_dict()  # as a checkpoint from before the re-timing
+    assert BudgetFit.from_dict(first.to_dict()) == first

@@ -185,7 +185,8 @@ Examples:
     type=DurationType(),
     default=None,
     help="Fit the whole schedule (iterations, warm-up, lr steps) into this training time, e.g. 90s, "
-    "12m, 1.5h: measured on the first iterations, so the run still ends with the lr stepped.",
+    "12m, 1.5h: timed on the first iterations and again at 10% of the run, so the run still ends "
+    "with the lr stepped.",
 )
 @click.option("--resume", is_flag=True, help="Continue the run in -o from its last checkpoint.")
 @click.option("--seed", type=int, default=0, show_default=True)

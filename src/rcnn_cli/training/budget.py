@@ -7,6 +7,12 @@ allocations and caches) and scales the schedule, iterations, warm-up and lr step
 (:func:`fit_schedule`), so the run ends on the schedule's last iteration, lr stepped, inside the budget.
 A budget longer than the schedule needs changes nothing: the budget is a limit, not a target.
 
+Twenty iterations can mistime the rest of a run: on photos of every size, or with the first images
+drawn large, they ran 35% slower than the run's average, and the run ended in 20 of its 30 minutes. So
+the speed is timed once more, over the iterations from the first measurement to :data:`RETIME_FRACTION`
+of the fitted schedule (:func:`retime_iteration`), and the schedule is fitted again from that speed;
+only before the first lr step, so the run's shape is unchanged.
+
 The budget counts the training loop's time (the data is loaded and the model built before it). The
 fitted schedule is stored in the run's checkpoint (:class:`BudgetFit`, the ``budget`` section), so
 ``--resume`` continues it instead of measuring again. Nothing here imports torch: the CLI parses
@@ -28,6 +34,9 @@ from rcnn_cli.errors import RcnnError
 #: of the allocator and the kernels), then the iterations measured.
 SKIPPED = 3
 MEASURED = 20
+#: Where the speed is timed again (a fraction of the first fitted schedule's iterations), over the
+#: iterations since the first measurement; at least :data:`MEASURED` more of them.
+RETIME_FRACTION = 0.1
 #: The share of the budget the schedule is fitted into: the rest covers checkpoints, the final save and
 #: the measurement's error.
 SHARE = 0.95
@@ -103,6 +112,14 @@ def fit_schedule(
     return Schedule(iters, tuple(steps), _scaled(requested.warmup_iters, factor))
 
 
+def retime_iteration(fitted: Schedule, measured_until: int) -> int | None:
+    """The iteration count at which to time the speed again (over the iterations after
+    ``measured_until``, where the first measurement ended) and fit ``fitted``'s request once more;
+    None where that would come at or after the first lr step or the end (nothing left to fit)."""
+    at = max(math.ceil(RETIME_FRACTION * fitted.iters), measured_until + MEASURED)
+    return at if at < min((*fitted.lr_steps, fitted.iters)) else None
+
+
 def _scaled(count: int, factor: float) -> int:
     """``count`` × ``factor``, rounded half up (as one does by hand; Python's round() goes to even)."""
     return math.floor(count * factor + 0.5)
@@ -116,6 +133,9 @@ class BudgetFit:
     seconds_per_iteration: float
     requested: Schedule
     fitted: Schedule
+    #: for a fit made again (:func:`retime_iteration`): the iteration counts the speed was timed
+    #: between; None for the first fit
+    retimed_over: tuple[int, int] | None = None
 
     @property
     def factor(self) -> float:
@@ -129,6 +149,8 @@ class BudgetFit:
         """One line: the speed, and the schedule chosen (or that the requested one fits)."""
         budget = format_duration(self.budget_s)
         speed = f"{self.seconds_per_iteration:.3g} s/iteration"
+        if self.retimed_over is not None:
+            speed = f"timed again over iterations {self.retimed_over[0] + 1}-{self.retimed_over[1]}, {speed}"
         if not self.scaled:
             need = format_duration(round(self.requested.iters * self.seconds_per_iteration))
             return f"--budget {budget}: {speed}; the whole schedule fits (about {need})"
@@ -145,6 +167,7 @@ class BudgetFit:
             "seconds_per_iteration": self.seconds_per_iteration,
             "requested": self.requested.to_dict(),
             "fitted": self.fitted.to_dict(),
+            **({"retimed_over": list(self.retimed_over)} if self.retimed_over is not None else {}),
         }
 
     @classmethod
@@ -154,7 +177,13 @@ class BudgetFit:
             float(data["seconds_per_iteration"]),
             Schedule.from_dict(data["requested"]),
             Schedule.from_dict(data["fitted"]),
+            _span(data.get("retimed_over")),
         )
+
+
+def _span(data: Any) -> tuple[int, int] | None:
+    """A stored (from, to) pair of iteration counts, or None."""
+    return None if data is None else (int(data[0]), int(data[1]))
 
 
 class SpeedMeter:

@@ -11,7 +11,8 @@ Files in the run folder: ``checkpoints/last.pt`` (model, optimizer, scheduler, R
 ``metrics.jsonl`` (one line per iteration), ``model.pt`` (self-contained, box normalization folded).
 
 ``--time-limit`` stops the loop where the clock says (:attr:`TrainResult.time_limited`); ``--budget``
-measures the first iterations and scales the schedule to fit (:mod:`.budget`), once, every rank alike.
+measures the first iterations and scales the schedule to fit (:mod:`.budget`), then times them once
+more and fits again before the lr step, every rank alike.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from rcnn_cli.models.fast_rcnn import FastRCNN
 from rcnn_cli.models.faster_rcnn import FasterRCNN
 from rcnn_cli.temporaries import remove_stale_temporaries
 from rcnn_cli.training import distributed
-from rcnn_cli.training.budget import BudgetFit, Schedule, SpeedMeter, fit_schedule
+from rcnn_cli.training.budget import BudgetFit, Schedule, SpeedMeter, fit_schedule, retime_iteration
 from rcnn_cli.training.config import TrainConfig
 from rcnn_cli.training.entries import ImageEntry, ImageSource, target_normalization
 from rcnn_cli.training.joint_step import JointStep, plan_joint_minibatch
@@ -195,6 +196,10 @@ class Trainer:
         first = self.iteration
         measuring = self.config.budget_s is not None and self.budget_fit is None
         meter = SpeedMeter(first, self.clock) if measuring else None
+        # After the first fit: the iteration to time the speed again at (budget.retime_iteration), and
+        # the clock's readings at the meter's start and where its measurement ended, at iteration `since`.
+        retime_at: int | None = None
+        since, measure_started, measure_ended = 0, 0.0, 0.0
         time_limited = False
         with self.metrics.continuing_from(self.iteration):
             while self.iteration < self.config.iters:
@@ -208,9 +213,17 @@ class Trainer:
                 if self.reporter is not None:
                     self.reporter.advance(extra=progress_text(row))
                 measured = meter.tick(self.iteration) if meter is not None else None
-                if measured is not None:
-                    meter = None
+                if meter is not None and measured is not None:
                     self._fit_to_budget(*measured, first)
+                    since, measure_started = self.iteration, meter.started
+                    measure_ended = meter.started + measured[1]
+                    retime_at = retime_iteration(Schedule.of(self.config), self.iteration)
+                    meter = None
+                elif retime_at is not None and self.iteration == retime_at:
+                    now = self.clock()
+                    speed = (now - measure_ended) / (self.iteration - since)
+                    self._fit_to_budget(speed, now - measure_started, first, (since, self.iteration))
+                    retime_at = None
                 every = self.config.checkpoint_every
                 if every and self.iteration % every == 0:
                     self.save_resume_checkpoint()
@@ -220,17 +233,25 @@ class Trainer:
         distributed.barrier(self.info)
         return TrainResult(self.iteration, history, self.normalization, seen, time_limited, self.budget_fit)
 
-    def _fit_to_budget(self, seconds_per_iteration: float, spent_s: float, first: int) -> None:
-        """Scale the schedule to ``--budget`` at the measured speed. Every rank fits from the same
+    def _fit_to_budget(
+        self,
+        seconds_per_iteration: float,
+        spent_s: float,
+        first: int,
+        retimed_over: tuple[int, int] | None = None,
+    ) -> None:
+        """Scale the schedule to ``--budget`` at the measured speed; with ``retimed_over``, fit the
+        same request again at a speed timed over those iterations. Every rank fits from the same
         numbers, averaged over the ranks, so all of them train the same schedule (the budget too: the
         alternating schedule gives each step the time left on the rank's own clock)."""
         assert self.config.budget_s is not None
         budget_s, seconds_per_iteration, spent_s = distributed.mean_over_ranks(
             [self.config.budget_s, seconds_per_iteration, spent_s], self.info, self.device
         )
-        requested = Schedule.of(self.config)
+        # A second fit starts again from what the user asked for, not from the first fit's schedule.
+        requested = self.budget_fit.requested if self.budget_fit is not None else Schedule.of(self.config)
         fitted = fit_schedule(seconds_per_iteration, budget_s, requested, spent_s, self.iteration)
-        fit = BudgetFit(budget_s, seconds_per_iteration, requested, fitted)
+        fit = BudgetFit(budget_s, seconds_per_iteration, requested, fitted, retimed_over)
         self._use_budget_fit(fit, done=self.iteration)
         if self.reporter is not None:
             self.reporter.log(fit.describe())
