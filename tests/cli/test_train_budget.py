@@ -109,10 +109,10 @@ class IterationClock:
 def test_a_budget_times_the_speed_again_and_fits_the_request_anew(
     data: Path, tmp_path: Path, monkeypatch
 ) -> None:
-    """The first 23 iterations take 2 s, the rest 1 s. First fit: 2 s/iteration, 46 s spent of 200 s;
-    95%, 190 s, leaves 144: 95 iterations (x0.475: lr step 71.25 -> 71, warm-up 4.75 -> 5). Timed again
-    at max(10% of 95, 23 + 20) = 43: iterations 24-43 took 20 s, 1 s/iteration, 66 s spent, 124 left:
-    167 of the 200 asked for (x0.835: lr step 125.25 -> 125, warm-up 8.35 -> 8), 190 s in all."""
+    """The first 23 iterations take 2 s, the rest 1 s. First fit: 2 s/iteration, 46 s spent of 130 s;
+    95%, 123.5 s, leaves 77.5: 38 more, 61 iterations (x0.305: lr step 45.75 -> 46, warm-up 3.05 -> 3).
+    Timed again at max(10% of 61, 23 + 20) = 43: iterations 24-43 took 20 s, 1 s/iteration, 66 s
+    spent, 57.5 left: 100 of the 200 asked for (x0.5: lr step 75, warm-up 5), 123 s in all."""
     clock = IterationClock(slow=2.0, fast=1.0, until=23)
     step = Trainer.train_step
 
@@ -123,17 +123,17 @@ def test_a_budget_times_the_speed_again_and_fits_the_request_anew(
     monkeypatch.setattr(Trainer, "clock", staticmethod(clock))
     monkeypatch.setattr(Trainer, "train_step", timed_step)
     run = tmp_path / "run"
-    result = CliRunner().invoke(cli, args(data, run, "--budget", "200s"))
+    result = CliRunner().invoke(cli, args(data, run, "--budget", "130s"))
     assert result.exit_code == 0, result.output
-    first_fit = "--budget 200s: 2 s/iteration; schedule scaled x0.475 to fit: 95 of 200 iterations"
+    first_fit = "--budget 130s: 2 s/iteration; schedule scaled x0.305 to fit: 61 of 200 iterations"
     assert first_fit in result.output
     assert (
-        "--budget 200s: timed again over iterations 24-43, 1 s/iteration; schedule scaled x0.835 to fit: "
-        "167 of 200 iterations, lr step at 125, warm-up 8" in result.output
+        "--budget 130s: timed again over iterations 24-43, 1 s/iteration; schedule scaled x0.5 to fit: "
+        "100 of 200 iterations, lr step at 75, warm-up 5" in result.output
     )
     lrs = [row["lr"] for row in rows(run)]
-    assert len(lrs) == 167 and clock.now == 190.0
-    assert lrs[124] == pytest.approx(LR) and lrs[125] == pytest.approx(LR * 0.1) == lrs[-1]
+    assert len(lrs) == 100 and clock.now == 123.0
+    assert lrs[74] == pytest.approx(LR) and lrs[75] == pytest.approx(LR * 0.1) == lrs[-1]
     model = torch.load(run / "model.pt", weights_only=True)
     assert model["meta"]["budget"]["retimed_over"] == [23, 43]
     assert model["meta"]["budget"]["requested"] == {"iters": 200, "lr_steps": [150], "warmup_iters": 10}
