@@ -121,3 +121,15 @@ def test_a_fit_made_again_says_where_it_was_timed_and_round_trips() -> None:
     first = BudgetFit(200.0, 2.0, Schedule(200, (150,), 10), Schedule(95, (71,), 5))
     assert "retimed_over" not in first.to_dict()  # as a checkpoint from before the re-timing
     assert BudgetFit.from_dict(first.to_dict()) == first
+
+
+def test_the_meter_times_a_second_window_reading_the_clock_only_at_its_end() -> None:
+    """2 s a read for the first window, as above (ends at 46 s, iteration 23); the second window's
+    one read, at iteration 43, says 96 s: (96 - 46) / 20 = 2.5 s/iteration, 96 s since the start."""
+    readings = iter([*itertools.islice(itertools.count(0, 2.0), 1 + SKIPPED + MEASURED), 96.0])
+    meter = SpeedMeter(first=0, clock=lambda: next(readings))
+    assert [meter.tick(i) for i in range(1, SKIPPED + MEASURED)] == [None] * (SKIPPED + MEASURED - 1)
+    assert meter.tick(SKIPPED + MEASURED) == (2.0, 46.0)
+    assert meter.time_again(43).retimed_over == (23, 43)
+    assert [meter.tick(i) for i in range(24, 43)] == [None] * 19  # no reads: the iterator would run out
+    assert meter.tick(43) == (2.5, 96.0)

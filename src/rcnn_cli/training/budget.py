@@ -190,7 +190,8 @@ class SpeedMeter:
     """Times the iterations of a run from ``first`` (the iteration it starts at): :meth:`tick` after each
     one returns (seconds per iteration, seconds since the start) once :data:`MEASURED` iterations after
     the :data:`SKIPPED` ones are timed, None before. ``clock`` is read once at the start and once a
-    tick."""
+    tick. :meth:`time_again` then times a second window, from where the first ended to a later
+    iteration; between the two the clock is not read."""
 
     def __init__(self, first: int, clock: Callable[[], float]) -> None:
         self.clock = clock
@@ -198,12 +199,25 @@ class SpeedMeter:
         self.window_start = first + SKIPPED
         self.window_end = self.window_start + MEASURED
         self.window_started_at: float | None = self.started if SKIPPED == 0 else None
+        self.ended_at = self.started  # the clock where the last window measured ended
+        #: the second window's (from, to) iteration counts, once :meth:`time_again` set it
+        self.retimed_over: tuple[int, int] | None = None
 
     def tick(self, iteration: int) -> tuple[float, float] | None:
         """``iteration``: the count of iterations done (the trainer's ``iteration`` after a step)."""
+        if self.retimed_over is not None and iteration < self.window_end:
+            return None
         now = self.clock()
         if iteration == self.window_start:
             self.window_started_at = now
         if iteration < self.window_end or self.window_started_at is None:
             return None
-        return (now - self.window_started_at) / MEASURED, now - self.started
+        self.ended_at = now
+        return (now - self.window_started_at) / (self.window_end - self.window_start), now - self.started
+
+    def time_again(self, until: int) -> SpeedMeter:
+        """Time the iterations from the end of the window just measured to ``until``; returns self."""
+        self.retimed_over = (self.window_end, until)
+        self.window_start, self.window_end = self.retimed_over
+        self.window_started_at = self.ended_at
+        return self

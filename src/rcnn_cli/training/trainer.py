@@ -196,10 +196,6 @@ class Trainer:
         first = self.iteration
         measuring = self.config.budget_s is not None and self.budget_fit is None
         meter = SpeedMeter(first, self.clock) if measuring else None
-        # After the first fit: the iteration to time the speed again at (budget.retime_iteration), and
-        # the clock's readings at the meter's start and where its measurement ended, at iteration `since`.
-        retime_at: int | None = None
-        since, measure_started, measure_ended = 0, 0.0, 0.0
         time_limited = False
         with self.metrics.continuing_from(self.iteration):
             while self.iteration < self.config.iters:
@@ -212,18 +208,12 @@ class Trainer:
                 self.metrics.write(row)
                 if self.reporter is not None:
                     self.reporter.advance(extra=progress_text(row))
-                measured = meter.tick(self.iteration) if meter is not None else None
-                if meter is not None and measured is not None:
-                    self._fit_to_budget(*measured, first)
-                    since, measure_started = self.iteration, meter.started
-                    measure_ended = meter.started + measured[1]
-                    retime_at = retime_iteration(Schedule.of(self.config), self.iteration)
-                    meter = None
-                elif retime_at is not None and self.iteration == retime_at:
-                    now = self.clock()
-                    speed = (now - measure_ended) / (self.iteration - since)
-                    self._fit_to_budget(speed, now - measure_started, first, (since, self.iteration))
-                    retime_at = None
+                if meter is not None and (measured := meter.tick(self.iteration)) is not None:
+                    self._fit_to_budget(*measured, first, meter.retimed_over)
+                    # Once more, later in the run (budget.retime_iteration), if before the lr step.
+                    first_fit = meter.retimed_over is None
+                    again = retime_iteration(Schedule.of(self.config), self.iteration) if first_fit else None
+                    meter = meter.time_again(again) if again is not None else None
                 every = self.config.checkpoint_every
                 if every and self.iteration % every == 0:
                     self.save_resume_checkpoint()
