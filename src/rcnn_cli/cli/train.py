@@ -164,6 +164,13 @@ Examples:
 @click.option("--momentum", type=float, default=0.9, show_default=True)
 @click.option("--weight-decay", type=float, default=0.0005, show_default=True)
 @click.option("--lambda", "lam", type=float, default=1.0, show_default=True, help="λ of the box loss.")
+@click.option(
+    "--lambda-start",
+    "lam_start",
+    type=float,
+    default=None,
+    help="λ at the first iteration, falling linearly to --lambda at the first lr step [--lambda].",
+)
 @click.option("--cls-only", is_flag=True, help="Train classification only (no box regression).")
 @click.option(
     "--target-norm",
@@ -322,6 +329,7 @@ def train_config(opts: dict[str, Any], stage: str) -> Any:
         flip=not opts["no_flip"],
         color_jitter=opts["color_jitter"],
         lam=opts["lam"],
+        lam_start=opts["lam_start"],
         cls_only=opts["cls_only"],
         target_norm=opts["target_norm"] or ("empirical" if stage == "fast_rcnn" else "fixed"),
         max_proposals=opts["max_proposals"],

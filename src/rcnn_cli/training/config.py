@@ -69,6 +69,9 @@ class TrainConfig:
     #: (rcnn_cli.training.photometric); 0 leaves the pixels as they are
     color_jitter: float = 0.0
     lam: float = 1.0
+    #: λ at iteration 0, falling linearly to ``lam`` at the first lr step (at ``iters`` without one);
+    #: None: ``lam`` throughout (rcnn_cli.training.solver.box_loss_weight)
+    lam_start: float | None = None
     cls_only: bool = False
     target_norm: TargetNorm = "empirical"
     max_proposals: int = 2000  # best proposals used per image; 0 uses all
@@ -101,6 +104,8 @@ class TrainConfig:
         _at_least("--checkpoint-every", self.checkpoint_every, 0)
         _at_least("--weight-decay", self.weight_decay, 0)
         _at_least("--lambda", self.lam, 0)
+        if self.lam_start is not None:
+            _at_least("--lambda-start", self.lam_start, 0)
         _positive("--lr", self.lr)
         _positive("explode_threshold", self.explode_threshold)
         if self.time_limit_s is not None and not self.time_limit_s > 0:

@@ -179,7 +179,7 @@ class JointStep(IterationStep):
         total = rpn_total
         if out.logits is not None:
             assert out.deltas is not None and out.labels is not None and out.targets is not None
-            parts = self.head_loss(out.logits, out.deltas, out.labels, out.targets, total_rois)
+            parts = self.head_loss(out.logits, out.deltas, out.labels, out.targets, total_rois, iteration)
             total = total + parts.total
         value = self.backward(total, images, iteration)
         sums.add_rpn(value, out.rpn, num_images)

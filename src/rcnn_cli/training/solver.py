@@ -20,6 +20,24 @@ def lr_lambda(config: TrainConfig):
     return factor
 
 
+def box_loss_weight(config: TrainConfig, iteration: int) -> float:
+    """λ of the box loss at ``iteration`` (0-based): ``lam_start`` at 0, falling linearly to ``lam``
+    at the first lr step (at ``iters`` without one), ``lam`` from there on; ``lam`` throughout when
+    ``lam_start`` is None.
+
+    Why a start above λ: trained from scratch, the shared layers first serve the classifier, and the
+    box regressor can sit at the loss of predicting the mean target for half the run (docs/BENCHMARKS.md,
+    issue 18); a heavier box loss early gives it their gradient, λ back at 1 later leaves the
+    classifier its share where it refines.
+    """
+    if config.lam_start is None:
+        return config.lam
+    end = config.lr_steps[0] if config.lr_steps else config.iters
+    if iteration >= end:
+        return config.lam
+    return config.lam_start + (config.lam - config.lam_start) * iteration / end
+
+
 def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
     """SGD (momentum 0.9, weight decay 0.0005) as the paper; biases get 2x lr and no decay, as the
     released solver does. Frozen parameters are left out."""

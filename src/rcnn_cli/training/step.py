@@ -27,7 +27,7 @@ from rcnn_cli.training.config import TrainConfig
 from rcnn_cli.training.entries import ImageSource
 from rcnn_cli.training.metrics import LossSums
 from rcnn_cli.training.minibatch import ImageSample
-from rcnn_cli.training.solver import make_optimizer
+from rcnn_cli.training.solver import box_loss_weight, make_optimizer
 
 
 class _Forward(nn.Module):
@@ -123,7 +123,7 @@ class IterationStep:
         labels, targets = sample.labels.to(self.device), sample.targets.to(self.device)
         with torch.autocast("cuda", enabled=self.scaler is not None):
             logits, deltas = self.forward(*arguments)
-        parts = self.head_loss(logits, deltas, labels, targets, total_rois)
+        parts = self.head_loss(logits, deltas, labels, targets, total_rois, iteration)
         value = self.backward(parts.total, images, iteration)
         sums.add(value, parts, sample.labels)
 
@@ -141,16 +141,23 @@ class IterationStep:
         return inputs[None].to(self.device), rois.to(self.device)
 
     def head_loss(
-        self, logits: Tensor, deltas: Tensor, labels: Tensor, targets: Tensor, total_rois: int
+        self,
+        logits: Tensor,
+        deltas: Tensor,
+        labels: Tensor,
+        targets: Tensor,
+        total_rois: int,
+        iteration: int,
     ) -> LossParts:
-        """The multi-task loss of one image's RoIs, divided by the minibatch's R."""
+        """The multi-task loss of one image's RoIs, divided by the minibatch's R, with the box loss's λ
+        of ``iteration`` (:func:`box_loss_weight`)."""
         cfg = self.config
         return self.model.head.loss(
             logits.float(),
             deltas.float(),
             labels,
             targets,
-            lam=cfg.lam,
+            lam=box_loss_weight(cfg, iteration),
             cls_only=cfg.cls_only,
             normalizer=total_rois,
         )
