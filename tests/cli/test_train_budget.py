@@ -89,6 +89,25 @@ def test_a_budget_fits_the_schedule_and_ends_with_the_lr_stepped(
     assert model["meta"]["train_config"]["iters"] == 38 and model["meta"]["budget"]["fitted"]["iters"] == 38
 
 
+def test_lambda_start_falls_to_lambda_at_the_fitted_lr_step(data: Path, tmp_path: Path, monkeypatch) -> None:
+    """--lambda-start 3 with the 40 s budget above: λ falls from 3 towards 1 at the requested lr step
+    (150) over the 23 measured iterations, then towards 1 at the fitted one (29), and stays at 1 after
+    it; each row's λ is read back as (loss - loss_cls) / loss_loc."""
+    monkeypatch.setattr(Trainer, "clock", staticmethod(CountingClock(1.0)))
+    run = tmp_path / "run"
+    result = CliRunner().invoke(cli, args(data, run, "--budget", "40s", "--lambda-start", "3"))
+    assert result.exit_code == 0, result.output
+    table = rows(run)
+    assert len(table) == 38
+    checked = 0
+    for i, row in enumerate(table):  # row i: iteration i (0-based) of the run
+        expected = 3 - 2 * i / 150 if i < 23 else 3 - 2 * i / 29 if i < 29 else 1.0
+        if row["loss_loc"] > 1e-3:  # a minibatch without foreground has no box loss to weigh
+            assert (row["loss"] - row["loss_cls"]) / row["loss_loc"] == pytest.approx(expected, rel=1e-3)
+            checked += 1
+    assert checked > 30
+
+
 class IterationClock:
     """A wall clock that moves only in training steps: ``slow`` seconds for each of the first ``until``
     iterations, ``fast`` after them (reading it takes no time)."""

@@ -253,6 +253,7 @@ class Trainer:
         already). A resume loads the scheduler's state after this."""
         self.budget_fit = fit
         self.config = fit.fitted.applied_to(self.config)
+        self.step.config = self.config  # its box-loss λ follows the fitted lr step (--lambda-start)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer, lr_lambda(self.config), last_epoch=done - 1
         )
