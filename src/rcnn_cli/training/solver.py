@@ -26,9 +26,10 @@ def box_loss_weight(config: TrainConfig, iteration: int) -> float:
     ``lam_start`` is None.
 
     Why a start above λ: trained from scratch, the shared layers first serve the classifier, and the
-    box regressor can sit at the loss of predicting the mean target for half the run (docs/BENCHMARKS.md,
-    issue 18); a heavier box loss early gives it their gradient, λ back at 1 later leaves the
-    classifier its share where it refines.
+    box regressor can sit at the loss of predicting the mean target for half the run; a heavier box
+    loss early was meant to give it their gradient sooner, λ back at 1 later leaving the classifier its
+    share. Measured on the raccoon photos (docs/BENCHMARKS.md, issue 18, "Another machine") a start of
+    2 did not shorten that plateau, so it is off by default.
     """
     if config.lam_start is None:
         return config.lam
