@@ -10,21 +10,14 @@ to the box. Prints the mean and median IoU, the share at IoU >= 0.75 and the med
 from __future__ import annotations
 
 import argparse
-import json
 from collections import defaultdict
 
 import numpy as np
+import torch
 
+from rcnn_cli.boxes import box_iou
 from rcnn_cli.data.voc import load_voc
-
-
-def box_iou(a: np.ndarray, b: np.ndarray) -> float:
-    """a, b: float [4] xyxy -> their IoU."""
-    iw = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    ih = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = iw * ih
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return float(inter / union) if union > 0 else 0.0
+from rcnn_cli.evaluation.coco_format import read_coco_results
 
 
 def main() -> None:
@@ -34,22 +27,23 @@ def main() -> None:
     parser.add_argument("--detections", required=True, help="COCO results JSON (rcnn detect's)")
     args = parser.parse_args()
     dataset = load_voc(args.dataset, args.split)
-    by_image: dict[tuple[str, int], list[tuple[float, np.ndarray]]] = defaultdict(list)
-    with open(args.detections) as f:
-        for d in json.load(f):
-            x, y, w, h = d["bbox"]
-            by_image[(d["image_id"], int(d["category_id"]))].append(
-                (d["score"], np.array([x, y, x + w, y + h]))
-            )
+    by_image: dict[tuple[str, int], list[tuple[float, list[float]]]] = defaultdict(list)
+    for d in read_coco_results(args.detections):
+        x, y, w, h = d["bbox"]
+        by_image[(str(d["image_id"]), int(d["category_id"]))].append((d["score"], [x, y, x + w, y + h]))
     ious, widths, heights, missed = [], [], [], 0
     for record in dataset.records:
         for gt, label in zip(record.boxes, record.labels, strict=True):
             candidates = sorted(by_image[(record.image_id, int(label))], key=lambda c: -c[0])
-            match = next((box for _, box in candidates if box_iou(box, gt) >= 0.5), None)
-            if match is None:
+            boxes = torch.tensor([box for _, box in candidates], dtype=torch.float64).reshape(-1, 4)
+            overlaps = box_iou(torch.as_tensor(gt, dtype=torch.float64)[None], boxes)[0]  # [C], by score
+            hits = torch.nonzero(overlaps >= 0.5).flatten()
+            if not len(hits):
                 missed += 1
                 continue
-            ious.append(box_iou(match, gt))
+            first = int(hits[0])
+            match = boxes[first].numpy()
+            ious.append(float(overlaps[first]))
             widths.append((match[2] - match[0]) / (gt[2] - gt[0]))
             heights.append((match[3] - match[1]) / (gt[3] - gt[1]))
     found = np.array(ious)
