@@ -11,6 +11,9 @@ import pytest
 from click.testing import CliRunner
 
 from rcnn_cli.cli.main import cli
+from rcnn_cli.errors import ArtifactError
+from rcnn_cli.training.config import TrainConfig
+from rcnn_cli.training.resume import load_resume_state, plain_config, save_resume_state
 from support.training import tiny_voc_with_proposals
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -53,6 +56,7 @@ def stopped_run(data: Path, tmp_path_factory) -> Path:
         ({"pool": "spp"}, "pool: 'roi' then, 'spp' now"),
         ({"scales": "80"}, "scales: [96] then, [80] now"),
         ({"split": "train"}, "split: 'trainval' then, 'train' now; images: '"),
+        ({"cls_target": "iou"}, "cls_target: 'hard' then, 'iou' now"),
     ],
 )
 def test_resume_with_other_settings_names_them_before_training(data, stopped_run, change, message) -> None:
@@ -89,3 +93,17 @@ def test_a_fresh_start_starts_a_fresh_metrics_file(data, tmp_path) -> None:
     assert result.exit_code == 0, result.output
     rows = _rows(run)
     assert [row["iter"] for row in rows] == [1, 2] and all(row["loss"] != 9.0 for row in rows)
+
+
+def test_a_checkpoint_from_before_an_option_existed_resumes_as_its_default(tmp_path: Path) -> None:
+    """A TrainConfig field added since the checkpoint was written had its default then."""
+    saved = plain_config(TrainConfig())
+    del saved["cls_target"]
+    state = {"model": {}, "optimizer": {}, "scheduler": {}, "ranks": [{}], "train_config": saved}
+    save_resume_state(tmp_path / "last.pt", state)
+    now = {"train_config": plain_config(TrainConfig())}
+    path = tmp_path / "last.pt"
+    assert load_resume_state(path, tmp_path, now, world_size=1)["train_config"] == saved
+    later = {"train_config": plain_config(TrainConfig(cls_target="iou"))}
+    with pytest.raises(ArtifactError, match="cls_target: 'hard' then, 'iou' now"):
+        load_resume_state(path, tmp_path, later, world_size=1)

@@ -61,3 +61,22 @@ def test_all_background_has_zero_box_loss() -> None:
     logits = torch.zeros(3, 3)
     parts = multi_task_loss(logits, torch.ones(3, 12), torch.zeros(3, dtype=torch.int64), torch.zeros(3, 4))
     assert parts.loc.item() == 0 and parts.cls.item() == pytest.approx(math.log(3))
+
+
+def test_iou_quality_target_by_hand() -> None:
+    """--cls-target iou: a foreground RoI at IoU q learns q on its class and 1 - q on background."""
+    logits, deltas, labels, targets = hand_case()
+    quality = torch.tensor([0.8, 0.3])  # RoI 1 is background: its IoU must not matter
+    parts = multi_task_loss(logits, deltas, labels, targets, quality=quality)
+    z = math.log(math.exp(2) + 2)  # RoI 0's log-partition
+    roi0 = -(0.2 * (2.0 - z) + 0.8 * (0.0 - z))
+    roi1 = math.log(2 + math.e)  # -log p_0 for logits (0, 1, 0), as with the hard target
+    assert parts.cls.item() == pytest.approx((roi0 + roi1) / 2, rel=1e-6)
+    hard = multi_task_loss(logits, deltas, labels, targets)
+    assert parts.loc.item() == pytest.approx(hard.loc.item())  # the box loss does not change
+    parts.cls.backward()
+    # d/dz of the soft cross-entropy is softmax(z) - target, here divided by R = 2
+    p0 = torch.softmax(torch.tensor([2.0, 0.0, 0.0]), 0)
+    torch.testing.assert_close(logits.grad[0], (p0 - torch.tensor([0.2, 0.8, 0.0])) / 2)
+    full = multi_task_loss(logits, deltas, labels, targets, quality=torch.ones(2))
+    assert full.cls.item() == pytest.approx(hard.cls.item(), rel=1e-6)  # q = 1 is the paper's target

@@ -1,5 +1,6 @@
 """--lambda-start: the box loss's λ falls linearly from it to --lambda at the first lr step, and the
-training step weighs each iteration's box loss with that iteration's λ."""
+training step weighs each iteration's box loss with that iteration's λ (and gives its classifier the
+RoIs' IoUs as targets only with --cls-target iou)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import torch
 
 from rcnn_cli.errors import RcnnError
 from rcnn_cli.models.fast_rcnn import FastRCNN, default_config
+from rcnn_cli.models.losses import multi_task_loss
 from rcnn_cli.training.config import TrainConfig
 from rcnn_cli.training.distributed import DistInfo
 from rcnn_cli.training.solver import box_loss_weight
@@ -47,6 +49,22 @@ def test_the_training_step_weighs_the_box_loss_with_its_iterations_lambda() -> N
     labels = torch.tensor([1, 2, 0, 0, 1, 0])
     targets = torch.randn(6, 4)
     for iteration, lam in ((0, 3.0), (20, 2.0), (40, 1.0)):
-        parts = step.head_loss(logits, deltas, labels, targets, total_rois=6, iteration=iteration)
+        parts = step.head_loss(logits, deltas, labels, targets, 6, iteration, ious=torch.rand(6))
         assert float(parts.total) == pytest.approx(float(parts.cls + lam * parts.loc))
         assert float(parts.loc) > 0  # so λ is seen in the total
+
+
+def test_the_head_loss_takes_iou_targets_only_with_cls_target_iou() -> None:
+    model = FastRCNN(default_config("small", 2, fc6_dim=16, fc7_dim=16))
+    source = SimpleNamespace(uses_features=False)
+    logits = torch.tensor([[0.0, 2.0, 0.0], [1.0, 0.0, 0.5]])
+    deltas, targets = torch.zeros(2, 12), torch.zeros(2, 4)
+    labels, ious = torch.tensor([1, 0]), torch.tensor([0.6, 0.1])
+    hard = multi_task_loss(logits, deltas, labels, targets, normalizer=2)
+    soft = multi_task_loss(logits, deltas, labels, targets, normalizer=2, quality=ious)
+    assert soft.cls.item() != pytest.approx(hard.cls.item())
+    for cls_target, expected in (("hard", hard), ("iou", soft)):
+        config = TrainConfig(lr=0.001, cls_target=cls_target)
+        step = IterationStep(model, config, source, DistInfo(), torch.device("cpu"))  # type: ignore[arg-type]
+        parts = step.head_loss(logits, deltas, labels, targets, 2, 0, ious)
+        assert parts.cls.item() == pytest.approx(expected.cls.item())

@@ -41,6 +41,7 @@ def test_lr_steps_past_the_last_iteration_are_allowed_for_a_later_resume() -> No
         ({"optimizer": "rmsprop"}, "--optimizer must be one of sgd, adamw; got 'rmsprop'"),
         ({"optimizer": "adam"}, "--optimizer adam is called adamw now (it always was AdamW)"),
         ({"target_norm": "zscore"}, "--target-norm must be one of empirical, fixed; got 'zscore'"),
+        ({"cls_target": "soft"}, "--cls-target must be one of hard, iou; got 'soft'"),
         ({"iters": 0}, "--iters must be >= 1, got 0"),
         ({"lr": 0.0}, "--lr must be > 0, got 0.0"),
         ({"lr_steps": (300, 200)}, "--lr-steps must be increasing iterations >= 1, got 300,200"),

@@ -67,6 +67,7 @@ def test_the_step_pools_each_roi_at_its_assigned_scale() -> None:
         boxes=boxes,
         labels=torch.tensor([1, 2, 0, 1]),
         targets=torch.zeros(4, 4),
+        ious=torch.tensor([0.9, 0.6, 0.2, 0.7]),
     )
     before = model.head.fc6.weight.detach().clone()
     sums = step([sample], iteration=0)

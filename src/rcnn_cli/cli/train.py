@@ -20,6 +20,7 @@ from rcnn_cli.cli.options import (
 from rcnn_cli.cli.rpn_options import rpn_train_options
 from rcnn_cli.models.specs import POOL_KINDS
 from rcnn_cli.training.config import (
+    CLS_TARGETS,
     LR_STEP_FRACTION,
     OPTIMIZERS,
     PAPER_RECIPE,
@@ -172,6 +173,14 @@ Examples:
     help="λ at the first iteration, falling linearly to --lambda at the first lr step [--lambda].",
 )
 @click.option("--cls-only", is_flag=True, help="Train classification only (no box regression).")
+@click.option(
+    "--cls-target",
+    type=click.Choice(CLS_TARGETS),
+    default="hard",
+    show_default=True,
+    help="What the classifier learns for a foreground RoI: its class (hard, the paper's) or its IoU "
+    "with the object (iou: the rest on background), so that a tighter box scores higher.",
+)
 @click.option(
     "--target-norm",
     type=click.Choice(TARGET_NORMS),
@@ -331,6 +340,7 @@ def train_config(opts: dict[str, Any], stage: str) -> Any:
         lam=opts["lam"],
         lam_start=opts["lam_start"],
         cls_only=opts["cls_only"],
+        cls_target=opts["cls_target"],
         target_norm=opts["target_norm"] or ("empirical" if stage == "fast_rcnn" else "fixed"),
         max_proposals=opts["max_proposals"],
         checkpoint_every=opts["checkpoint_every"],

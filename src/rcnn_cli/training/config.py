@@ -19,6 +19,9 @@ from rcnn_cli.training.sampler_config import SamplerConfig
 Optimizer = Literal["sgd", "adamw"]  # sgd: the paper's; adamw: Adam with decoupled weight decay
 Sampler = Literal["hierarchical", "region"]  # Fast R-CNN's N images x R/N RoIs | R-CNN/SPPnet's
 TargetNorm = Literal["empirical", "fixed"]  # box-target means/stds from the data | (0, 0.1, 0.2)
+#: What L_cls asks of a foreground RoI: p_u = 1 (the paper's) | p_u = its IoU with the ground truth
+#: (rcnn_cli.models.losses, "quality" targets)
+ClsTarget = Literal["hard", "iou"]
 #: What one run trains: the Fast R-CNN head on proposals from a folder; Faster R-CNN's approximate
 #: joint training (RPN + head, the RPN's proposals feed the head every iteration); the RPN alone.
 Stage = Literal["fast_rcnn", "joint", "rpn"]
@@ -26,6 +29,7 @@ STAGES: tuple[str, ...] = get_args(Stage)
 OPTIMIZERS: tuple[str, ...] = get_args(Optimizer)
 SAMPLERS: tuple[str, ...] = get_args(Sampler)
 TARGET_NORMS: tuple[str, ...] = get_args(TargetNorm)
+CLS_TARGETS: tuple[str, ...] = get_args(ClsTarget)
 
 
 @dataclass(frozen=True)
@@ -73,6 +77,7 @@ class TrainConfig:
     #: None: ``lam`` throughout (rcnn_cli.training.solver.box_loss_weight)
     lam_start: float | None = None
     cls_only: bool = False
+    cls_target: ClsTarget = "hard"
     target_norm: TargetNorm = "empirical"
     max_proposals: int = 2000  # best proposals used per image; 0 uses all
     checkpoint_every: int = 1000
@@ -92,6 +97,7 @@ class TrainConfig:
         _choice("--optimizer", self.optimizer, OPTIMIZERS)
         _choice("--sampler", self.sampler, SAMPLERS)
         _choice("--target-norm", self.target_norm, TARGET_NORMS)
+        _choice("--cls-target", self.cls_target, CLS_TARGETS)
         _choice("stage", self.stage, STAGES)
         _at_least("--rpn-lambda", self.rpn_lam, 0)
         if self.stage != "fast_rcnn" and self.target_norm == "empirical":

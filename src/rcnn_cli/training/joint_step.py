@@ -70,13 +70,15 @@ def plan_joint_minibatch(
 @dataclass(frozen=True)
 class JointOutput:
     """One image's forward pass: the RPN's loss, and the head's logits Tensor[S, K+1], deltas
-    Tensor[S, 4(K+1)], labels u Tensor[S] and normalized targets v Tensor[S, 4] (None for the RPN alone)."""
+    Tensor[S, 4(K+1)], labels u Tensor[S], normalized targets v Tensor[S, 4] and each RoI's IoU with
+    its ground truth Tensor[S] (None for the RPN alone)."""
 
     rpn: RPNLoss
     logits: Tensor | None = None
     deltas: Tensor | None = None
     labels: Tensor | None = None
     targets: Tensor | None = None
+    ious: Tensor | None = None
 
 
 class _JointForward(nn.Module):
@@ -123,7 +125,8 @@ class _JointForward(nn.Module):
         device = images.device
         rois = torch.cat([torch.zeros(len(boxes), 1), boxes], dim=1).to(device)
         logits, deltas = self.model.head(features, rois)
-        return JointOutput(rpn, logits, deltas, sample.labels.to(device), targets.to(device))
+        ious = matches.max_iou[sample.index]
+        return JointOutput(rpn, logits, deltas, sample.labels.to(device), targets.to(device), ious)
 
 
 class JointStep(IterationStep):
@@ -179,7 +182,10 @@ class JointStep(IterationStep):
         total = rpn_total
         if out.logits is not None:
             assert out.deltas is not None and out.labels is not None and out.targets is not None
-            parts = self.head_loss(out.logits, out.deltas, out.labels, out.targets, total_rois, iteration)
+            assert out.ious is not None
+            parts = self.head_loss(
+                out.logits, out.deltas, out.labels, out.targets, total_rois, iteration, out.ious
+            )
             total = total + parts.total
         value = self.backward(total, images, iteration)
         sums.add_rpn(value, out.rpn, num_images)

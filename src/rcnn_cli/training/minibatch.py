@@ -32,7 +32,9 @@ from rcnn_cli.training.targets import TargetNormalization, encode_targets
 class ImageSample:
     """One image's share of a minibatch: S RoIs ``boxes`` Tensor[S, 4] in original pixels (mirrored
     when ``flip``), labels u Tensor[S] (0 = background), normalized targets v Tensor[S, 4] (zero for
-    background), the shorter side ``scale`` the image is read at and its ``color`` jitter (None: none)."""
+    background), each RoI's best IoU with a ground-truth box ``ious`` Tensor[S] (the soft
+    classification target of ``--cls-target iou``), the shorter side ``scale`` the image is read at
+    and its ``color`` jitter (None: none)."""
 
     record: Any
     scale: int
@@ -40,6 +42,7 @@ class ImageSample:
     boxes: Tensor
     labels: Tensor
     targets: Tensor
+    ious: Tensor
     color: ColorJitter | None = None
 
 
@@ -95,7 +98,8 @@ def sample_image(
     if fg.any():
         raw = encode_targets(boxes[fg], gt[entry.matches.gt_index[sample.index[fg]]])
         targets[fg] = normalization.normalize(raw, sample.labels[fg])
-    return ImageSample(record, scale, flip, boxes, sample.labels, targets, color)
+    ious = entry.matches.max_iou[sample.index]
+    return ImageSample(record, scale, flip, boxes, sample.labels, targets, ious, color)
 
 
 def sample_minibatch(

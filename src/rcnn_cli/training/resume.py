@@ -113,7 +113,7 @@ def load_resume_state(path: Path, run_dir: Path, settings: Settings, world_size:
         if section not in state:  # a checkpoint from before the section existed
             continue
         saved, free = _as_requested(state, section), MAY_CHANGE.get(section, ())
-        then = {k: _current_name(section, k, saved.get(k)) for k in now}
+        then = {k: _saved_value(section, saved, k) for k in now}
         differs += [
             f"{k}: {then[k]!r} then, {v!r} now" for k, v in now.items() if k not in free and then[k] != v
         ]
@@ -133,6 +133,17 @@ def _as_requested(state: dict[str, Any], section: str) -> dict[str, Any]:
     if section == "train_config" and isinstance(fit, dict) and isinstance(fit.get("requested"), dict):
         return {**saved, **fit["requested"]}
     return saved
+
+
+def _saved_value(section: str, saved: dict[str, Any], key: str) -> Any:
+    """``saved[key]`` as it is called now; a TrainConfig field the checkpoint lacks was added after it
+    was written, and a new option's default is the behaviour from before it (``--cls-target hard``), so
+    the run is compared as having had the default."""
+    if key in saved:
+        return _current_name(section, key, saved[key])
+    if section == "train_config":
+        return plain_config(TrainConfig()).get(key)
+    return None
 
 
 def _current_name(section: str, key: str, value: Any) -> Any:

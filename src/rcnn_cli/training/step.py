@@ -123,7 +123,7 @@ class IterationStep:
         labels, targets = sample.labels.to(self.device), sample.targets.to(self.device)
         with torch.autocast("cuda", enabled=self.scaler is not None):
             logits, deltas = self.forward(*arguments)
-        parts = self.head_loss(logits, deltas, labels, targets, total_rois, iteration)
+        parts = self.head_loss(logits, deltas, labels, targets, total_rois, iteration, sample.ious)
         value = self.backward(parts.total, images, iteration)
         sums.add(value, parts, sample.labels)
 
@@ -148,9 +148,11 @@ class IterationStep:
         targets: Tensor,
         total_rois: int,
         iteration: int,
+        ious: Tensor,
     ) -> LossParts:
         """The multi-task loss of one image's RoIs, divided by the minibatch's R, with the box loss's λ
-        of ``iteration`` (:func:`box_loss_weight`)."""
+        of ``iteration`` (:func:`box_loss_weight`); ``ious`` Tensor[S], each RoI's IoU with its ground
+        truth, are the classification targets of foreground RoIs with ``--cls-target iou``."""
         cfg = self.config
         return self.model.head.loss(
             logits.float(),
@@ -160,6 +162,7 @@ class IterationStep:
             lam=box_loss_weight(cfg, iteration),
             cls_only=cfg.cls_only,
             normalizer=total_rois,
+            quality=ious.to(logits.device) if cfg.cls_target == "iou" else None,
         )
 
     def backward(self, total: Tensor, images: list[str], iteration: int) -> float:
