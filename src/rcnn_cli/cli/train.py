@@ -174,6 +174,14 @@ Examples:
 )
 @click.option("--cls-only", is_flag=True, help="Train classification only (no box regression).")
 @click.option(
+    "--ema",
+    type=float,
+    default=None,
+    metavar="DECAY",
+    help="model.pt holds an exponential moving average of the weights with this decay per iteration "
+    "(e.g. 0.998: about the last 500 iterations) [the last iteration's weights].",
+)
+@click.option(
     "--cls-target",
     type=click.Choice(CLS_TARGETS),
     default="hard",
@@ -341,6 +349,7 @@ def train_config(opts: dict[str, Any], stage: str) -> Any:
         lam_start=opts["lam_start"],
         cls_only=opts["cls_only"],
         cls_target=opts["cls_target"],
+        ema=opts["ema"],
         target_norm=opts["target_norm"] or ("empirical" if stage == "fast_rcnn" else "fixed"),
         max_proposals=opts["max_proposals"],
         checkpoint_every=opts["checkpoint_every"],

@@ -78,6 +78,9 @@ class TrainConfig:
     lam_start: float | None = None
     cls_only: bool = False
     cls_target: ClsTarget = "hard"
+    #: decay d of the moving average of the weights that model.pt holds
+    #: (rcnn_cli.training.weight_average); None: the last iteration's weights
+    ema: float | None = None
     target_norm: TargetNorm = "empirical"
     max_proposals: int = 2000  # best proposals used per image; 0 uses all
     checkpoint_every: int = 1000
@@ -120,6 +123,8 @@ class TrainConfig:
             raise RcnnError(f"--budget must be more than 0 seconds, got {self.budget_s:g}")
         if not 0 <= self.color_jitter < 1:
             raise RcnnError(f"--color-jitter must be in [0, 1), got {self.color_jitter}")
+        if self.ema is not None and not 0 < self.ema < 1:
+            raise RcnnError(f"--ema must be in (0, 1), got {self.ema}")
         if not 0 <= self.momentum < 1:
             raise RcnnError(f"--momentum must be in [0, 1), got {self.momentum}")
         if not 0 < self.lr_gamma <= 1:

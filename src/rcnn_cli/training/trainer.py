@@ -50,6 +50,7 @@ from rcnn_cli.training.sampling import ImageOrder
 from rcnn_cli.training.solver import lr_lambda
 from rcnn_cli.training.step import IterationStep
 from rcnn_cli.training.targets import TargetNormalization
+from rcnn_cli.training.weight_average import WeightAverage
 
 
 @dataclass
@@ -103,6 +104,7 @@ class Trainer:
         torch.manual_seed(config.seed * 1000 + 7 + self.info.rank)  # dropout
         self.iteration = 0
         self.budget_fit: BudgetFit | None = None
+        self.average = WeightAverage(model, config.ema) if config.ema is not None else None
         self.metrics = MetricsLog(self.out_dir / "metrics.jsonl", self.info.is_main)
 
     def _make_step(self) -> IterationStep:
@@ -140,6 +142,8 @@ class Trainer:
             "target_means": self.normalization.means,
             "target_stds": self.normalization.stds,
         }
+        if self.average is not None:
+            state["weight_average"] = self.average.state_dict()
         if self.info.is_main:
             save_resume_state(self.checkpoint_path, state)
 
@@ -159,6 +163,8 @@ class Trainer:
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
+        if self.average is not None:  # the settings match, so a run with --ema saved its average
+            self.average.load_state_dict(state["weight_average"])
         mine = state["ranks"][self.info.rank]
         self.order.load_state_dict(mine["order"])
         restore_rng_state(mine["rng"], self.generator, self.device)
@@ -179,6 +185,8 @@ class Trainer:
                 self.entries, self.order, self.config, self.source.scales, self.generator
             )
         sums = self.step(samples, self.iteration)
+        if self.average is not None:
+            self.average.update(self.model)
         lr = self.optimizer.param_groups[0]["lr"]
         self.scheduler.step()
         self.iteration += 1
@@ -218,6 +226,8 @@ class Trainer:
                 if every and self.iteration % every == 0:
                     self.save_resume_checkpoint()
         self.save_resume_checkpoint()  # every rank: it gathers their RNG states
+        if self.average is not None:  # what the run hands on (model.pt, the CLI's summary) is θ̄
+            self.model.load_state_dict(self.average.average)
         if self.info.is_main:
             self.save_model(self.out_dir / "model.pt")
         distributed.barrier(self.info)
