@@ -39,10 +39,12 @@ class WeightAverage:
     def update(self, model: nn.Module) -> None:
         """Move the average toward ``model``'s weights after one optimizer step."""
         d = self.current_decay()
-        parameters = {name for name, _ in model.named_parameters()}
+        # Parameters by storage, not name: a model may name its state-dict entries otherwise than
+        # its modules (FastRCNN's head layers are "fc6.weight", not "head.fc6.weight").
+        parameters = {p.data_ptr() for p in model.parameters()}
         for name, value in model.state_dict().items():
             average = self.average[name]
-            if name in parameters and value.is_floating_point():
+            if value.data_ptr() in parameters and value.is_floating_point():
                 average.lerp_(value, 1.0 - d)  # θ̄ + (1 − d)(θ − θ̄)
             else:
                 average.copy_(value)
